@@ -1,0 +1,55 @@
+"""The store interface: what the recorder, the producer and the CLI need from a backend.
+
+Backends: :class:`persistence.sql_store.SQLStore` (any PostgreSQL, Supabase's
+included) and :class:`persistence.memory.InMemoryStore` (unit tests). Both apply
+the lifecycle rule of :mod:`persistence.lifecycle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from persistence.lifecycle import Transition
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    """What one :meth:`Store.record` call did."""
+
+    received: int
+    new_events: int
+    executions_created: int
+    executions_updated: int
+
+
+class Store(Protocol):
+    def record(self, transitions: Sequence[Transition]) -> RecordResult:
+        """Append new transitions to the history and merge them into the executions,
+        atomically. Replays (known event ids) change nothing."""
+
+    def set_instances_status(
+        self,
+        worker: str,
+        agent_types: Sequence[str],
+        status: str,
+        at: datetime,
+        configuration: dict[str, Any] | None = None,
+    ) -> None:
+        """A worker's own lifecycle for the agent types it serves (one row each)."""
+
+    def heartbeat(self, worker: str, agent_types: Sequence[str]) -> None:
+        """Mark the worker's instances alive now."""
+
+    def get_execution(self, task_id: str) -> dict[str, Any] | None:
+        """The execution row plus ``history`` (oldest first), or None when unknown."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def agent_id(agent_type: str, worker: str) -> str:
+    """``agent_instances.agent_id`` of ``agent_type`` served by ``worker``."""
+    return f"{agent_type}@{worker}"

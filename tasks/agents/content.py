@@ -1,0 +1,430 @@
+"""Content generator agent (``content_generator``): a structured lesson from a topic.
+
+Input: a topic, a grade level (1-12), 1-10 learning objectives, an optional subject,
+an optional duration (5-180 minutes, default 45) and an optional vocabulary list.
+
+Task types:
+
+* ``lesson``  - the full plan: every section lists its activities.
+* ``outline`` - the same plan, each section keeps only its first activity.
+* ``summary`` - section names and minutes only (no activities), plus the summary.
+
+The plan has six sections (intro, direct instruction, guided practice, independent
+practice, assessment, closure) whose minutes are split from the duration by fixed
+percentages (10/25/20/25/12/8) with the largest-remainder method, so they always sum
+to the duration exactly. Each objective is classified by its leading verb (Bloom's
+taxonomy) and mapped to a guided and an independent activity and an assessment check.
+``key_facts`` are plain sentences meant as input for the quiz generator.
+
+Quality rubric (score in [0, 1], rounded to 4 places, breakdown in the output):
+
+* objective_coverage (weight 0.40): mean over objectives of 1.0 when it starts with a
+  measurable (Bloom) verb, so it gets a specific activity and check; 0.5 when the verb
+  is vague or unknown ("understand", "know", ...), so it only gets generic ones; 0.0
+  for a repeat of an earlier objective.
+* time_balance (weight 0.25): 0.5 x the share of sections with at least one minute
+  + 0.5 x min(1, practice minutes per objective / 5), practice being guided plus
+  independent practice.
+* vocabulary_coverage (weight 0.20): with a vocabulary list, the share of its terms
+  found in the objectives or the topic (and so given a grounded definition); without
+  one, min(1, terms extracted from the objectives / 3).
+* readability_fit (weight 0.15): the share of objectives no longer than the grade's
+  sentence-length limit (8 words for grades 1-2, 15 for 3-5, 20 for 6-8, 25 for 9-12).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from tasks.registry import AgentResult, AgentSpec, register
+
+TASK_TYPES: tuple[str, ...] = ("lesson", "outline", "summary")
+
+SectionKind = Literal[
+    "intro",
+    "direct_instruction",
+    "guided_practice",
+    "independent_practice",
+    "assessment",
+    "closure",
+]
+
+# (kind, title, percent of the duration); the percentages sum to 100.
+SECTION_PLAN: tuple[tuple[SectionKind, str, int], ...] = (
+    ("intro", "Introduction", 10),
+    ("direct_instruction", "Direct instruction", 25),
+    ("guided_practice", "Guided practice", 20),
+    ("independent_practice", "Independent practice", 25),
+    ("assessment", "Assessment", 12),
+    ("closure", "Closure", 8),
+)
+
+RUBRIC_WEIGHTS: dict[str, float] = {
+    "objective_coverage": 0.40,
+    "time_balance": 0.25,
+    "vocabulary_coverage": 0.20,
+    "readability_fit": 0.15,
+}
+
+MIN_PRACTICE_MINUTES_PER_OBJECTIVE = 5
+
+_BLOOM: dict[str, tuple[str, ...]] = {
+    "remember": ("identify", "list", "name", "define", "recall", "label", "recognize", "state"),
+    "understand": ("explain", "describe", "summarize", "classify", "interpret", "discuss"),
+    "apply": ("use", "apply", "solve", "demonstrate", "calculate", "compute", "measure"),
+    "analyze": ("compare", "contrast", "analyze", "distinguish", "examine", "categorize"),
+    "evaluate": ("evaluate", "justify", "judge", "argue", "critique", "assess", "defend"),
+    "create": ("create", "design", "write", "compose", "build", "plan", "construct"),
+}
+BLOOM_LEVEL_OF_VERB: dict[str, str] = {v: level for level, verbs in _BLOOM.items() for v in verbs}
+
+# (guided practice, independent practice, assessment check) per Bloom level.
+ACTIVITY_TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "remember": (
+        "Matching game in pairs: {action}",
+        "Flash-card self-check: {action} from memory",
+        "Exit quiz: students {action} without notes",
+    ),
+    "understand": (
+        "Think-pair-share: {action} in your own words",
+        "Short written response: {action}",
+        "Students {action} in two or three sentences using the key terms",
+    ),
+    "apply": (
+        "Worked example, then one together: {action}",
+        "Practice set of three new problems: {action}",
+        "Students {action} on an unseen example; check the steps and the result",
+    ),
+    "analyze": (
+        "Sort-and-group activity in small groups: {action}",
+        "Graphic organizer (T-chart or Venn diagram): {action}",
+        "Students {action} and justify one connection in writing",
+    ),
+    "evaluate": (
+        "Structured discussion with sentence stems: {action}",
+        "Written claim with evidence: {action}",
+        "Students {action} with a claim and two pieces of evidence",
+    ),
+    "create": (
+        "Plan together with a success-criteria checklist: {action}",
+        "Independent product: {action}",
+        "Checklist review of the product: students {action}",
+    ),
+}
+GENERIC_TEMPLATES: tuple[str, str, str] = (
+    "Guided discussion: {action}",
+    "Reflection journal: {action}",
+    "Teacher observation: can students {action}?",
+)
+
+# (highest grade, hint, sentence-length limit in words)
+READING_LEVELS: tuple[tuple[int, str, int], ...] = (
+    (2, "Emergent reader: short sentences, picture support, read the text aloud.", 8),
+    (5, "Developing reader: simple sentences, bold key words, guided reading.", 15),
+    (8, "Intermediate reader: multi-step directions, some subject terms.", 20),
+    (12, "Advanced reader: subject vocabulary, longer texts, independent reading.", 25),
+)
+
+_STOPWORDS = frozenset(
+    "about above after again against because before being below between during "
+    "different students student lesson learning through should would could their "
+    "themselves there these those under until which while within without".split()
+)
+_PREFIX = re.compile(
+    r"^(?:students\s+will\s+(?:be\s+able\s+to\s+)?|swbat\s+|i\s+can\s+|(?:be\s+able\s+)?to\s+)",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+
+Objective = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class ContentInput(BaseModel):
+    """Validated input of the content generator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: str = Field(min_length=2, max_length=200)
+    grade_level: int = Field(ge=1, le=12)
+    learning_objectives: list[Objective] = Field(min_length=1, max_length=10)
+    subject: str | None = Field(default=None, min_length=2, max_length=60)
+    duration_minutes: int = Field(default=45, ge=5, le=180)
+    vocabulary: list[Term] = Field(default_factory=list, max_length=30)
+
+
+class LessonSection(BaseModel):
+    kind: SectionKind
+    title: str
+    minutes: int
+    activities: list[str]
+
+
+class ObjectivePlan(BaseModel):
+    objective: str
+    bloom_level: str | None
+    measurable: bool
+    activities: list[str]
+    sections: list[SectionKind]
+    assessment_check: str
+
+
+class VocabularyEntry(BaseModel):
+    term: str
+    definition: str
+    grounded: bool
+    source: Literal["objective", "topic", "none"]
+
+
+class LessonContent(BaseModel):
+    """Output of the content generator."""
+
+    task_type: str
+    title: str
+    topic: str
+    subject: str | None
+    grade_level: int
+    duration_minutes: int
+    reading_level: str
+    summary: str
+    sections: list[LessonSection]
+    objectives: list[ObjectivePlan]
+    vocabulary: list[VocabularyEntry]
+    key_facts: list[str]
+    quality_breakdown: dict[str, float]
+
+
+def allocate_minutes(duration: int) -> list[int]:
+    """Split ``duration`` over the sections by SECTION_PLAN (largest remainder, ties in order)."""
+    exact = [duration * pct for _, _, pct in SECTION_PLAN]
+    minutes = [value // 100 for value in exact]
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] % 100), i))
+    for i in by_remainder[: duration - sum(minutes)]:
+        minutes[i] += 1
+    return minutes
+
+
+def reading_level(grade: int) -> tuple[str, int]:
+    """The reading-level hint and the sentence-length limit (words) for ``grade``."""
+    for top, hint, limit in READING_LEVELS:
+        if grade <= top:
+            return f"Grade {grade}. {hint} Keep sentences to {limit} words or fewer.", limit
+    raise ValueError(f"grade_level {grade} is outside 1-12")
+
+
+def _action(objective: str) -> str:
+    """The objective as a verb phrase: prefix ("Students will ...") and final dot removed."""
+    text = _PREFIX.sub("", objective.strip()).rstrip(" .!;")
+    if len(text) > 1 and not text[:2].isupper():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _normalize(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip(".")
+
+
+def _contains(text: str, term: str) -> bool:
+    return re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", text.lower()) is not None
+
+
+def _plan_objective(objective: str) -> ObjectivePlan:
+    action = _action(objective)
+    verb = action.split()[0].lower() if action else ""
+    level = BLOOM_LEVEL_OF_VERB.get(verb)
+    guided, independent, check = ACTIVITY_TEMPLATES[level] if level else GENERIC_TEMPLATES
+    return ObjectivePlan(
+        objective=objective,
+        bloom_level=level,
+        measurable=level is not None,
+        activities=[guided.format(action=action), independent.format(action=action)],
+        sections=["guided_practice", "independent_practice", "assessment"],
+        assessment_check=check.format(action=action),
+    )
+
+
+def _extract_terms(objectives: list[str], limit: int = 5) -> list[str]:
+    """Longest distinct content words of the objectives (no Bloom verbs, no stopwords)."""
+    seen: dict[str, int] = {}
+    for objective in objectives:
+        for match in _WORD.finditer(_action(objective)):
+            word = match.group().lower().strip("'-")
+            if len(word) >= 6 and word not in _STOPWORDS and word not in BLOOM_LEVEL_OF_VERB:
+                seen.setdefault(word, len(seen))
+    return sorted(seen, key=lambda w: (-len(w), seen[w]))[:limit]
+
+
+def _build_vocabulary(data: ContentInput) -> list[VocabularyEntry]:
+    terms = list(dict.fromkeys(data.vocabulary)) or _extract_terms(data.learning_objectives)
+    entries: list[VocabularyEntry] = []
+    for term in terms:
+        source = next((o for o in data.learning_objectives if _contains(o, term)), None)
+        if source is not None:
+            definition = f"{term}: a key word in {data.topic}; students will {_action(source)}."
+            entries.append(VocabularyEntry(term=term, definition=definition, grounded=True,
+                                           source="objective"))
+        elif _contains(data.topic, term):
+            definition = f"{term}: part of this lesson's topic, {data.topic}."
+            entries.append(VocabularyEntry(term=term, definition=definition, grounded=True,
+                                           source="topic"))
+        else:
+            definition = f"{term}: a word related to {data.topic}; find its meaning in the text."
+            entries.append(VocabularyEntry(term=term, definition=definition, grounded=False,
+                                           source="none"))
+    return entries
+
+
+def _section_activities(
+    data: ContentInput, plans: list[ObjectivePlan], vocabulary: list[VocabularyEntry]
+) -> dict[SectionKind, list[str]]:
+    actions = [_action(p.objective) for p in plans]
+    direct = [f"Teacher models how to {a}" for a in actions]
+    if vocabulary:
+        direct.append("Introduce vocabulary: " + ", ".join(v.term for v in vocabulary))
+    return {
+        "intro": [
+            f"Hook: ask what students already know about {data.topic}",
+            "Share today's learning objectives",
+        ],
+        "direct_instruction": direct,
+        "guided_practice": [p.activities[0] for p in plans],
+        "independent_practice": [p.activities[1] for p in plans],
+        "assessment": [p.assessment_check for p in plans],
+        "closure": [
+            f"Recap the key facts about {data.topic}",
+            "Exit ticket: one thing learned and one question",
+        ],
+    }
+
+
+def _build_sections(
+    task_type: str, minutes: list[int], activities: dict[SectionKind, list[str]]
+) -> list[LessonSection]:
+    sections: list[LessonSection] = []
+    for (kind, title, _), mins in zip(SECTION_PLAN, minutes, strict=True):
+        items = activities[kind]
+        if task_type == "outline":
+            items = items[:1]
+        elif task_type == "summary":
+            items = []
+        sections.append(LessonSection(kind=kind, title=title, minutes=mins, activities=items))
+    return sections
+
+
+def _key_facts(
+    data: ContentInput, minutes: list[int], vocabulary: list[VocabularyEntry]
+) -> list[str]:
+    topic = data.topic[0].upper() + data.topic[1:]
+    subject = f" {data.subject}" if data.subject else ""
+    practice = minutes[2] + minutes[3]
+    facts = [f"{topic} is the topic of this grade {data.grade_level}{subject} lesson."]
+    facts += [f"Students will {_action(o)}." for o in data.learning_objectives]
+    facts += [f"{v.term} is a key vocabulary word for {data.topic}." for v in vocabulary
+              if v.grounded]
+    facts.append(f"The lesson lasts {data.duration_minutes} minutes, with {practice} minutes "
+                 "of practice.")
+    facts.append(f"The lesson has {len(data.learning_objectives)} learning objectives.")
+    return facts
+
+
+def score_lesson(
+    data: ContentInput,
+    plans: list[ObjectivePlan],
+    minutes: list[int],
+    vocabulary: list[VocabularyEntry],
+) -> dict[str, float]:
+    """The rubric components (each in [0, 1]) described in the module docstring."""
+    seen: set[str] = set()
+    credits: list[float] = []
+    for plan in plans:
+        key = _normalize(plan.objective)
+        credits.append(0.0 if key in seen else (1.0 if plan.measurable else 0.5))
+        seen.add(key)
+    practice_per_objective = (minutes[2] + minutes[3]) / len(plans)
+    time_balance = 0.5 * sum(1 for m in minutes if m >= 1) / len(minutes) + 0.5 * min(
+        1.0, practice_per_objective / MIN_PRACTICE_MINUTES_PER_OBJECTIVE
+    )
+    if data.vocabulary:
+        vocab = sum(1 for v in vocabulary if v.grounded) / len(vocabulary)
+    else:
+        vocab = min(1.0, len(vocabulary) / 3)
+    _, limit = reading_level(data.grade_level)
+    fits = sum(1 for o in data.learning_objectives if len(o.split()) <= limit)
+    return {
+        "objective_coverage": round(sum(credits) / len(credits), 4),
+        "time_balance": round(time_balance, 4),
+        "vocabulary_coverage": round(vocab, 4),
+        "readability_fit": round(fits / len(data.learning_objectives), 4),
+    }
+
+
+def generate_content(task_type: str, data: ContentInput) -> AgentResult:
+    """Handler of ``content_generator``: build the lesson and score it by the rubric."""
+    if task_type not in TASK_TYPES:
+        raise ValueError(
+            f"unsupported task_type {task_type!r} for content_generator; "
+            f"expected one of {', '.join(TASK_TYPES)}"
+        )
+    minutes = allocate_minutes(data.duration_minutes)
+    plans = [_plan_objective(o) for o in data.learning_objectives]
+    vocabulary = _build_vocabulary(data)
+    sections = _build_sections(task_type, minutes, _section_activities(data, plans, vocabulary))
+    breakdown = score_lesson(data, plans, minutes, vocabulary)
+    score = sum(RUBRIC_WEIGHTS[name] * value for name, value in breakdown.items())
+    topic_title = " ".join(w[:1].upper() + w[1:] for w in data.topic.split())
+    subject = f" {data.subject[:1].upper()}{data.subject[1:]}" if data.subject else ""
+    actions = [_action(o) for o in data.learning_objectives]
+    output = LessonContent(
+        task_type=task_type,
+        title=f"{topic_title}: Grade {data.grade_level}{subject} Lesson",
+        topic=data.topic,
+        subject=data.subject,
+        grade_level=data.grade_level,
+        duration_minutes=data.duration_minutes,
+        reading_level=reading_level(data.grade_level)[0],
+        summary=(
+            f"In this {data.duration_minutes}-minute lesson on {data.topic}, "
+            f"students will {'; '.join(actions)}."
+        ),
+        sections=sections,
+        objectives=plans,
+        vocabulary=vocabulary,
+        key_facts=_key_facts(data, minutes, vocabulary),
+        quality_breakdown=breakdown,
+    )
+    return AgentResult(output=output, quality_score=round(min(1.0, max(0.0, score)), 4))
+
+
+EXAMPLE: dict[str, Any] = {
+    "topic": "the water cycle",
+    "grade_level": 4,
+    "subject": "science",
+    "duration_minutes": 45,
+    "learning_objectives": [
+        "Identify the four stages of the water cycle",
+        "Explain how evaporation and condensation differ",
+    ],
+    "vocabulary": ["evaporation", "condensation", "precipitation"],
+}
+
+SPEC = register(
+    AgentSpec(
+        agent_type="content_generator",
+        description=(
+            "Structured lesson content (sections with timed activities, objective map, "
+            "vocabulary, reading-level hint, key facts) from a topic and objectives"
+        ),
+        input_model=ContentInput,
+        output_model=LessonContent,
+        handler=generate_content,
+        task_types=TASK_TYPES,
+        example=EXAMPLE,
+        example_task_type="lesson",
+        soft_time_limit=20.0,
+        time_limit=30.0,
+        max_retries=2,
+    )
+)

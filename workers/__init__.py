@@ -1,0 +1,1 @@
+"""agent workers: the Celery side (app, settings, signal hooks, recorder, producer, CLI)."""

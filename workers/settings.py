@@ -1,0 +1,227 @@
+"""Settings from the environment, validated once at start.
+
+Names are the seed's (``SUPABASE_*``) plus ``CELERY_BROKER_URL``, ``DATABASE_URL``,
+``PUSHER_*`` and our own ``AGENTQ_*``. A bad value raises :class:`SettingsError`
+whose message names the variable; secrets are ``SecretStr`` so they never show in
+a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/agent_workers"
+
+
+class SettingsError(RuntimeError):
+    """The environment holds a value we cannot start with; the message names it."""
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "agentq"
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for logs and health output)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = quote(parts.username or "", safe="")
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _env(name: str, *more: str) -> Any:
+    return Field(validation_alias=AliasChoices(name, *more))
+
+
+class Settings(BaseSettings):
+    """Every setting the workers, producer and CLI read. Build with :func:`get_settings`."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore", case_sensitive=False, frozen=True, populate_by_name=True
+    )
+
+    # --- Celery and the database -------------------------------------------------
+    celery_broker_url: SecretStr = Field(
+        SecretStr(DEFAULT_BROKER_URL), validation_alias="CELERY_BROKER_URL"
+    )
+    database_url: SecretStr = Field(
+        SecretStr(DEFAULT_DATABASE_URL), validation_alias="DATABASE_URL"
+    )
+    # Where hooks buffer transitions (a Redis stream). Default: the broker when it is
+    # Redis, otherwise local Redis.
+    events_url: SecretStr | None = Field(None, validation_alias="AGENTQ_EVENTS_URL")
+    events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
+    recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
+    embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
+    recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
+    recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
+    # Entries a dead recorder read but never acknowledged are claimed after this long.
+    recorder_claim_idle_ms: int = Field(
+        30_000, ge=100, validation_alias="AGENTQ_RECORDER_CLAIM_IDLE_MS"
+    )
+    heartbeat_seconds: float = Field(10.0, gt=0, validation_alias="AGENTQ_HEARTBEAT_SECONDS")
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENTQ_DATA_DIR")
+    max_input_bytes: int = Field(1 << 20, ge=1, validation_alias="AGENTQ_MAX_INPUT_BYTES")
+    visibility_timeout: int = Field(1800, ge=1, validation_alias="AGENTQ_VISIBILITY_TIMEOUT")
+    prefetch_multiplier: int = Field(4, ge=1, validation_alias="AGENTQ_PREFETCH_MULTIPLIER")
+    db_pool_size: int = Field(5, ge=1, le=100, validation_alias="AGENTQ_DB_POOL_SIZE")
+    retry_backoff_max: int = Field(600, ge=1, validation_alias="AGENTQ_RETRY_BACKOFF_MAX")
+
+    # --- Supabase (the seed's names and defaults) -------------------------------
+    enable_supabase_integration: bool = Field(
+        False, validation_alias="ENABLE_SUPABASE_INTEGRATION"
+    )
+    supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
+    supabase_anon_key: SecretStr | None = Field(None, validation_alias="SUPABASE_ANON_KEY")
+    supabase_service_role_key: SecretStr | None = Field(
+        None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
+    )
+    supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
+    supabase_db_host: str = Field("localhost", validation_alias="SUPABASE_DB_HOST")
+    supabase_db_port: int = Field(54322, ge=1, le=65535, validation_alias="SUPABASE_DB_PORT")
+    supabase_db_name: str = Field("postgres", validation_alias="SUPABASE_DB_NAME")
+    supabase_db_user: str = Field("postgres", validation_alias="SUPABASE_DB_USER")
+    supabase_db_pass: SecretStr = Field(SecretStr("postgres"), validation_alias="SUPABASE_DB_PASS")
+    supabase_agent_schema: str = Field(
+        "public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", validation_alias="SUPABASE_AGENT_SCHEMA"
+    )
+    supabase_enable_realtime: bool = Field(True, validation_alias="SUPABASE_ENABLE_REALTIME")
+    supabase_enable_rls: bool = Field(True, validation_alias="SUPABASE_ENABLE_RLS")
+    supabase_connection_timeout: float = Field(
+        30, gt=0, validation_alias="SUPABASE_CONNECTION_TIMEOUT"
+    )
+    supabase_max_retries: int = Field(3, ge=0, le=20, validation_alias="SUPABASE_MAX_RETRIES")
+    supabase_retry_delay: float = Field(5, ge=0, validation_alias="SUPABASE_RETRY_DELAY")
+
+    # --- Pusher ------------------------------------------------------------------
+    pusher_app_id: str | None = Field(None, pattern=r"^\d+$", validation_alias="PUSHER_APP_ID")
+    pusher_key: str | None = Field(None, validation_alias="PUSHER_KEY")
+    pusher_secret: SecretStr | None = Field(None, validation_alias="PUSHER_SECRET")
+    pusher_cluster: str | None = Field(None, validation_alias="PUSHER_CLUSTER")
+    pusher_host: str | None = Field(None, validation_alias="PUSHER_HOST")
+    pusher_port: int | None = Field(None, ge=1, le=65535, validation_alias="PUSHER_PORT")
+    pusher_ssl: bool = Field(True, validation_alias="PUSHER_SSL")
+
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _known_broker(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "redis+socket", "memory"}:
+            raise ValueError(f"unsupported broker scheme {scheme!r} (use redis:// or amqp://)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr) -> SecretStr:
+        scheme = urlsplit(value.get_secret_value()).scheme
+        if not scheme.startswith("postgres"):
+            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {scheme!r}")
+        return value
+
+    # --- derived values ----------------------------------------------------------
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url.get_secret_value()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """``DATABASE_URL`` in SQLAlchemy's spelling for psycopg 3."""
+        return to_sqlalchemy_url(self.database_url.get_secret_value())
+
+    @property
+    def recorder_redis_url(self) -> str:
+        if self.events_url is not None:
+            return self.events_url.get_secret_value()
+        if self.broker_url.startswith(("redis://", "rediss://", "unix://")):
+            return self.broker_url
+        return "redis://127.0.0.1:6379/0"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    # --- the seed's Supabase helpers ----------------------------------------------
+    def get_supabase_config(self) -> dict[str, Any]:
+        """The Supabase settings as a dict, secrets still wrapped (safe to log)."""
+        return {
+            "url": self.supabase_url,
+            "anon_key": self.supabase_anon_key,
+            "service_role_key": self.supabase_service_role_key,
+            "jwt_secret": self.supabase_jwt_secret,
+            "db_host": self.supabase_db_host,
+            "db_port": self.supabase_db_port,
+            "db_name": self.supabase_db_name,
+            "db_user": self.supabase_db_user,
+            "db_password": self.supabase_db_pass,
+            "agent_schema": self.supabase_agent_schema,
+            "enable_realtime": self.supabase_enable_realtime,
+            "enable_rls": self.supabase_enable_rls,
+            "connection_timeout": self.supabase_connection_timeout,
+            "max_retries": self.supabase_max_retries,
+            "retry_delay": self.supabase_retry_delay,
+            "enabled": self.enable_supabase_integration,
+        }
+
+    def is_supabase_configured(self) -> bool:
+        """True when the REST API can be used: a URL and a key."""
+        return bool(self.supabase_url and (self.supabase_service_role_key or self.supabase_anon_key))
+
+    def get_supabase_database_url(self) -> str:
+        """The direct PostgreSQL URL of the Supabase database (contains the password)."""
+        user = quote(self.supabase_db_user, safe="")
+        password = quote(self.supabase_db_pass.get_secret_value(), safe="")
+        return (
+            f"postgresql://{user}:{password}@{self.supabase_db_host}:"
+            f"{self.supabase_db_port}/{self.supabase_db_name}"
+        )
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Point a ``postgres://`` / ``postgresql://`` URL at SQLAlchemy's psycopg 3 dialect."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment; :class:`SettingsError` names a bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "?"
+            problems.append(f"{loc.upper()}: {err['msg']}")
+        raise SettingsError("invalid environment: " + "; ".join(problems)) from None
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (never at import)."""
+    return load_settings()
+
+
+def get_supabase_config() -> dict[str, Any]:
+    return get_settings().get_supabase_config()
+
+
+def is_supabase_configured() -> bool:
+    return get_settings().is_supabase_configured()
+
+
+def get_supabase_database_url() -> str:
+    return get_settings().get_supabase_database_url()
