@@ -81,9 +81,7 @@ class Settings(BaseSettings):
     retry_backoff_max: int = Field(600, ge=1, validation_alias="AGENTQ_RETRY_BACKOFF_MAX")
 
     # --- Supabase (the seed's names and defaults) -------------------------------
-    enable_supabase_integration: bool = Field(
-        False, validation_alias="ENABLE_SUPABASE_INTEGRATION"
-    )
+    enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
     supabase_anon_key: SecretStr | None = Field(None, validation_alias="SUPABASE_ANON_KEY")
     supabase_service_role_key: SecretStr | None = Field(
@@ -177,7 +175,9 @@ class Settings(BaseSettings):
 
     def is_supabase_configured(self) -> bool:
         """True when the REST API can be used: a URL and a key."""
-        return bool(self.supabase_url and (self.supabase_service_role_key or self.supabase_anon_key))
+        return bool(
+            self.supabase_url and (self.supabase_service_role_key or self.supabase_anon_key)
+        )
 
     def get_supabase_database_url(self) -> str:
         """The direct PostgreSQL URL of the Supabase database (contains the password)."""

@@ -129,9 +129,39 @@ READING_LEVELS: tuple[tuple[int, str, int], ...] = (
 )
 
 _STOPWORDS = frozenset(
-    "about above after again against because before being below between during "
-    "different students student lesson learning through should would could their "
-    "themselves there these those under until which while within without".split()
+    [
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "because",
+        "before",
+        "being",
+        "below",
+        "between",
+        "during",
+        "different",
+        "students",
+        "student",
+        "lesson",
+        "learning",
+        "through",
+        "should",
+        "would",
+        "could",
+        "their",
+        "themselves",
+        "there",
+        "these",
+        "those",
+        "under",
+        "until",
+        "which",
+        "while",
+        "within",
+        "without",
+    ]
 )
 _PREFIX = re.compile(
     r"^(?:students\s+will\s+(?:be\s+able\s+to\s+)?|swbat\s+|i\s+can\s+|(?:be\s+able\s+)?to\s+)",
@@ -264,16 +294,19 @@ def _build_vocabulary(data: ContentInput) -> list[VocabularyEntry]:
         source = next((o for o in data.learning_objectives if _contains(o, term)), None)
         if source is not None:
             definition = f"{term}: a key word in {data.topic}; students will {_action(source)}."
-            entries.append(VocabularyEntry(term=term, definition=definition, grounded=True,
-                                           source="objective"))
+            entries.append(
+                VocabularyEntry(term=term, definition=definition, grounded=True, source="objective")
+            )
         elif _contains(data.topic, term):
             definition = f"{term}: part of this lesson's topic, {data.topic}."
-            entries.append(VocabularyEntry(term=term, definition=definition, grounded=True,
-                                           source="topic"))
+            entries.append(
+                VocabularyEntry(term=term, definition=definition, grounded=True, source="topic")
+            )
         else:
             definition = f"{term}: a word related to {data.topic}; find its meaning in the text."
-            entries.append(VocabularyEntry(term=term, definition=definition, grounded=False,
-                                           source="none"))
+            entries.append(
+                VocabularyEntry(term=term, definition=definition, grounded=False, source="none")
+            )
     return entries
 
 
@@ -322,10 +355,12 @@ def _key_facts(
     practice = minutes[2] + minutes[3]
     facts = [f"{topic} is the topic of this grade {data.grade_level}{subject} lesson."]
     facts += [f"Students will {_action(o)}." for o in data.learning_objectives]
-    facts += [f"{v.term} is a key vocabulary word for {data.topic}." for v in vocabulary
-              if v.grounded]
-    facts.append(f"The lesson lasts {data.duration_minutes} minutes, with {practice} minutes "
-                 "of practice.")
+    facts += [
+        f"{v.term} is a key vocabulary word for {data.topic}." for v in vocabulary if v.grounded
+    ]
+    facts.append(
+        f"The lesson lasts {data.duration_minutes} minutes, with {practice} minutes of practice."
+    )
     facts.append(f"The lesson has {len(data.learning_objectives)} learning objectives.")
     return facts
 

@@ -1,0 +1,19 @@
+"""The Celery app: ``celery -A workers.app worker|beat|flower`` works with it as is.
+
+Importing this module builds the app object and registers tasks and hooks; it
+opens no connection. Configuration is read from the environment the first time
+Celery needs it (``workers.celeryconfig``).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from tasks.celery_tasks import register_agent_tasks
+from workers import signals  # noqa: F401  (connects the lifecycle hooks)
+from workers.bootsteps import RecorderStep
+
+app = Celery("agent_workers")
+app.config_from_object("workers.celeryconfig")
+register_agent_tasks(app)
+app.steps["worker"].add(RecorderStep)

@@ -1,0 +1,88 @@
+"""The worker bootstep that runs the embedded recorder and registers agent instances.
+
+Started in the worker's main process (never in pool children). At start the
+worker's agent instances go initializing → idle; at shutdown (Celery's
+``worker_shutdown``, sent after the pool has finished its tasks) they go offline
+and the recorder drains what is left before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import bootsteps, signals
+
+from persistence.sql_store import SQLStore
+from workers import events
+from workers.recorder import Recorder
+from workers.routing import agent_type_of
+from workers.settings import get_settings
+from workers.signals import get_sink
+
+logger = logging.getLogger(__name__)
+
+_running: dict[str, Any] = {}
+
+
+def served_agent_types(worker: Any) -> list[str]:
+    """Agent types whose queue this worker consumes and whose task it has."""
+    app = worker.app
+    queues = set(app.amqp.queues.consume_from or app.amqp.queues)
+    types = {agent_type_of(name) for name in app.tasks}
+    return sorted(t for t in types if t is not None and t in queues)
+
+
+class RecorderStep(bootsteps.StartStopStep):
+    label = "agentq recorder"
+
+    def start(self, worker: Any) -> None:
+        settings = get_settings()
+        if not settings.recording:
+            return
+        hostname = worker.hostname
+        agent_types = served_agent_types(worker)
+        sink = get_sink()
+        if sink is not None and agent_types:
+            sink.emit([events.instance(hostname, agent_types, "initializing", time.time())])
+            sink.emit([events.instance(hostname, agent_types, "idle", time.time())])
+        _running["worker"] = (hostname, agent_types)
+        if not settings.embedded_recorder:
+            return
+        store = SQLStore(settings.sqlalchemy_url, pool_size=2)
+        recorder = Recorder(
+            settings.recorder_redis_url,
+            store,
+            stream=settings.events_stream,
+            consumer=hostname,
+            batch_size=settings.recorder_batch_size,
+            block_ms=settings.recorder_block_ms,
+            claim_idle_ms=settings.recorder_claim_idle_ms,
+            spool_dir=settings.spool_dir,
+            heartbeat=(hostname, agent_types),
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
+        recorder.start()
+        _running["recorder"] = recorder
+        logger.info("agentq: recording %s for %s", hostname, ", ".join(agent_types) or "no agents")
+
+    def shutdown(self, worker: Any) -> None:
+        # Cold shutdown: worker_shutdown is not sent.
+        _finish()
+
+
+@signals.worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    _finish()
+
+
+def _finish() -> None:
+    target = _running.pop("worker", None)
+    sink = get_sink()
+    if target is not None and sink is not None and target[1]:
+        sink.emit([events.instance(target[0], list(target[1]), "offline", time.time())])
+    recorder: Recorder | None = _running.pop("recorder", None)
+    if recorder is not None:
+        recorder.stop(drain_seconds=5.0)
+        recorder.store.close()

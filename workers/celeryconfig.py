@@ -1,0 +1,50 @@
+"""Celery configuration, built from the environment (``workers.settings``).
+
+Loaded lazily by ``app.config_from_object`` the first time Celery needs its
+configuration, so importing ``workers.app`` connects to nothing.
+"""
+
+from __future__ import annotations
+
+from workers.routing import PRIORITIES, agent_queues, route_task
+from workers.settings import get_settings
+
+_s = get_settings()
+
+broker_url = _s.broker_url
+# Results live in agent_executions; Celery's result backend stays off.
+result_backend = None
+task_ignore_result = True
+
+# JSON only: a message is data, never code.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+event_serializer = "json"
+
+# A task is acknowledged after it ran, and requeued when its process dies under it.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = _s.prefetch_multiplier
+broker_connection_retry_on_startup = True
+broker_transport_options = {
+    # Unacked messages of a worker that died come back after this long (Redis).
+    "visibility_timeout": _s.visibility_timeout,
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+}
+task_default_priority = PRIORITIES["normal"]
+
+# Flower and `celery events` see every task.
+worker_send_task_events = True
+task_send_sent_event = True
+
+task_queues = agent_queues()
+task_default_queue = "default"
+task_create_missing_queues = True
+task_routes = (route_task,)
+
+timezone = "UTC"
+enable_utc = True
+worker_hijack_root_logger = True

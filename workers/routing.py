@@ -1,0 +1,53 @@
+"""Names: one queue per agent type, one Celery task per agent type.
+
+Task names are ``agents.<agent_type>`` (tests add variants ``agents.<agent_type>.<name>``);
+hooks read the agent type from the name, which costs nothing on the hot path.
+"""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from tasks.registry import AGENT_TYPES
+
+TASK_PREFIX = "agents."
+
+# task_priority names → Celery message priority. With Redis (priority_steps 0..9)
+# a lower number is served first; "normal" is the default for messages without one.
+PRIORITIES: dict[str, int] = {"critical": 0, "urgent": 2, "high": 4, "normal": 5, "low": 8}
+PRIORITY_NAMES: dict[int, str] = {v: k for k, v in PRIORITIES.items()}
+
+
+def task_name(agent_type: str) -> str:
+    return TASK_PREFIX + agent_type
+
+
+def queue_name(agent_type: str) -> str:
+    return agent_type
+
+
+def agent_type_of(task_name: str) -> str | None:
+    """The agent type a task name belongs to, or None for other tasks (beat, celery.*)."""
+    if not task_name.startswith(TASK_PREFIX):
+        return None
+    return task_name[len(TASK_PREFIX) :].split(".", 1)[0]
+
+
+def priority_name(priority: int | None) -> str:
+    if priority is None:
+        return "normal"
+    return PRIORITY_NAMES.get(priority) or min(
+        PRIORITIES, key=lambda name: abs(PRIORITIES[name] - priority)
+    )
+
+
+def agent_queues() -> list[Queue]:
+    return [Queue(queue_name(a), routing_key=queue_name(a)) for a in AGENT_TYPES]
+
+
+def route_task(
+    name: str, args: object, kwargs: object, options: object, **_: object
+) -> dict | None:
+    """Celery router: every agent task goes to its agent type's queue."""
+    agent_type = agent_type_of(name)
+    return {"queue": queue_name(agent_type)} if agent_type else None
