@@ -103,7 +103,8 @@ class Patch:
       transition by (attempt, rank, time);
     * error: the greatest error-carrying (failed / retrying / cancelled) or
       completed transition; completed clears the error;
-    * start: the latest ``running`` of the highest attempt seen;
+    * started_at: the earliest ``running`` (when the execution first started);
+    * worker: the worker of the state transition (None while pending / queued);
     * request: the enqueue request (pending), whenever it arrives;
     * created_at: the earliest transition; ``new_runs``: how many ``running``.
     """
@@ -141,7 +142,7 @@ class Patch:
             state=max(self.state, other.state, key=_state_key),
             created_at=min(self.created_at, other.created_at),
             error=_greatest(self.error, other.error, _state_key),
-            start=_greatest(self.start, other.start, _start_key),
+            start=_least(self.start, other.start),
             request=self.request or other.request,
             new_runs=self.new_runs + other.new_runs,
         )
@@ -151,8 +152,10 @@ def _state_key(t: Transition) -> tuple[int, int, datetime, str]:
     return (t.attempt, RANK[t.status], t.occurred_at, str(t.event_id))
 
 
-def _start_key(t: Transition) -> tuple[int, datetime]:
-    return (t.attempt, t.occurred_at)
+def _least(a: Transition | None, b: Transition | None) -> Transition | None:
+    if a is None or b is None:
+        return a or b
+    return min(a, b, key=lambda t: (t.occurred_at, str(t.event_id)))
 
 
 def _greatest(a: Transition | None, b: Transition | None, key: Any) -> Transition | None:
@@ -225,13 +228,10 @@ def merge(row: Execution | None, p: Patch) -> Execution:
         _take_state(row, s)
     else:
         row = replace(row, created_at=min(row.created_at, p.created_at))
-        old_retry_count = row.retry_count
         if s.key > row.key:
             _take_state(row, s)
-        if p.start is not None and p.start.attempt < old_retry_count:
-            p = replace(p, start=None)
     if p.start is not None:
-        row.started_at = max(filter(None, (row.started_at, p.start.occurred_at)))
+        row.started_at = min(filter(None, (row.started_at, p.start.occurred_at)))
     if p.error is not None and (row.error_key is None or p.error.key[:2] > row.error_key):
         res = p.error.result or {}
         row.error_key = p.error.key[:2]
@@ -253,8 +253,7 @@ def _take_state(row: Execution, s: Transition) -> None:
     row.status = s.status
     row.retry_count = s.attempt
     row.status_at = s.occurred_at
-    if s.worker is not None:
-        row.worker = s.worker
+    row.worker = s.worker
     res = s.result or {}
     terminal = s.status in TERMINAL
     row.completed_at = s.occurred_at if terminal else None

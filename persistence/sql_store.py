@@ -240,7 +240,6 @@ def _update_row(p: Patch) -> dict[str, Any]:
         "s_output": _json(res.get("output_data")) if terminal else None,
         "s_quality": res.get("quality_score") if terminal else None,
         "s_exec_time": res.get("execution_time_seconds") if terminal else None,
-        "st_attempt": p.start.attempt if p.start else None,
         "st_at": p.start.occurred_at if p.start else None,
         "e_attempt": p.error.attempt if p.error else None,
         "e_rank": RANK[p.error.status] if p.error else None,

@@ -83,7 +83,7 @@ UPDATE agent_executions AS ae SET
                   THEN u.s_at ELSE ae.status_at END,
     worker = CASE WHEN (u.s_attempt, agentq_status_rank(u.s_status::task_status), u.s_at)
                      > (ae.retry_count, agentq_status_rank(ae.status), COALESCE(ae.status_at, '-infinity'))
-                  THEN COALESCE(u.s_worker, ae.worker) ELSE ae.worker END,
+                  THEN u.s_worker ELSE ae.worker END,
     agent_instance_id = CASE WHEN u.s_worker IS NOT NULL
                   AND (u.s_attempt, agentq_status_rank(u.s_status::task_status), u.s_at)
                      > (ae.retry_count, agentq_status_rank(ae.status), COALESCE(ae.status_at, '-infinity'))
@@ -103,8 +103,7 @@ UPDATE agent_executions AS ae SET
     execution_time_seconds = CASE WHEN (u.s_attempt, agentq_status_rank(u.s_status::task_status), u.s_at)
                      > (ae.retry_count, agentq_status_rank(ae.status), COALESCE(ae.status_at, '-infinity'))
                   THEN u.s_exec_time ELSE ae.execution_time_seconds END,
-    started_at = CASE WHEN u.st_at IS NOT NULL AND u.st_attempt >= ae.retry_count
-                  THEN GREATEST(ae.started_at, u.st_at) ELSE ae.started_at END,
+    started_at = LEAST(ae.started_at, u.st_at),
     error_message = CASE WHEN u.e_attempt IS NOT NULL AND (u.e_attempt, u.e_rank)
                      > (COALESCE((ae.error_details->>'attempt')::int, -1),
                         COALESCE((ae.error_details->>'rank')::int, -1))
@@ -134,13 +133,13 @@ FROM unnest(
     %(task_id)s::text[], %(created_at)s::timestamptz[], %(s_status)s::text[],
     %(s_attempt)s::int[], %(s_at)s::timestamptz[], %(s_worker)s::text[],
     %(s_completed_at)s::timestamptz[], %(s_output)s::text[], %(s_quality)s::float8[],
-    %(s_exec_time)s::float8[], %(st_attempt)s::int[], %(st_at)s::timestamptz[],
+    %(s_exec_time)s::float8[], %(st_at)s::timestamptz[],
     %(e_attempt)s::int[], %(e_rank)s::int[], %(e_message)s::text[], %(e_type)s::text[],
     %(e_details)s::text[], %(r_at)s::timestamptz[], %(r_input)s::text[], %(r_user)s::text[],
     %(r_session)s::text[], %(r_priority)s::text[], %(r_max_retries)s::int[],
     %(new_runs)s::int[])
     AS u(task_id, created_at, s_status, s_attempt, s_at, s_worker, s_completed_at, s_output,
-         s_quality, s_exec_time, st_attempt, st_at, e_attempt, e_rank, e_message, e_type,
+         s_quality, s_exec_time, st_at, e_attempt, e_rank, e_message, e_type,
          e_details, r_at, r_input, r_user, r_session, r_priority, r_max_retries, new_runs)
 WHERE ae.task_id = u.task_id
 
