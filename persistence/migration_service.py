@@ -57,7 +57,11 @@ class MigrationService:
                     ).fetchone()
                     if exists:
                         return False
-                    with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                    # Two processes may race here: the loser sees DuplicateDatabase or,
+                    # inside the catalog, a unique violation on pg_database.
+                    with contextlib.suppress(
+                        psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation
+                    ):
                         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
                     return True
             except psycopg.OperationalError as exc:

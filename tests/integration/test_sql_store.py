@@ -15,11 +15,7 @@ from persistence.lifecycle import TaskStatus, Transition, fold
 from persistence.sql_store import SQLStore
 from tests.support.sequences import batches, shuffled_with_duplicates, valid_sequences
 
-FIELDS = (
-    "status retry_count status_at created_at enqueued_at started_at completed_at worker "
-    "input_data output_data quality_score execution_time_seconds error_message error_type "
-    "session_id priority max_retries attempts"
-).split()
+FIELDS = ["status", "retry_count", "status_at", "created_at", "enqueued_at", "started_at", "completed_at", "worker", "input_data", "output_data", "quality_score", "execution_time_seconds", "error_message", "error_type", "session_id", "priority", "max_retries", "attempts"]
 
 
 def _expected(seq: list[Transition]) -> dict[str, object]:
@@ -52,9 +48,14 @@ def test_sql_rows_match_the_reference_for_any_order_and_batching(
 
 def _t(task_id: str, status: str, attempt: int, sec: float, **kw: object) -> Transition:
     return Transition(
-        uuid.uuid4(), task_id, TaskStatus(status), attempt,
+        uuid.uuid4(),
+        task_id,
+        TaskStatus(status),
+        attempt,
         datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=sec),
-        "quiz_generator", "quiz", **kw,  # type: ignore[arg-type]
+        "quiz_generator",
+        "quiz",
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -67,8 +68,14 @@ def test_many_executions_in_one_batch_and_instance_counters(sql_store: SQLStore)
             _t(tid, "pending", 0, 0, request={"input_data": {"i": i}}),
             _t(tid, "queued", 0, 0.1),
             _t(tid, "running", 0, 1, worker="w1@h"),
-            _t(tid, final, 0, 2, worker="w1@h", result={"execution_time_seconds": 1.0,
-                                                      "quality_score": 0.5}),
+            _t(
+                tid,
+                final,
+                0,
+                2,
+                worker="w1@h",
+                result={"execution_time_seconds": 1.0, "quality_score": 0.5},
+            ),
         ]
     result = sql_store.record(batch)
     assert (result.new_events, result.executions_created) == (800, 200)

@@ -26,21 +26,38 @@ def valid_sequences(draw: st.DrawFn, task_id: str | None = None) -> list[Transit
     ending = draw(st.sampled_from([S.COMPLETED, S.FAILED, S.CANCELLED]))
     clock = [0.0]
 
-    def t(status: TaskStatus, attempt: int, worker: str | None = None,
-          result: dict[str, object] | None = None, request: dict[str, object] | None = None
-          ) -> Transition:
+    def t(
+        status: TaskStatus,
+        attempt: int,
+        worker: str | None = None,
+        result: dict[str, object] | None = None,
+        request: dict[str, object] | None = None,
+    ) -> Transition:
         clock[0] += draw(st.floats(0.001, 2.0))
         return Transition(
             event_id=uuid.uuid5(uuid.UUID(int=0), f"{task_id}:{clock[0]}"),
-            task_id=task_id, status=status, attempt=attempt,
+            task_id=task_id,
+            status=status,
+            attempt=attempt,
             occurred_at=T0 + timedelta(seconds=clock[0]),
-            agent_type="content_generator", task_type="lesson", worker=worker,
-            request=request, result=result,
+            agent_type="content_generator",
+            task_type="lesson",
+            worker=worker,
+            request=request,
+            result=result,
         )
 
     seq = [
-        t(S.PENDING, 0, request={"input_data": {"topic": "fractions"}, "session_id": "s1",
-                                 "user_id": None, "priority": "high"}),
+        t(
+            S.PENDING,
+            0,
+            request={
+                "input_data": {"topic": "fractions"},
+                "session_id": "s1",
+                "user_id": None,
+                "priority": "high",
+            },
+        ),
         t(S.QUEUED, 0),
     ]
     for attempt in range(retries + 1):
@@ -49,21 +66,51 @@ def valid_sequences(draw: st.DrawFn, task_id: str | None = None) -> list[Transit
             seq.append(t(S.RUNNING, attempt, worker=f"w{draw(st.integers(1, 3))}@host"))
         worker = seq[-1].worker
         if attempt < retries:
-            seq.append(t(S.RETRYING, attempt, worker,
-                         result={"error_message": f"flaky {attempt}", "error_type": "Flaky"}))
+            seq.append(
+                t(
+                    S.RETRYING,
+                    attempt,
+                    worker,
+                    result={"error_message": f"flaky {attempt}", "error_type": "Flaky"},
+                )
+            )
             seq.append(t(S.QUEUED, attempt + 1))
     last_worker = seq[-1].worker
     if ending is S.COMPLETED:
-        seq.append(t(S.COMPLETED, retries, last_worker,
-                     result={"output_data": {"ok": retries}, "quality_score": 0.75,
-                             "execution_time_seconds": 1.5}))
+        seq.append(
+            t(
+                S.COMPLETED,
+                retries,
+                last_worker,
+                result={
+                    "output_data": {"ok": retries},
+                    "quality_score": 0.75,
+                    "execution_time_seconds": 1.5,
+                },
+            )
+        )
     elif ending is S.FAILED:
-        seq.append(t(S.FAILED, retries, last_worker,
-                     result={"error_message": "gave up", "error_type": "Boom",
-                             "execution_time_seconds": 0.5}))
+        seq.append(
+            t(
+                S.FAILED,
+                retries,
+                last_worker,
+                result={
+                    "error_message": "gave up",
+                    "error_type": "Boom",
+                    "execution_time_seconds": 0.5,
+                },
+            )
+        )
     else:
-        seq.append(t(S.CANCELLED, retries, last_worker,
-                     result={"error_message": "task revoked", "error_type": "Revoked"}))
+        seq.append(
+            t(
+                S.CANCELLED,
+                retries,
+                last_worker,
+                result={"error_message": "task revoked", "error_type": "Revoked"},
+            )
+        )
     if draw(st.booleans()):  # still in flight: any non-empty prefix
         seq = seq[: draw(st.integers(1, len(seq)))]
     return seq

@@ -88,8 +88,16 @@ def _complete_sequence() -> list:
     from tests.support.sequences import T0
 
     def t(status: S, sec: float, **kw: object) -> Transition:
-        return Transition(uuid.uuid4(), "task-1", status, 0, T0 + timedelta(seconds=sec),
-                          "content_generator", "lesson", **kw)  # type: ignore[arg-type]
+        return Transition(
+            uuid.uuid4(),
+            "task-1",
+            status,
+            0,
+            T0 + timedelta(seconds=sec),
+            "content_generator",
+            "lesson",
+            **kw,
+        )  # type: ignore[arg-type]
 
     return [
         t(S.PENDING, 0, request={"input_data": {"topic": "fractions"}}),

@@ -1,0 +1,178 @@
+"""The recorder on a real Redis stream, writing to the in-memory store (fast) and,
+once, to PostgreSQL: batches, replays, dead letters, outages, spool, claiming."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from persistence.errors import DatabaseUnavailable
+from persistence.lifecycle import Transition
+from persistence.memory import InMemoryStore
+from persistence.store import RecordResult
+from workers import events
+from workers.recorder import GROUP, Recorder
+from workers.sink import EventSink
+
+STREAM = "agentq:events"
+
+
+def _evs(task_id: str, worker: str = "w@h") -> list[dict[str, Any]]:
+    now = time.time()
+    return [
+        events.transition(
+            uuid.uuid4().hex,
+            task_id,
+            "pending",
+            0,
+            now,
+            "quiz_generator",
+            "quiz",
+            request={"input_data": {"x": 1}},
+        ),
+        events.transition(
+            uuid.uuid4().hex, task_id, "queued", 0, now + 0.001, "quiz_generator", "quiz"
+        ),
+        events.transition(
+            uuid.uuid4().hex,
+            task_id,
+            "running",
+            0,
+            now + 0.002,
+            "quiz_generator",
+            "quiz",
+            worker=worker,
+        ),
+        events.transition(
+            uuid.uuid4().hex,
+            task_id,
+            "completed",
+            0,
+            now + 0.003,
+            "quiz_generator",
+            "quiz",
+            worker=worker,
+            result={"output_data": {"ok": 1}, "quality_score": 0.9},
+        ),
+    ]
+
+
+@pytest.fixture
+def url(clean: str, redis_client: redis.Redis) -> str:
+    kw = redis_client.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/{kw['db']}"
+
+
+def _recorder(url: str, store: Any, **kw: Any) -> Recorder:
+    return Recorder(
+        url, store, stream=STREAM, consumer=kw.pop("consumer", "test"), block_ms=10, **kw
+    )
+
+
+def _drain(rec: Recorder, rounds: int = 20) -> None:
+    for _ in range(rounds):
+        if rec.run_once() == 0 and rec._backlog() == 0:
+            return
+
+
+def test_records_batches_and_acknowledges(
+    url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    sink = EventSink(url, STREAM, tmp_path)
+    for i in range(50):
+        sink.emit(_evs(f"task-{i}"))
+    store = InMemoryStore()
+    rec = _recorder(url, store)
+    _drain(rec)
+    assert len(store.executions) == 50
+    assert all(e.status.value == "completed" for e in store.executions.values())
+    assert redis_client.xlen(STREAM) == 0  # acknowledged entries are deleted
+    assert rec.stats.new_events == 200
+
+
+def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.Redis) -> None:
+    redis_client.xadd(STREAM, {"e": b"{not json"})
+    redis_client.xadd(STREAM, {"e": events.encode([{"k": "t", "id": "zz"}])})
+    redis_client.xadd(STREAM, {"e": events.encode(_evs("good"))})
+    store = InMemoryStore()
+    rec = _recorder(url, store)
+    _drain(rec)
+    assert "good" in store.executions
+    dead = redis_client.xrange(STREAM + ":dead")
+    assert len(dead) == 2
+    reasons = " | ".join(fields[b"reason"].decode() for _, fields in dead)
+    assert "not JSON" in reasons and "badly formed hexadecimal UUID" in reasons
+
+
+def test_rejected_transition_is_isolated(
+    url: str, redis_client: redis.Redis, sql_store: Any
+) -> None:
+    bad = _evs("bad")
+    bad[-1]["rs"]["quality_score"] = 7.0  # violates the seed's CHECK
+    redis_client.xadd(STREAM, {"e": events.encode(bad)})
+    redis_client.xadd(STREAM, {"e": events.encode(_evs("fine"))})
+    rec = _recorder(url, sql_store)
+    _drain(rec)
+    assert sql_store.get_execution("fine")["status"] == "completed"
+    assert sql_store.get_execution("bad")["status"] == "running"  # the rest of it is kept
+    [(_, fields)] = redis_client.xrange(STREAM + ":dead")
+    assert b"quality_score_check" in fields[b"reason"]
+
+
+class FlakyStore(InMemoryStore):
+    """Unavailable for the first ``failures`` calls, like a database that restarts."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def record(self, transitions: Sequence[Transition]) -> RecordResult:
+        if self.failures > 0:
+            self.failures -= 1
+            raise DatabaseUnavailable("connection refused")
+        return super().record(transitions)
+
+
+def test_database_outage_keeps_entries_until_recorded(url: str, redis_client: redis.Redis) -> None:
+    redis_client.xadd(STREAM, {"e": events.encode(_evs("t1"))})
+    store = FlakyStore(failures=3)
+    rec = _recorder(url, store, max_backoff=0.05)
+    rec.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "t1" not in store.executions and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        rec.stop(drain_seconds=1)
+    assert store.executions["t1"].status.value == "completed"
+    assert rec.stats.db_errors == 3
+    assert redis_client.xlen(STREAM) == 0
+
+
+def test_unreachable_redis_spools_and_the_recorder_replays(url: str, tmp_path: Path) -> None:
+    dead_sink = EventSink("redis://127.0.0.1:1/0", STREAM, tmp_path)
+    dead_sink.emit(_evs("spooled"))
+    assert dead_sink.spooled == 1 and list(tmp_path.glob("*.jsonl"))
+    store = InMemoryStore()
+    rec = _recorder(url, store, spool_dir=tmp_path)
+    _drain(rec)
+    assert store.executions["spooled"].status.value == "completed"
+    assert not list(tmp_path.iterdir())
+
+
+def test_entries_of_a_dead_recorder_are_claimed(url: str, redis_client: redis.Redis) -> None:
+    redis_client.xadd(STREAM, {"e": events.encode(_evs("orphan"))})
+    redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    # A recorder reads the entry and dies before recording it.
+    redis_client.xreadgroup(GROUP, "dead-one", {STREAM: ">"}, count=10)
+    store = InMemoryStore()
+    rec = _recorder(url, store, consumer="alive", claim_idle_ms=100)
+    time.sleep(0.15)
+    _drain(rec)
+    assert store.executions["orphan"].status.value == "completed"
