@@ -6,10 +6,19 @@ configuration, so importing ``workers.app`` connects to nothing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from workers.routing import PRIORITIES, agent_queues, route_task
 from workers.settings import get_settings
 
 _s = get_settings()
+
+
+def _load_beat_schedule() -> dict[str, Any]:
+    from beat_schedule import BEAT_SCHEDULE
+
+    return dict(BEAT_SCHEDULE)
+
 
 broker_url = _s.broker_url
 # Results live in agent_executions; Celery's result backend stays off.
@@ -48,3 +57,6 @@ task_routes = (route_task,)
 timezone = "UTC"
 enable_utc = True
 worker_hijack_root_logger = True
+
+# celery beat: declarations live in beat_schedule.py at the top of the repo.
+beat_schedule = _load_beat_schedule()

@@ -215,6 +215,24 @@ def _print_timeline(r: dict[str, Any]) -> None:
     console.print(table)
 
 
+# --- demo -------------------------------------------------------------------------
+@main.command()
+@click.option("--tasks", "n_tasks", default=12, show_default=True, help="How many tasks.")
+def demo(n_tasks: int) -> None:
+    """Migrate, start a worker, run a batch of agent tasks and summarise them."""
+    from kombu.exceptions import OperationalError as BrokerError
+
+    from workers.demo import run_demo
+
+    settings = _settings()
+    try:
+        sys.exit(run_demo(settings, n_tasks, console))
+    except DatabaseUnavailable as exc:
+        _fail(f"database unreachable: {exc}", EXIT_UNAVAILABLE)
+    except BrokerError as exc:
+        _fail(f"broker {redact_url(settings.broker_url)} unreachable: {exc}", EXIT_UNAVAILABLE)
+
+
 # --- recorder ---------------------------------------------------------------------
 @main.command()
 @click.option("--name", help="Consumer name (default: host name and pid).")

@@ -158,7 +158,7 @@ class Recorder:
         self._group_ready = True
 
     def _read(self, last_id: str, block: bool = False) -> list[Entry]:
-        resp = self.redis.xreadgroup(
+        resp: Any = self.redis.xreadgroup(
             GROUP,
             self.consumer,
             {self.stream: last_id},
@@ -174,7 +174,7 @@ class Recorder:
         if now < self._next_claim:
             return []
         self._next_claim = now + max(1.0, self.claim_idle_ms / 2000)
-        resp = self.redis.xautoclaim(
+        resp: Any = self.redis.xautoclaim(
             self.stream, GROUP, self.consumer, self.claim_idle_ms, "0-0", count=self.batch_size
         )
         claimed = [(eid, fields) for eid, fields in resp[1] if fields]

@@ -220,7 +220,9 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
     if agent_type is None or request is None:
         return
     exc = reason if isinstance(reason, BaseException) else None
-    result = _error(exc) if exc else {"error_message": str(reason), "error_type": "Retry"}
+    result: dict[str, Any] = (
+        _error(exc) if exc else {"error_message": str(reason), "error_type": "Retry"}
+    )
     result["execution_time_seconds"] = _elapsed(request)
     _emit(
         [

@@ -15,7 +15,26 @@ from persistence.lifecycle import TaskStatus, Transition, fold
 from persistence.sql_store import SQLStore
 from tests.support.sequences import batches, shuffled_with_duplicates, valid_sequences
 
-FIELDS = ["status", "retry_count", "status_at", "created_at", "enqueued_at", "started_at", "completed_at", "worker", "input_data", "output_data", "quality_score", "execution_time_seconds", "error_message", "error_type", "session_id", "priority", "max_retries", "attempts"]
+FIELDS = [
+    "status",
+    "retry_count",
+    "status_at",
+    "created_at",
+    "enqueued_at",
+    "started_at",
+    "completed_at",
+    "worker",
+    "input_data",
+    "output_data",
+    "quality_score",
+    "execution_time_seconds",
+    "error_message",
+    "error_type",
+    "session_id",
+    "priority",
+    "max_retries",
+    "attempts",
+]
 
 
 def _expected(seq: list[Transition]) -> dict[str, object]:
