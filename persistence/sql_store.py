@@ -147,8 +147,8 @@ def _detail(t: Transition) -> dict[str, Any] | None:
         for k in ("error_message", "error_type", "execution_time_seconds", "quality_score")
         if res.get(k) is not None
     }
-    if "countdown" in (t.request or {}):
-        detail["eta"] = (t.request or {})["countdown"]
+    if (t.request or {}).get("eta"):
+        detail["eta"] = (t.request or {})["eta"]
     return detail or None
 
 

@@ -125,6 +125,10 @@ class Recorder:
                 self.run_once()
                 backoff = 0.1
             except (redis.RedisError, PersistenceError) as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    # Redis lost the group (restart without persistence, FLUSHDB):
+                    # create it again, from the start of whatever stream there is now.
+                    self._group_ready = False
                 self.stats.last_error = str(exc)
                 logger.warning(
                     "recorder paused %.1fs: %s", backoff, exc, extra={"action": "recorder_backoff"}

@@ -219,7 +219,8 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
     agent_type = agent_type_of(getattr(sender, "name", "") or "")
     if agent_type is None or request is None:
         return
-    exc = reason if isinstance(reason, BaseException) else None
+    # Celery passes its Retry wrapper; the cause is what the history should show.
+    exc = getattr(reason, "exc", None) or (reason if isinstance(reason, BaseException) else None)
     result: dict[str, Any] = (
         _error(exc) if exc else {"error_message": str(reason), "error_type": "Retry"}
     )

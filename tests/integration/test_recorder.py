@@ -176,3 +176,19 @@ def test_entries_of_a_dead_recorder_are_claimed(url: str, redis_client: redis.Re
     time.sleep(0.15)
     _drain(rec)
     assert store.executions["orphan"].status.value == "completed"
+
+
+def test_recorder_recreates_a_lost_consumer_group(url: str, redis_client: redis.Redis) -> None:
+    store = InMemoryStore()
+    rec = _recorder(url, store, max_backoff=0.05)
+    rec.run_once()
+    redis_client.delete(STREAM)  # Redis restarted without persistence
+    redis_client.xadd(STREAM, {"e": events.encode(_evs("after-restart"))})
+    rec.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "after-restart" not in store.executions and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        rec.stop(drain_seconds=1)
+    assert store.executions["after-restart"].status.value == "completed"
