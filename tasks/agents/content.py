@@ -128,55 +128,25 @@ READING_LEVELS: tuple[tuple[int, str, int], ...] = (
     (12, "Advanced reader: subject vocabulary, longer texts, independent reading.", 25),
 )
 
-_STOPWORDS = frozenset(
-    [
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "because",
-        "before",
-        "being",
-        "below",
-        "between",
-        "during",
-        "different",
-        "students",
-        "student",
-        "lesson",
-        "learning",
-        "through",
-        "should",
-        "would",
-        "could",
-        "their",
-        "themselves",
-        "there",
-        "these",
-        "those",
-        "under",
-        "until",
-        "which",
-        "while",
-        "within",
-        "without",
-    ]
+_STOPWORD_TEXT = (  # only words of 6+ letters matter (shorter ones are never terms)
+    "against because before between different during learning lesson should student "
+    "students themselves through within without"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _PREFIX = re.compile(
     r"^(?:students\s+will\s+(?:be\s+able\s+to\s+)?|swbat\s+|i\s+can\s+|(?:be\s+able\s+)?to\s+)",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
-Objective = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300)]
-Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+Objective = Annotated[str, StringConstraints(min_length=3, max_length=300)]
+Term = Annotated[str, StringConstraints(min_length=1, max_length=60)]
 
 
 class ContentInput(BaseModel):
     """Validated input of the content generator."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     topic: str = Field(min_length=2, max_length=200)
     grade_level: int = Field(ge=1, le=12)
@@ -291,22 +261,19 @@ def _build_vocabulary(data: ContentInput) -> list[VocabularyEntry]:
     terms = list(dict.fromkeys(data.vocabulary)) or _extract_terms(data.learning_objectives)
     entries: list[VocabularyEntry] = []
     for term in terms:
-        source = next((o for o in data.learning_objectives if _contains(o, term)), None)
-        if source is not None:
-            definition = f"{term}: a key word in {data.topic}; students will {_action(source)}."
-            entries.append(
-                VocabularyEntry(term=term, definition=definition, grounded=True, source="objective")
-            )
-        elif _contains(data.topic, term):
-            definition = f"{term}: part of this lesson's topic, {data.topic}."
-            entries.append(
-                VocabularyEntry(term=term, definition=definition, grounded=True, source="topic")
-            )
-        else:
+        found = next((o for o in data.learning_objectives if _contains(o, term)), None)
+        source: Literal["objective", "topic", "none"] = "objective"
+        definition = f"{term}: a key word in {data.topic}; students will {_action(found or '')}."
+        if found is None and _contains(data.topic, term):
+            source, definition = "topic", f"{term}: part of this lesson's topic, {data.topic}."
+        elif found is None:
+            source = "none"
             definition = f"{term}: a word related to {data.topic}; find its meaning in the text."
-            entries.append(
-                VocabularyEntry(term=term, definition=definition, grounded=False, source="none")
+        entries.append(
+            VocabularyEntry(
+                term=term, definition=definition, grounded=source != "none", source=source
             )
+        )
     return entries
 
 
@@ -356,7 +323,9 @@ def _key_facts(
     facts = [f"{topic} is the topic of this grade {data.grade_level}{subject} lesson."]
     facts += [f"Students will {_action(o)}." for o in data.learning_objectives]
     facts += [
-        f"{v.term} is a key vocabulary word for {data.topic}." for v in vocabulary if v.grounded
+        f"{v.term[:1].upper()}{v.term[1:]} is a key vocabulary word for {data.topic}."
+        for v in vocabulary
+        if v.grounded
     ]
     facts.append(
         f"The lesson lasts {data.duration_minutes} minutes, with {practice} minutes of practice."

@@ -11,12 +11,15 @@ How it works: the text is split into sentences of 4-80 words. In each sentence t
 candidate terms are numbers, runs of capitalised words (not a sentence-initial
 function word) and words of 6+ letters that are not stopwords; numbers rank first,
 then proper nouns, then longer words. Every sentence with a term is a usable fact.
-Facts are taken best term first, each answer term used once. A question blanks the
-term (fill_blank), offers it among distractors (multiple_choice: 3 options up to
-grade 2, 4 from grade 3) or states the sentence as is or with the term swapped for a
-distractor (true_false). Distractors are other terms of the same content, preferably
-of the same kind as the answer, never equal to it, contained in it or present in the
-source sentence, and never repeated. Questions are listed in source order.
+Facts are taken best term first, one question per fact, each answer term used once;
+the question types rotate from a seeded start. A question blanks the term
+(fill_blank), offers it among distractors (multiple_choice: 3 options up to grade 2,
+4 from grade 3) or states the sentence as is or with the term swapped for a
+distractor (true_false, a seeded coin flip). Distractors are other terms of the
+same content, preferably of the same kind as the answer, never equal to it,
+contained in it or present in the source sentence, and never repeated; a whole
+number short of other numbers in the content gets nearby numbers (about 10% steps).
+Questions are listed in source order.
 
 Too few facts for ``num_questions``: as many questions as possible and a lower score.
 No usable fact at all (or no question buildable): ``ValueError``.
@@ -66,106 +69,25 @@ RUBRIC_WEIGHTS: dict[str, float] = {
 BLANK = "_____"
 MIN_WORDS, MAX_WORDS, MIN_WORD_TERM = 4, 80, 6
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "had",
-        "has",
-        "have",
-        "he",
-        "her",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "our",
-        "she",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "to",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "about",
-        "after",
-        "again",
-        "also",
-        "another",
-        "around",
-        "because",
-        "before",
-        "between",
-        "called",
-        "during",
-        "however",
-        "including",
-        "known",
-        "many",
-        "other",
-        "should",
-        "students",
-        "student",
-        "lesson",
-        "through",
-        "within",
-        "without",
-        "would",
-        "could",
-        "every",
-        "identify",
-        "explain",
-        "describe",
-        "compare",
-        "understand",
-    ]
+_STOPWORD_TEXT = (
+    "a an and are as at be but by for from had has have he her his how i if in into is it "
+    "its of on or our she so than that the their then there these they this those to was "
+    "we were what when where which while who why will with you about after again also "
+    "another around because before between called during however including known many "
+    "other should students student lesson through within without would could every "
+    "identify explain describe compare understand"
 )
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*%?|[A-Za-z][A-Za-z'-]*")
 
-FactText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+FactText = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
 class QuizInput(BaseModel):
     """Validated input of the quiz generator (``content`` and/or ``key_facts``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     content: str | None = Field(default=None, min_length=20, max_length=200_000)
     key_facts: list[FactText] | None = Field(default=None, min_length=1, max_length=1000)
@@ -239,14 +161,8 @@ class Fact:
 @dataclass(slots=True)
 class Draft:
     source_index: int
-    type: QuestionType
-    prompt: str
-    options: list[str]
-    answer: str
-    answer_index: int | None
-    explanation: str
-    sentence: str
-    distractor_credit: float | None = None  # None: the question uses no distractor
+    question: QuizQuestion  # its id is set once the questions are in source order
+    distractor_credit: float | None  # None: the question uses no distractor
 
 
 def split_sentences(text: str) -> list[str]:
@@ -310,11 +226,22 @@ def _pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){re.escape(term)}(?!\w)", re.IGNORECASE)
 
 
+def number_variants(text: str) -> list[Term]:
+    """Nearby whole numbers (two steps of about 10% either side) for a whole-number answer."""
+    if not text.isdigit():
+        return []
+    value = int(text)
+    step = max(1, value // 10)
+    values = [value + d * step for d in (-2, -1, 1, 2, 3)]
+    return [Term(str(v), "number", 0.0, -1) for v in values if v >= 0][:4]
+
+
 def pick_distractors(
     term: Term, sentence: str, pool: list[Term], k: int, rng: random.Random
 ) -> list[Term]:
     """Up to ``k`` distinct pool terms, same kind as ``term`` first, none equal to it,
-    containing it, contained in it or present in ``sentence``."""
+    containing it, contained in it or present in ``sentence``; a whole-number answer
+    short of same-kind terms also gets nearby numbers."""
     answer, text = term.text.lower(), sentence.lower()
 
     def allowed(candidate: Term) -> bool:
@@ -322,6 +249,9 @@ def pick_distractors(
         return low not in text and low not in answer and answer not in low
 
     same = [c for c in pool if c.kind == term.kind and allowed(c)]
+    if term.kind == "number" and len(same) < k:
+        taken = {c.text for c in same}
+        same += [v for v in number_variants(term.text) if allowed(v) and v.text not in taken]
     chosen = rng.sample(same, min(k, len(same)))
     if len(chosen) < k:
         other = [c for c in pool if c.kind != term.kind and allowed(c)]
@@ -333,73 +263,63 @@ def _credit(term: Term, distractors: list[Term], target: int) -> float:
     return sum(1 for d in distractors if d.kind == term.kind) / target
 
 
+def _draft(
+    fact: Fact,
+    kind: QuestionType,
+    prompt: str,
+    options: list[str],
+    answer: str,
+    explanation: str,
+    credit: float | None = None,
+) -> Draft:
+    question = QuizQuestion(
+        id="",
+        type=kind,
+        prompt=prompt,
+        options=options,
+        answer=answer,
+        answer_index=options.index(answer) if options else None,
+        explanation=f'{explanation} Source: "{fact.sentence}"',
+        source_sentence=fact.sentence,
+    )
+    return Draft(fact.index, question, credit)
+
+
 def build_question(
     kind: QuestionType, fact: Fact, term: Term, pool: list[Term], rng: random.Random, options: int
 ) -> Draft | None:
     """One question of ``kind`` on ``term`` of ``fact``; None when it cannot be built."""
     sentence, pattern = fact.sentence, _pattern(term.text)
     blanked = pattern.sub(BLANK, sentence)
-    source = f'Source: "{sentence}"'
     if kind == "fill_blank":
-        return Draft(
-            fact.index,
-            kind,
-            f"Fill in the blank: {blanked}",
-            [],
-            term.text,
-            None,
-            f'The missing term is "{term.text}". {source}',
-            sentence,
-        )
+        prompt = f"Fill in the blank: {blanked}"
+        return _draft(fact, kind, prompt, [], term.text, f'The missing term is "{term.text}".')
     if kind == "multiple_choice":
         distractors = pick_distractors(term, sentence, pool, options - 1, rng)
         if len(distractors) < 2:
             return None
         choices = [term.text] + [d.text for d in distractors]
         rng.shuffle(choices)
-        return Draft(
-            fact.index,
-            kind,
-            f"Which answer completes the sentence? {blanked}",
-            choices,
-            term.text,
-            choices.index(term.text),
-            f'The answer is "{term.text}". {source}',
-            sentence,
-            _credit(term, distractors, options - 1),
+        prompt = f"Which answer completes the sentence? {blanked}"
+        credit = _credit(term, distractors, options - 1)
+        return _draft(
+            fact, kind, prompt, choices, term.text, f'The answer is "{term.text}".', credit
         )
     if rng.random() < 0.5:
-        return Draft(
-            fact.index,
-            kind,
-            f"True or false: {sentence}",
-            ["True", "False"],
-            "True",
-            0,
-            f"True. {source}",
-            sentence,
-        )
+        prompt = f"True or false: {sentence}"
+        return _draft(fact, kind, prompt, ["True", "False"], "True", "True.")
     swap = pick_distractors(term, sentence, pool, 1, rng)
     if not swap:
         return None
-    statement = pattern.sub(lambda _: swap[0].text, sentence)
-    return Draft(
-        fact.index,
-        kind,
-        f"True or false: {statement}",
-        ["True", "False"],
-        "False",
-        1,
-        f'False. The source says "{term.text}", not "{swap[0].text}". {source}',
-        sentence,
-        _credit(term, swap, 1),
-    )
+    prompt = "True or false: " + pattern.sub(lambda _: swap[0].text, sentence)
+    why = f'False. The source says "{term.text}", not "{swap[0].text}".'
+    return _draft(fact, kind, prompt, ["True", "False"], "False", why, _credit(term, swap, 1))
 
 
 def score_quiz(drafts: list[Draft], requested: int, types: list[QuestionType]) -> dict[str, float]:
     """The rubric components (each in [0, 1]) described in the module docstring."""
     credits = [d.distractor_credit for d in drafts if d.distractor_credit is not None]
-    variety = len({d.type for d in drafts}) / min(len(types), requested)
+    variety = len({d.question.type for d in drafts}) / min(len(types), requested)
     return {
         "completeness": round(len(drafts) / requested, 4),
         "distractor_quality": round(sum(credits) / len(credits), 4) if credits else 1.0,
@@ -456,19 +376,7 @@ def generate_quiz(task_type: str, data: QuizInput) -> AgentResult:
             "could not build any question of types "
             f"{', '.join(data.question_types)}: the content has too few distinct terms"
         )
-    questions = [
-        QuizQuestion(
-            id=f"q{n}",
-            type=d.type,
-            prompt=d.prompt,
-            options=d.options,
-            answer=d.answer,
-            answer_index=d.answer_index,
-            explanation=d.explanation,
-            source_sentence=d.sentence,
-        )
-        for n, d in enumerate(drafts, start=1)
-    ]
+    questions = [d.question.model_copy(update={"id": f"q{n}"}) for n, d in enumerate(drafts, 1)]
     by_type = {t: sum(1 for q in questions if q.type == t) for t in data.question_types}
     stats = QuizStats(
         requested=requested,
