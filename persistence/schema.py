@@ -166,8 +166,6 @@ agent_executions = Table(
         "agent_type",
         postgresql_where=text("status = 'running'"),
     ),
-    Index("idx_agent_executions_completed_at", "completed_at"),
-    Index("idx_agent_executions_updated_at", "updated_at"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)

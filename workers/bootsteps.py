@@ -58,6 +58,7 @@ class RecorderStep(bootsteps.StartStopStep):
             consumer=hostname,
             batch_size=settings.recorder_batch_size,
             block_ms=settings.recorder_block_ms,
+            batch_window_ms=settings.recorder_batch_window_ms,
             claim_idle_ms=settings.recorder_claim_idle_ms,
             spool_dir=settings.spool_dir,
             heartbeat=(hostname, agent_types),

@@ -224,7 +224,7 @@ def agents(show_types: bool, as_json: bool) -> None:
     from tasks.registry import AGENT_TYPES, load_agents
 
     specs = load_agents()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for agent_type in AGENT_TYPES:
         spec = specs.get(agent_type)
         if spec is None:
@@ -312,6 +312,7 @@ def recorder(name: str | None) -> None:
         consumer=name or f"recorder-{socket.gethostname()}-{os.getpid()}",
         batch_size=settings.recorder_batch_size,
         block_ms=settings.recorder_block_ms,
+        batch_window_ms=settings.recorder_batch_window_ms,
         claim_idle_ms=settings.recorder_claim_idle_ms,
         spool_dir=settings.spool_dir,
     )

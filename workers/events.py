@@ -8,10 +8,11 @@ XADD. Keys are short because every task writes four of these.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from persistence.lifecycle import TaskStatus, Transition
 
@@ -58,15 +59,16 @@ def instance(worker: str, agent_types: list[str], status: str, at: float) -> dic
     return {"k": KIND_INSTANCE, "w": worker, "types": agent_types, "s": status, "at": at}
 
 
-def encode(events: list[dict[str, Any]]) -> str:
-    return json.dumps(events, separators=(",", ":"), default=str)
+def encode(events: list[dict[str, Any]]) -> bytes:
+    # orjson: about 5x cheaper than json.dumps, and this runs in every hook.
+    return orjson.dumps(events, default=str)
 
 
 def decode(payload: bytes | str) -> list[dict[str, Any]]:
     """The events of one stream entry; :class:`BadEvent` when it is not a JSON list."""
     try:
-        events = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        events = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise BadEvent(f"not JSON: {exc}") from None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise BadEvent("expected a JSON list of event objects")

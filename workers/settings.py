@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
+    # Minimum time between two batches: larger batches, less CPU, that much more lag.
+    recorder_batch_window_ms: int = Field(
+        100, ge=0, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH_WINDOW_MS"
+    )
     # Entries a dead recorder read but never acknowledged are claimed after this long.
     recorder_claim_idle_ms: int = Field(
         30_000, ge=100, validation_alias="AGENTQ_RECORDER_CLAIM_IDLE_MS"

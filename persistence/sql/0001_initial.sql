@@ -135,11 +135,9 @@ CREATE TABLE agent_executions (
 );
 
 CREATE INDEX idx_agent_executions_agent_task_type ON agent_executions (agent_type, task_type);
-CREATE INDEX idx_agent_executions_completed_at ON agent_executions (completed_at);
 CREATE INDEX idx_agent_executions_performance ON agent_executions (execution_time_seconds, quality_score);
 CREATE INDEX idx_agent_executions_running_worker ON agent_executions (worker, agent_type) WHERE status = 'running';
 CREATE INDEX idx_agent_executions_status_created ON agent_executions (status, created_at);
-CREATE INDEX idx_agent_executions_updated_at ON agent_executions (updated_at);
 CREATE INDEX idx_agent_executions_user_session ON agent_executions (user_id, session_id);
 
 CREATE TABLE agent_metrics (

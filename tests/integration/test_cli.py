@@ -52,8 +52,8 @@ def test_enqueue_rejects_bad_input_with_a_clear_message(
     assert "must be a JSON object" in res.stderr
     res = agentq("enqueue", "content_generator", "--input", "{not json")
     assert res.returncode == 1 and "not valid JSON" in res.stderr
-    res = agentq("enqueue", "terrain_generator", "--example")
-    assert res.returncode == 1 and "not available yet" in res.stderr
+    res = agentq("enqueue", "terrain_generator", "--input", '{"size": 3}')
+    assert res.returncode == 1 and "size" in res.stderr
     res = agentq("enqueue", "content_generator", "--example", "--user-id", "bob")
     assert res.returncode == 1 and "user_id must be a UUID" in res.stderr
     assert redis_client.xlen("agentq:events") == 0

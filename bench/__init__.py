@@ -1,0 +1,1 @@
+"""Benchmarks with their own command (see bench/README.md); never run by pytest."""
