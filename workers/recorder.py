@@ -286,9 +286,7 @@ class Recorder:
         except DataRejected as exc:
             self._dead_letter([((b"", {b"e": events.encode([ev])}), str(exc))])
         except (KeyError, TypeError, ValueError) as exc:
-            self._dead_letter(
-                [((b"", {b"e": events.encode([ev])}), f"bad instance event: {exc}")]
-            )
+            self._dead_letter([((b"", {b"e": events.encode([ev])}), f"bad instance event: {exc}")])
 
     def _dead_letter(self, dead: list[tuple[Entry, str]]) -> None:
         if not dead:

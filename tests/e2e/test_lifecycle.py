@@ -373,7 +373,11 @@ CONTENT = get_spec("content_generator").example
     ("args", "kwargs", "message"),
     [
         (("no_such_agent", "lesson", CONTENT), {}, "unknown agent_type 'no_such_agent'"),
-        (("terrain_generator", "generate", {"size": 3, "seed": 1, "biome": "grassland"}), {}, "size"),
+        (
+            ("terrain_generator", "generate", {"size": 3, "seed": 1, "biome": "grassland"}),
+            {},
+            "size",
+        ),
         (("content_generator", "lesson", [CONTENT]), {}, "input_data must be a JSON object"),
         (("content_generator", "lesson", "topic"), {}, "input_data must be a JSON object"),
         (("content_generator", "sonnet", CONTENT), {}, "task_type 'sonnet'"),
