@@ -15,17 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-# The seed's ``agent_type`` enum, verbatim and in order.
-AGENT_TYPES: tuple[str, ...] = (
-    "content_generator",
-    "quiz_generator",
-    "terrain_generator",
-    "script_generator",
-    "code_reviewer",
-    "roblox_asset",
-    "roblox_testing",
-    "roblox_analytics",
-)
+from persistence.schema import AGENT_TYPE_VALUES
+
+# The seed's ``agent_type`` enum, verbatim and in order (one source: the schema).
+AGENT_TYPES: tuple[str, ...] = AGENT_TYPE_VALUES
 
 
 class TransientAgentError(Exception):

@@ -52,20 +52,29 @@ Quality rubric (score in [0, 1], rounded to 4 places, breakdown in the output):
 from __future__ import annotations
 
 import math
-import re
-from itertools import pairwise
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from tasks.agents.luau_lex import KEYWORDS, Token, tokenize
+from tasks.agents.luau_exports import IDENT as _IDENT
+from tasks.agents.luau_exports import (
+    ExportCoverage,
+    Finding,
+    Param,  # noqa: F401
+    Severity,  # noqa: F401
+    luau_literal,
+    luau_string,
+    module_table,
+    parse_exports,
+    parse_params,  # noqa: F401
+)
+from tasks.agents.luau_exports import finding as _finding
+from tasks.agents.luau_lex import KEYWORDS, tokenize
 from tasks.registry import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("spec", "coverage")
 RUBRIC_WEIGHTS: dict[str, float] = {"coverage": 0.5, "case_validity": 0.3, "error_paths": 0.2}
 
-Severity = Literal["error", "warning", "info"]
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch
 _PATH = r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$"
 # names the spec itself uses: the module's local must not shadow them
 _RESERVED_TEXT = (
@@ -73,7 +82,6 @@ _RESERVED_TEXT = (
     "beforeAll afterAll beforeEach afterEach FOCUS SKIP script game require"
 )
 RESERVED_NAMES = frozenset(_RESERVED_TEXT.split())
-_BRACKETS = {"(": ")", "{": "}", "[": "]", "<": ">"}
 _DEEP_EQUAL = """
 	-- deepEqual(actual, expected, path): nil when equal, else where they first differ
 	local function deepEqual(actual, expected, path)
@@ -144,33 +152,6 @@ class RobloxTestingInput(BaseModel):
         return value
 
 
-class Param(BaseModel):
-    name: str
-    optional: bool
-
-
-class ExportCoverage(BaseModel):
-    """One exported function and how many cases test it."""
-
-    name: str
-    method: bool
-    line: int
-    params: list[Param]
-    vararg: bool
-    cases: int = 0
-    error_cases: int = 0
-    covered: bool = False
-
-
-class Finding(BaseModel):
-    severity: Severity
-    code: str
-    message: str
-    case_index: int | None = None
-    function: str | None = None
-    line: int | None = None
-
-
 class RobloxTestingReport(BaseModel):
     """Output of the roblox testing agent."""
 
@@ -188,177 +169,12 @@ class RobloxTestingReport(BaseModel):
     quality_breakdown: dict[str, float]
 
 
-def _finding(
-    severity: Severity, code: str, message: str, index: int | None = None, **where: Any
-) -> Finding:
-    return Finding(severity=severity, code=code, message=message, case_index=index, **where)
-
-
-# --- Luau literals -------------------------------------------------------------------
-
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def luau_string(text: str) -> str:
-    """A double-quoted Luau string literal (other control characters as ``\\ddd``)."""
-    out = (_ESCAPES.get(c, f"\\{ord(c):03d}" if ord(c) < 32 or ord(c) == 127 else c) for c in text)
-    return '"' + "".join(out) + '"'
-
-
-def luau_literal(value: Any) -> str:
-    """The Luau literal of a JSON value."""
-    if value is None or isinstance(value, bool):
-        return {None: "nil", True: "true", False: "false"}[value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "0 / 0" if math.isnan(value) else ("math.huge" if value > 0 else "-math.huge")
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return luau_string(value)
-    if isinstance(value, list):
-        return "{" + ", ".join(luau_literal(v) for v in value) + "}"
-    keys = [
-        k if _IDENT.fullmatch(k) and k not in KEYWORDS else f"[{luau_string(k)}]" for k in value
-    ]
-    items = (f"{k} = {luau_literal(v)}" for k, v in zip(keys, value.values(), strict=True))
-    return "{" + ", ".join(items) + "}"
-
-
 def _nested_nil(value: Any, inside: bool = False) -> bool:
     if isinstance(value, list | dict):
         return any(
             _nested_nil(v, True) for v in (value.values() if isinstance(value, dict) else value)
         )
     return value is None and inside
-
-
-# --- static parse of the module ------------------------------------------------------
-
-
-def _matching(tokens: list[Token], start: int) -> int:
-    """Index of the token closing the bracket at ``start`` (len(tokens) when unclosed)."""
-    depth = 0
-    for i in range(start, len(tokens)):
-        text = tokens[i].text if tokens[i].kind == "op" else ""
-        depth += (text in _BRACKETS) - (text in _BRACKETS.values())
-        if depth == 0:
-            return i
-    return len(tokens)
-
-
-def parse_params(tokens: list[Token], open_index: int) -> tuple[list[Param], bool]:
-    """(parameters, vararg) of the parameter list opening at ``open_index``."""
-    groups: list[list[str]] = [[]]
-    depth = 0
-    for tok in tokens[open_index + 1 : _matching(tokens, open_index)]:
-        text = tok.text if tok.kind == "op" else ""
-        depth += (text in _BRACKETS) - (text in _BRACKETS.values())
-        if text == "," and depth == 0:
-            groups.append([])
-        else:
-            groups[-1].append(tok.text)
-    params = [
-        Param(
-            name=g[0],
-            optional=len(g) > 1 and (g[-1] == "?" or ("|", "nil") in set(pairwise(g))),
-        )
-        for g in groups
-        if g and g[0] != "..."
-    ]
-    return params, any(g[:1] == ["..."] for g in groups)
-
-
-def _signature(tokens: list[Token], i: int) -> tuple[list[Param], bool] | None:
-    """Parameters of a function body at ``i`` (optional generics ``<...>``, then ``(``)."""
-    if i < len(tokens) and tokens[i].text == "<":
-        i = _matching(tokens, i) + 1
-    if i < len(tokens) and tokens[i].text == "(" and tokens[i].kind == "op":
-        return parse_params(tokens, i)
-    return None
-
-
-def _dotted(tokens: list[Token], i: int) -> tuple[list[str], bool, int]:
-    """(path, method, next index) of the ``.a.b`` / ``:c`` suffix starting at ``i``."""
-    path: list[str] = []
-    method = False
-    while not method and i + 1 < len(tokens) and tokens[i].text in (".", ":"):
-        if tokens[i + 1].kind != "name":
-            break
-        method = tokens[i].text == ":"
-        path.append(tokens[i + 1].text)
-        i += 2
-    return path, method, i
-
-
-def module_table(tokens: list[Token]) -> tuple[str | None, bool]:
-    """(table name, whether it is returned): the final ``return NAME`` (or ``return
-    table.freeze(NAME)``), else the only ``local NAME = {``."""
-    tail = [t for t in tokens if t.text != ";"][-7:]
-    texts = [t.text for t in tail]
-    if texts[:5] == ["return", "table", ".", "freeze", "("] and texts[6:] == [")"]:
-        tail = [tail[0], tail[5]]
-    if len(tail) >= 2 and tail[-2].text == "return" and tail[-1].kind == "name":
-        return tail[-1].text, True
-    names = {
-        tokens[i + 1].text
-        for i in range(len(tokens) - 3)
-        if tokens[i].text == "local"
-        and tokens[i + 1].kind == "name"
-        and (tokens[i + 2].text, tokens[i + 3].text) == ("=", "{")
-    }
-    return (names.pop(), False) if len(names) == 1 else (None, False)
-
-
-def _definition(
-    tokens: list[Token], i: int, table: str, local_functions: dict[str, tuple[list[Param], bool]]
-) -> ExportCoverage | None:
-    """The export defined by the statement at ``i`` (``function M.x`` / ``M.x = ...``),
-    recording ``local function`` signatures on the way."""
-    tok = tokens[i]
-    if tok.text == "function" and tok.kind == "keyword" and i + 1 < len(tokens):
-        head = tokens[i + 1]
-        path, method, j = _dotted(tokens, i + 2)
-        sig = _signature(tokens, j) if head.kind == "name" else None
-        if sig is not None and head.text == table and path:
-            return ExportCoverage(
-                name=".".join(path), method=method, line=tok.line, params=sig[0], vararg=sig[1]
-            )
-        if sig is not None and not path and i > 0 and tokens[i - 1].text == "local":
-            local_functions[head.text] = sig
-        return None
-    if tok.text != table or tok.kind != "name" or (i > 0 and tokens[i - 1].text in (".", ":")):
-        return None
-    path, method, j = _dotted(tokens, i + 1)
-    if not path or method or j + 1 >= len(tokens) or tokens[j].text != "=":
-        return None
-    rhs, sig = tokens[j + 1], None
-    if rhs.text == "function" and rhs.kind == "keyword":
-        sig = _signature(tokens, j + 2)
-    elif rhs.kind == "name" and (j + 2 == len(tokens) or tokens[j + 2].first_on_line):
-        sig = local_functions.get(rhs.text)
-    if sig is None:
-        return None
-    return ExportCoverage(
-        name=".".join(path), method=False, line=tok.line, params=sig[0], vararg=sig[1]
-    )
-
-
-def parse_exports(tokens: list[Token], table: str) -> tuple[list[ExportCoverage], list[Finding]]:
-    """The functions assigned to ``table`` (a redefinition wins) and duplicate findings."""
-    local_functions: dict[str, tuple[list[Param], bool]] = {}
-    exports: dict[str, ExportCoverage] = {}
-    findings: list[Finding] = []
-    for i in range(len(tokens)):
-        export = _definition(tokens, i, table, local_functions)
-        if export is None:
-            continue
-        if export.name in exports:
-            first = exports.pop(export.name).line
-            message = f"'{export.name}' is defined at line {first} and again at line {export.line}"
-            where: dict[str, Any] = {"function": export.name, "line": export.line}
-            findings.append(_finding("warning", "duplicate_export", message, **where))
-        exports[export.name] = export
-    return sorted(exports.values(), key=lambda e: e.line), findings
 
 
 # --- checks and spec -----------------------------------------------------------------
