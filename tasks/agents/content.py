@@ -34,33 +34,28 @@ Quality rubric (score in [0, 1], rounded to 4 places, breakdown in the output):
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from tasks.agents.lesson_parts import (
+    ACTIVITY_TEMPLATES,
+    BLOOM_LEVEL_OF_VERB,  # noqa: F401  (re-exported)
+    GENERIC_TEMPLATES,
+    READING_LEVELS,  # noqa: F401  (re-exported)
+    SECTION_PLAN,
+    SectionKind,
+    allocate_minutes,
+    bloom_level,
+    contains_term,
+    extract_terms,
+    normalize_objective,
+    objective_action,
+    reading_level,
+)
 from tasks.registry import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("lesson", "outline", "summary")
-
-SectionKind = Literal[
-    "intro",
-    "direct_instruction",
-    "guided_practice",
-    "independent_practice",
-    "assessment",
-    "closure",
-]
-
-# (kind, title, percent of the duration); the percentages sum to 100.
-SECTION_PLAN: tuple[tuple[SectionKind, str, int], ...] = (
-    ("intro", "Introduction", 10),
-    ("direct_instruction", "Direct instruction", 25),
-    ("guided_practice", "Guided practice", 20),
-    ("independent_practice", "Independent practice", 25),
-    ("assessment", "Assessment", 12),
-    ("closure", "Closure", 8),
-)
 
 RUBRIC_WEIGHTS: dict[str, float] = {
     "objective_coverage": 0.40,
@@ -70,74 +65,6 @@ RUBRIC_WEIGHTS: dict[str, float] = {
 }
 
 MIN_PRACTICE_MINUTES_PER_OBJECTIVE = 5
-
-_BLOOM: dict[str, tuple[str, ...]] = {
-    "remember": ("identify", "list", "name", "define", "recall", "label", "recognize", "state"),
-    "understand": ("explain", "describe", "summarize", "classify", "interpret", "discuss"),
-    "apply": ("use", "apply", "solve", "demonstrate", "calculate", "compute", "measure"),
-    "analyze": ("compare", "contrast", "analyze", "distinguish", "examine", "categorize"),
-    "evaluate": ("evaluate", "justify", "judge", "argue", "critique", "assess", "defend"),
-    "create": ("create", "design", "write", "compose", "build", "plan", "construct"),
-}
-BLOOM_LEVEL_OF_VERB: dict[str, str] = {v: level for level, verbs in _BLOOM.items() for v in verbs}
-
-# (guided practice, independent practice, assessment check) per Bloom level.
-ACTIVITY_TEMPLATES: dict[str, tuple[str, str, str]] = {
-    "remember": (
-        "Matching game in pairs: {action}",
-        "Flash-card self-check: {action} from memory",
-        "Exit quiz: students {action} without notes",
-    ),
-    "understand": (
-        "Think-pair-share: {action} in your own words",
-        "Short written response: {action}",
-        "Students {action} in two or three sentences using the key terms",
-    ),
-    "apply": (
-        "Worked example, then one together: {action}",
-        "Practice set of three new problems: {action}",
-        "Students {action} on an unseen example; check the steps and the result",
-    ),
-    "analyze": (
-        "Sort-and-group activity in small groups: {action}",
-        "Graphic organizer (T-chart or Venn diagram): {action}",
-        "Students {action} and justify one connection in writing",
-    ),
-    "evaluate": (
-        "Structured discussion with sentence stems: {action}",
-        "Written claim with evidence: {action}",
-        "Students {action} with a claim and two pieces of evidence",
-    ),
-    "create": (
-        "Plan together with a success-criteria checklist: {action}",
-        "Independent product: {action}",
-        "Checklist review of the product: students {action}",
-    ),
-}
-GENERIC_TEMPLATES: tuple[str, str, str] = (
-    "Guided discussion: {action}",
-    "Reflection journal: {action}",
-    "Teacher observation: can students {action}?",
-)
-
-# (highest grade, hint, sentence-length limit in words)
-READING_LEVELS: tuple[tuple[int, str, int], ...] = (
-    (2, "Emergent reader: short sentences, picture support, read the text aloud.", 8),
-    (5, "Developing reader: simple sentences, bold key words, guided reading.", 15),
-    (8, "Intermediate reader: multi-step directions, some subject terms.", 20),
-    (12, "Advanced reader: subject vocabulary, longer texts, independent reading.", 25),
-)
-
-_STOPWORD_TEXT = (  # only words of 6+ letters matter (shorter ones are never terms)
-    "against because before between different during learning lesson should student "
-    "students themselves through within without"
-)
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-_PREFIX = re.compile(
-    r"^(?:students\s+will\s+(?:be\s+able\s+to\s+)?|swbat\s+|i\s+can\s+|(?:be\s+able\s+)?to\s+)",
-    re.IGNORECASE,
-)
-_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 Objective = Annotated[str, StringConstraints(min_length=3, max_length=300)]
 Term = Annotated[str, StringConstraints(min_length=1, max_length=60)]
@@ -197,44 +124,9 @@ class LessonContent(BaseModel):
     quality_breakdown: dict[str, float]
 
 
-def allocate_minutes(duration: int) -> list[int]:
-    """Split ``duration`` over the sections by SECTION_PLAN (largest remainder, ties in order)."""
-    exact = [duration * pct for _, _, pct in SECTION_PLAN]
-    minutes = [value // 100 for value in exact]
-    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] % 100), i))
-    for i in by_remainder[: duration - sum(minutes)]:
-        minutes[i] += 1
-    return minutes
-
-
-def reading_level(grade: int) -> tuple[str, int]:
-    """The reading-level hint and the sentence-length limit (words) for ``grade``."""
-    for top, hint, limit in READING_LEVELS:
-        if grade <= top:
-            return f"Grade {grade}. {hint} Keep sentences to {limit} words or fewer.", limit
-    raise ValueError(f"grade_level {grade} is outside 1-12")
-
-
-def _action(objective: str) -> str:
-    """The objective as a verb phrase: prefix ("Students will ...") and final dot removed."""
-    text = _PREFIX.sub("", objective.strip()).rstrip(" .!;")
-    if len(text) > 1 and not text[:2].isupper():
-        text = text[0].lower() + text[1:]
-    return text
-
-
-def _normalize(text: str) -> str:
-    return " ".join(text.lower().split()).rstrip(".")
-
-
-def _contains(text: str, term: str) -> bool:
-    return re.search(rf"(?<!\w){re.escape(term.lower())}(?!\w)", text.lower()) is not None
-
-
 def _plan_objective(objective: str) -> ObjectivePlan:
-    action = _action(objective)
-    verb = action.split()[0].lower() if action else ""
-    level = BLOOM_LEVEL_OF_VERB.get(verb)
+    action = objective_action(objective)
+    level = bloom_level(action)
     guided, independent, check = ACTIVITY_TEMPLATES[level] if level else GENERIC_TEMPLATES
     return ObjectivePlan(
         objective=objective,
@@ -246,25 +138,16 @@ def _plan_objective(objective: str) -> ObjectivePlan:
     )
 
 
-def _extract_terms(objectives: list[str], limit: int = 5) -> list[str]:
-    """Longest distinct content words of the objectives (no Bloom verbs, no stopwords)."""
-    seen: dict[str, int] = {}
-    for objective in objectives:
-        for match in _WORD.finditer(_action(objective)):
-            word = match.group().lower().strip("'-")
-            if len(word) >= 6 and word not in _STOPWORDS and word not in BLOOM_LEVEL_OF_VERB:
-                seen.setdefault(word, len(seen))
-    return sorted(seen, key=lambda w: (-len(w), seen[w]))[:limit]
-
-
 def _build_vocabulary(data: ContentInput) -> list[VocabularyEntry]:
-    terms = list(dict.fromkeys(data.vocabulary)) or _extract_terms(data.learning_objectives)
+    terms = list(dict.fromkeys(data.vocabulary)) or extract_terms(data.learning_objectives)
     entries: list[VocabularyEntry] = []
     for term in terms:
-        found = next((o for o in data.learning_objectives if _contains(o, term)), None)
+        found = next((o for o in data.learning_objectives if contains_term(o, term)), None)
         source: Literal["objective", "topic", "none"] = "objective"
-        definition = f"{term}: a key word in {data.topic}; students will {_action(found or '')}."
-        if found is None and _contains(data.topic, term):
+        definition = (
+            f"{term}: a key word in {data.topic}; students will {objective_action(found or '')}."
+        )
+        if found is None and contains_term(data.topic, term):
             source, definition = "topic", f"{term}: part of this lesson's topic, {data.topic}."
         elif found is None:
             source = "none"
@@ -280,7 +163,7 @@ def _build_vocabulary(data: ContentInput) -> list[VocabularyEntry]:
 def _section_activities(
     data: ContentInput, plans: list[ObjectivePlan], vocabulary: list[VocabularyEntry]
 ) -> dict[SectionKind, list[str]]:
-    actions = [_action(p.objective) for p in plans]
+    actions = [objective_action(p.objective) for p in plans]
     direct = [f"Teacher models how to {a}" for a in actions]
     if vocabulary:
         direct.append("Introduce vocabulary: " + ", ".join(v.term for v in vocabulary))
@@ -321,7 +204,7 @@ def _key_facts(
     subject = f" {data.subject}" if data.subject else ""
     practice = minutes[2] + minutes[3]
     facts = [f"{topic} is the topic of this grade {data.grade_level}{subject} lesson."]
-    facts += [f"Students will {_action(o)}." for o in data.learning_objectives]
+    facts += [f"Students will {objective_action(o)}." for o in data.learning_objectives]
     facts += [
         f"{v.term[:1].upper()}{v.term[1:]} is a key vocabulary word for {data.topic}."
         for v in vocabulary
@@ -344,7 +227,7 @@ def score_lesson(
     seen: set[str] = set()
     credits: list[float] = []
     for plan in plans:
-        key = _normalize(plan.objective)
+        key = normalize_objective(plan.objective)
         credits.append(0.0 if key in seen else (1.0 if plan.measurable else 0.5))
         seen.add(key)
     practice_per_objective = (minutes[2] + minutes[3]) / len(plans)
@@ -380,7 +263,7 @@ def generate_content(task_type: str, data: ContentInput) -> AgentResult:
     score = sum(RUBRIC_WEIGHTS[name] * value for name, value in breakdown.items())
     topic_title = " ".join(w[:1].upper() + w[1:] for w in data.topic.split())
     subject = f" {data.subject[:1].upper()}{data.subject[1:]}" if data.subject else ""
-    actions = [_action(o) for o in data.learning_objectives]
+    actions = [objective_action(o) for o in data.learning_objectives]
     output = LessonContent(
         task_type=task_type,
         title=f"{topic_title}: Grade {data.grade_level}{subject} Lesson",

@@ -60,23 +60,22 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from tasks.agents.terrain_noise import MAX_OCTAVES, fractal_noise, shape_heights
+from tasks.agents.terrain_noise import gradient_noise as gradient_noise
+from tasks.agents.terrain_script import CELL_STUDS, MAX_SCRIPT_BLOCKS, plan_script, render_luau
+from tasks.agents.terrain_script import Block as Block
+from tasks.agents.terrain_script import merge_blocks as merge_blocks
 from tasks.registry import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("generate", "preview")
 BiomeName = Literal["grassland", "desert", "snow", "island", "volcanic"]
 
-CELL_STUDS = 4
-MAX_OCTAVES = 8
 HEIGHTMAP_MAX = {"generate": 64, "preview": 32}
-MAX_SCRIPT_BLOCKS = 4096
 SHORE_STUDS = 2.0
 RUBRIC_WEIGHTS: dict[str, float] = {
     "relief": 0.30, "water_fit": 0.25, "not_flat": 0.15, "material_variety": 0.15,
     "script_fidelity": 0.15,
 }  # fmt: skip
-
-_GRAD_X = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
-_GRAD_Y = np.array([1.0, 1.0, -1.0, -1.0, 0.0, 0.0, 1.0, -1.0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,74 +198,6 @@ class TerrainOutput(BaseModel):
     quality_breakdown: dict[str, float]
 
 
-Block = tuple[int, int, int, int, int, int]  # col, row, width, depth (cells), height, material
-
-
-def _fade(t: np.ndarray) -> np.ndarray:
-    return t * t * t * (t * (t * 6.0 - 15.0) + 10.0)
-
-
-def gradient_noise(x: np.ndarray, y: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """2-D improved Perlin noise at (x, y); ``perm`` is a 512-entry doubled table."""
-    x0, y0 = np.floor(x), np.floor(y)
-    xf, yf = x - x0, y - y0
-    xi, yi = x0.astype(np.int64) & 255, y0.astype(np.int64) & 255
-    a, b = perm[xi], perm[xi + 1]
-
-    def corner(h: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-        g = h & 7
-        return _GRAD_X[g] * dx + _GRAD_Y[g] * dy
-
-    n00 = corner(perm[a + yi], xf, yf)
-    n10 = corner(perm[b + yi], xf - 1.0, yf)
-    n01 = corner(perm[a + yi + 1], xf, yf - 1.0)
-    n11 = corner(perm[b + yi + 1], xf - 1.0, yf - 1.0)
-    u, v = _fade(xf), _fade(yf)
-    top = n00 + u * (n10 - n00)
-    bottom = n01 + u * (n11 - n01)
-    return top + v * (bottom - top)
-
-
-def fractal_noise(
-    size: int, seed: int, octaves: int, persistence: float, lacunarity: float, scale: float
-) -> np.ndarray:
-    """fBm of gradient noise on a size x size grid (rows are y, columns x), in [-1, 1]."""
-    rng = np.random.default_rng(seed)
-    table = rng.permutation(256)
-    perm = np.concatenate([table, table])
-    offsets = rng.integers(0, 256, size=(MAX_OCTAVES, 2))
-    coords = np.arange(size, dtype=np.float64)
-    total = np.zeros((size, size))
-    amplitude, frequency, norm = 1.0, 1.0 / scale, 0.0
-    for k in range(octaves):
-        x = np.broadcast_to(coords[None, :] * frequency + offsets[k, 0], (size, size))
-        y = np.broadcast_to(coords[:, None] * frequency + offsets[k, 1], (size, size))
-        total += amplitude * gradient_noise(x, y, perm)
-        norm += amplitude
-        amplitude *= persistence
-        frequency *= lacunarity
-    return total / norm
-
-
-def shape_heights(biome: str, h: np.ndarray) -> np.ndarray:
-    """The biome's shaping of h = clip(0.5 + fBm, 0, 1) into s in [0, 1] (module docstring)."""
-    size = h.shape[0]
-    centre = (np.arange(size) + 0.5) / size * 2.0 - 1.0
-    d = np.hypot(centre[None, :], centre[:, None])
-    if biome == "desert":
-        s = 0.5 + 0.6 * (h - 0.5)
-    elif biome == "snow":
-        s = h**1.5
-    elif biome == "island":
-        s = 0.45 * h + 0.8 * (1.0 - d**2) - 0.1
-    elif biome == "volcanic":
-        s = 0.3 * h + 0.8 * np.clip(1.0 - d, 0.0, 1.0) ** 1.2
-        s = s - 0.3 * np.clip(1.0 - d / 0.15, 0.0, 1.0)
-    else:
-        s = h
-    return np.clip(s, 0.0, 1.0)
-
-
 def material_legend(biome: str) -> list[str]:
     """The biome's materials: water first, then shore, steep, bands and seabed."""
     b = BIOMES[biome]
@@ -287,104 +218,6 @@ def assign_materials(
         rules.append((heights < water_level + SHORE_STUDS, legend.index(b.shore)))
     rules.append((slope >= b.steep_slope, legend.index(b.steep)))
     return np.select([c for c, _ in rules], [v for _, v in rules], default=base)
-
-
-def _tiles(values: np.ndarray, f: int) -> np.ndarray:
-    """Sums of ``values`` over f x f tiles (the last row and column of tiles may be smaller)."""
-    starts = np.arange(0, values.shape[0], f)
-    return np.add.reduceat(np.add.reduceat(values, starts, axis=0), starts, axis=1)
-
-
-def merge_blocks(heights: np.ndarray, codes: np.ndarray) -> list[Block]:
-    """Rectangles of equal (height, code) in grid units: runs along each row, then runs of
-    identical row runs stacked over consecutive rows; height-0 rectangles are dropped."""
-    rows, cols = heights.shape
-    keys = heights.astype(np.int64) * 256 + codes
-    open_rects: dict[tuple[int, int, int], list[int]] = {}  # (col, width, key) -> [row, depth]
-    done: list[Block] = []
-
-    for r in range(rows + 1):
-        current: dict[tuple[int, int, int], list[int]] = {}
-        if r < rows:
-            row = keys[r]
-            cuts = (np.flatnonzero(np.diff(row)) + 1).tolist()
-            for start, end in zip([0, *cuts], [*cuts, cols], strict=True):
-                key = (start, end - start, int(row[start]))
-                current[key] = open_rects.pop(key, [r, 0])
-                current[key][1] += 1
-        for (col, width, packed), (row0, depth) in open_rects.items():  # runs that ended
-            height, code = divmod(packed, 256)
-            if height > 0:
-                done.append((col, row0, width, depth, height, code))
-        open_rects = current
-    return sorted(done, key=lambda b: (b[1], b[0]))
-
-
-def plan_script(
-    heights: np.ndarray, codes: np.ndarray, n_codes: int
-) -> tuple[list[Block], int, float]:
-    """(blocks in cell units, tile size f, mean |script height - height|) within the cap."""
-    size, f = heights.shape[0], 1
-    while True:
-        starts = np.arange(0, size, f)
-        counts = np.diff(np.append(starts, size))
-        area = counts[:, None] * counts[None, :]
-        column = np.rint(_tiles(heights, f) / area).astype(np.int64)
-        votes = np.stack([_tiles((codes == m).astype(np.int64), f) for m in range(n_codes)])
-        majority = votes.argmax(axis=0)  # ties go to the lower legend index
-        tiles = merge_blocks(column, majority)
-        if len(tiles) <= MAX_SCRIPT_BLOCKS:
-            break
-        f *= 2
-    blocks = [
-        (c * f, r * f, min((c + w) * f, size) - c * f, min((r + d) * f, size) - r * f, h, m)
-        for c, r, w, d, h, m in tiles
-    ]
-    expanded = np.repeat(np.repeat(column, f, axis=0), f, axis=1)[:size, :size]
-    return blocks, f, float(np.mean(np.abs(heights - expanded)))
-
-
-def _num(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".")
-
-
-def render_luau(
-    data: TerrainInput, blocks: list[Block], legend: list[str], water: tuple[str, float] | None
-) -> str:
-    """The Luau source: an optional water block, the block table and a FillBlock loop."""
-    width = data.size * CELL_STUDS
-    lines = [
-        f"-- Terrain from terrain_generator: biome {data.biome}, seed {data.seed}, "
-        f"{data.size} x {data.size} cells of {CELL_STUDS} studs.",
-        f"-- {len(blocks)} merged blocks (cap {MAX_SCRIPT_BLOCKS}).",
-        "local terrain = workspace.Terrain",
-        f"local CELL = {CELL_STUDS}",
-        f"local ORIGIN_X, ORIGIN_Z = {_num(-width / 2)}, {_num(-width / 2)}",
-        "local MATERIALS = {" + ", ".join(f"Enum.Material.{m}" for m in legend) + "}",
-    ]
-    if water is not None:
-        material, level = water
-        lines.append(
-            f"terrain:FillBlock(CFrame.new(0, {_num(level / 2)}, 0), "
-            f"Vector3.new({width}, {_num(level)}, {width}), Enum.Material.{material})"
-        )
-    lines.append("-- col, row, width, depth (cells), height (studs), material")
-    lines.append("local BLOCKS = {")
-    lines.extend(f"\t{c}, {r}, {w}, {d}, {h}, {m + 1}," for c, r, w, d, h, m in blocks)
-    return "\n".join(lines) + "\n" + _LUAU_LOOP
-
-
-_LUAU_LOOP = """}
-for i = 1, #BLOCKS, 6 do
-\tlocal col, row, w, d = BLOCKS[i], BLOCKS[i + 1], BLOCKS[i + 2], BLOCKS[i + 3]
-\tlocal h, m = BLOCKS[i + 4], BLOCKS[i + 5]
-\tterrain:FillBlock(
-\t\tCFrame.new(ORIGIN_X + (col + w / 2) * CELL, h / 2, ORIGIN_Z + (row + d / 2) * CELL),
-\t\tVector3.new(w * CELL, h, d * CELL),
-\t\tMATERIALS[m]
-\t)
-end
-"""
 
 
 def score_terrain(
