@@ -16,6 +16,7 @@ from persistence.errors import DatabaseUnavailable
 from persistence.lifecycle import Transition
 from persistence.memory import InMemoryStore
 from persistence.store import RecordResult
+from tests.support.workers import wait_for
 from workers import events
 from workers.recorder import GROUP, Recorder
 from workers.sink import EventSink
@@ -73,6 +74,15 @@ def _recorder(url: str, store: Any, **kw: Any) -> Recorder:
     return Recorder(
         url, store, stream=STREAM, consumer=kw.pop("consumer", "test"), block_ms=10, **kw
     )
+
+
+def _run_until(rec: Recorder, done: Any) -> None:
+    """Run the recorder's own thread until ``done()`` (or 10 s), then stop it."""
+    rec.start()
+    try:
+        wait_for(done, 10, interval=0.02, what="the recorder")
+    finally:
+        rec.stop(drain_seconds=1)
 
 
 def _drain(rec: Recorder, rounds: int = 20) -> None:
@@ -143,13 +153,7 @@ def test_database_outage_keeps_entries_until_recorded(url: str, redis_client: re
     redis_client.xadd(STREAM, {"e": events.encode(_evs("t1"))})
     store = FlakyStore(failures=3)
     rec = _recorder(url, store, max_backoff=0.05)
-    rec.start()
-    try:
-        deadline = time.monotonic() + 10
-        while "t1" not in store.executions and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        rec.stop(drain_seconds=1)
+    _run_until(rec, lambda: "t1" in store.executions)
     assert store.executions["t1"].status.value == "completed"
     assert rec.stats.db_errors == 3
     assert redis_client.xlen(STREAM) == 0
@@ -184,11 +188,5 @@ def test_recorder_recreates_a_lost_consumer_group(url: str, redis_client: redis.
     rec.run_once()
     redis_client.delete(STREAM)  # Redis restarted without persistence
     redis_client.xadd(STREAM, {"e": events.encode(_evs("after-restart"))})
-    rec.start()
-    try:
-        deadline = time.monotonic() + 10
-        while "after-restart" not in store.executions and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        rec.stop(drain_seconds=1)
+    _run_until(rec, lambda: "after-restart" in store.executions)
     assert store.executions["after-restart"].status.value == "completed"
