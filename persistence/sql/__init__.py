@@ -16,10 +16,11 @@ def read_sql(name: str) -> str:
 
 
 @functools.cache
-def queries() -> dict[str, str]:
-    """The named blocks of ``queries.sql``: ``-- name: <name>`` starts a block."""
+def queries(filename: str = "queries.sql") -> dict[str, str]:
+    """The named blocks of ``filename`` (``queries.sql`` by default): ``-- name: <name>``
+    starts a block. One file per concern (recording, metrics, health …)."""
     out: dict[str, str] = {}
-    for block in re.split(r"^-- name: ", read_sql("queries.sql"), flags=re.M)[1:]:
+    for block in re.split(r"^-- name: ", read_sql(filename), flags=re.M)[1:]:
         name, _, body = block.partition("\n")
         out[name.strip()] = body.strip()
     return out
