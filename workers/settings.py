@@ -84,6 +84,31 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(5, ge=1, le=100, validation_alias="AGENTQ_DB_POOL_SIZE")
     retry_backoff_max: int = Field(600, ge=1, validation_alias="AGENTQ_RETRY_BACKOFF_MAX")
 
+    # --- celery beat: aggregation, health, reaper, retention ------------------------
+    metrics_period_minutes: int = Field(
+        5, ge=1, le=1440, validation_alias="AGENTQ_METRICS_PERIOD_MINUTES"
+    )
+    metrics_backfill_periods: int = Field(
+        288, ge=1, le=100_000, validation_alias="AGENTQ_METRICS_BACKFILL_PERIODS"
+    )
+    health_interval_seconds: float = Field(
+        60, gt=0, validation_alias="AGENTQ_HEALTH_INTERVAL_SECONDS"
+    )
+    stale_agent_seconds: float = Field(60, gt=0, validation_alias="AGENTQ_STALE_AGENT_SECONDS")
+    reaper_interval_seconds: float = Field(
+        60, gt=0, validation_alias="AGENTQ_REAPER_INTERVAL_SECONDS"
+    )
+    retention_executions_days: float = Field(
+        30, gt=0, validation_alias="AGENTQ_RETENTION_EXECUTIONS_DAYS"
+    )
+    retention_metrics_days: float = Field(
+        90, gt=0, validation_alias="AGENTQ_RETENTION_METRICS_DAYS"
+    )
+    retention_health_days: float = Field(14, gt=0, validation_alias="AGENTQ_RETENTION_HEALTH_DAYS")
+    retention_interval_seconds: float = Field(
+        3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
+    )
+
     # --- Supabase (the seed's names and defaults) -------------------------------
     enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
