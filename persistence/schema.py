@@ -166,6 +166,12 @@ agent_executions = Table(
         "agent_type",
         postgresql_where=text("status = 'running'"),
     ),
+    # added (0002): the executions that finished in a period, for the metrics aggregation
+    Index(
+        "idx_agent_executions_completed_at",
+        "completed_at",
+        postgresql_where=text("completed_at IS NOT NULL"),
+    ),
 )
 
 # added: the append-only history of every transition (one row per distinct event)
@@ -243,6 +249,15 @@ agent_metrics = Table(
     UniqueConstraint("agent_instance_id", "period_start", name="unique_agent_period"),
     Index("idx_agent_metrics_period", "period_start", "period_end"),
     Index("idx_agent_metrics_performance", "success_rate", "average_execution_time"),
+    # added (0002): upsert key of per-type rows (agent_instance_id NULL never collides above)
+    Index(
+        "uq_agent_metrics_type_period",
+        "agent_type",
+        "period_start",
+        "period_duration_minutes",
+        unique=True,
+        postgresql_where=text("agent_instance_id IS NULL"),
+    ),
 )
 
 system_health = Table(

@@ -15,9 +15,9 @@ _s = get_settings()
 
 
 def _load_beat_schedule() -> dict[str, Any]:
-    from beat_schedule import BEAT_SCHEDULE
+    from beat_schedule import build_schedule
 
-    return dict(BEAT_SCHEDULE)
+    return build_schedule(_s)
 
 
 broker_url = _s.broker_url

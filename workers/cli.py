@@ -1,7 +1,8 @@
 """``agentq``: the operator's command line.
 
 Exit codes scripts can rely on: 0 success, 1 bad input or settings, 2 usage error,
-3 unknown task id, 4 a service (database, broker) cannot be reached.
+3 unknown task id, 4 a service (database, broker) cannot be reached (health: unhealthy),
+5 degraded (health).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence.errors import DatabaseUnavailable, PersistenceError
+from workers.cli_health import health as _health_command
+from workers.cli_metrics import metrics as _metrics_command
 from workers.settings import SettingsError, get_settings, redact_url
 
 EXIT_INVALID = 1
@@ -324,6 +327,11 @@ def recorder(name: str | None) -> None:
     done.wait()
     rec.stop()
     store.close()
+
+
+# --- health (workers/cli_health.py) ---------------------------------------------------
+main.add_command(_health_command, name="health")
+main.add_command(_metrics_command, name="metrics")
 
 
 if __name__ == "__main__":

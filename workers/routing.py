@@ -40,13 +40,22 @@ def priority_name(priority: int | None) -> str:
     )
 
 
+# Beat's housekeeping tasks (metrics, health, reaper, retention) have their own queue,
+# so that a burst of agent work never delays them; every worker consumes it by default.
+BEAT_QUEUE = "agentq.beat"
+BEAT_PREFIX = "agentq.beat."
+
+
 def agent_queues() -> list[Queue]:
-    return [Queue(queue_name(a), routing_key=queue_name(a)) for a in AGENT_TYPES]
+    queues = [Queue(queue_name(a), routing_key=queue_name(a)) for a in AGENT_TYPES]
+    return [*queues, Queue(BEAT_QUEUE, routing_key=BEAT_QUEUE)]
 
 
 def route_task(
     name: str, args: object, kwargs: object, options: object, **_: object
 ) -> dict | None:
     """Celery router: every agent task goes to its agent type's queue."""
+    if name.startswith(BEAT_PREFIX):
+        return {"queue": BEAT_QUEUE}
     agent_type = agent_type_of(name)
     return {"queue": queue_name(agent_type)} if agent_type else None

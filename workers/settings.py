@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     metrics_backfill_periods: int = Field(
         288, ge=1, le=100_000, validation_alias="AGENTQ_METRICS_BACKFILL_PERIODS"
     )
+    # How often beat looks for newly closed periods (reruns are no-ops).
+    metrics_interval_seconds: float = Field(
+        60, gt=0, validation_alias="AGENTQ_METRICS_INTERVAL_SECONDS"
+    )
     health_interval_seconds: float = Field(
         60, gt=0, validation_alias="AGENTQ_HEALTH_INTERVAL_SECONDS"
     )
@@ -105,6 +109,10 @@ class Settings(BaseSettings):
         90, gt=0, validation_alias="AGENTQ_RETENTION_METRICS_DAYS"
     )
     retention_health_days: float = Field(14, gt=0, validation_alias="AGENTQ_RETENTION_HEALTH_DAYS")
+    retention_batch: int = Field(5000, ge=1, le=100_000, validation_alias="AGENTQ_RETENTION_BATCH")
+    retention_budget_seconds: float = Field(
+        10, gt=0, validation_alias="AGENTQ_RETENTION_BUDGET_SECONDS"
+    )
     retention_interval_seconds: float = Field(
         3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
     )

@@ -1,0 +1,138 @@
+"""Beat's health, reaper and retention tasks (scheduled in ``beat_schedule.py``).
+
+* ``agentq.beat.system_health`` — :func:`workers.health.health_check`, stored as one
+  ``system_health`` row; returns the status and reasons.
+* ``agentq.beat.reap_stale`` — stale instances become offline, then executions lost
+  with their worker become failed ('worker lost'); see :mod:`persistence.health`.
+* ``agentq.beat.retention`` — deletes old terminal executions (history cascades),
+  metrics and health rows in bounded batches within a time budget.
+
+Every task is idempotent: a rerun, or two beats, change nothing twice. Timeouts and
+ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 60,
+``AGENTQ_VISIBILITY_TIMEOUT`` 1800, ``AGENTQ_RETENTION_EXECUTIONS_DAYS`` 30,
+``AGENTQ_RETENTION_METRICS_DAYS`` 90, ``AGENTQ_RETENTION_HEALTH_DAYS`` 14), read
+straight from the environment when the settings object has no such field.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import Celery
+
+from persistence.sql_store import SQLStore
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_HEALTH = "agentq.beat.system_health"
+REAP_STALE = "agentq.beat.reap_stale"
+RETENTION = "agentq.beat.retention"
+
+# settings field -> (environment variable, default)
+CONFIG: dict[str, tuple[str, float]] = {
+    "stale_agent_seconds": ("AGENTQ_STALE_AGENT_SECONDS", 60.0),
+    "visibility_timeout": ("AGENTQ_VISIBILITY_TIMEOUT", 1800.0),
+    "retention_executions_days": ("AGENTQ_RETENTION_EXECUTIONS_DAYS", 30.0),
+    "retention_metrics_days": ("AGENTQ_RETENTION_METRICS_DAYS", 90.0),
+    "retention_health_days": ("AGENTQ_RETENTION_HEALTH_DAYS", 14.0),
+    "retention_batch": ("AGENTQ_RETENTION_BATCH", 5000.0),
+    "retention_budget_seconds": ("AGENTQ_RETENTION_BUDGET_SECONDS", 10.0),
+}
+
+_store: SQLStore | None = None
+_lock = threading.Lock()
+
+
+def config(settings: Any, name: str) -> float:
+    """A timeout or age: the settings field when it exists, else the environment."""
+    env, default = CONFIG[name]
+    value = getattr(settings, name, None)
+    if value is None:
+        value = os.environ.get(env) or default
+    return float(value)
+
+
+def _settings() -> Any:
+    from workers.settings import get_settings
+
+    return get_settings()
+
+
+def _get_store(settings: Any) -> SQLStore:
+    global _store
+    with _lock:
+        if _store is None:
+            _store = SQLStore(settings.sqlalchemy_url, pool_size=1)
+        return _store
+
+
+def run_system_health(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
+    from persistence.health import store_system_health
+    from workers.health import health_check, health_row
+
+    settings = settings or _settings()
+    store = store or _get_store(settings)
+    report = health_check(settings, store=store)
+    try:
+        row_id = store_system_health(store, health_row(report))
+    except Exception as exc:  # the database is down: the report says so already
+        logger.warning("system health not stored: %s", exc)
+        row_id = None
+    if report["status"] != "healthy":
+        logger.warning("system %s: %s", report["status"], "; ".join(report["reasons"]))
+    return {"status": report["status"], "reasons": report["reasons"], "id": row_id}
+
+
+def run_reap_stale(settings: Any = None, store: SQLStore | None = None) -> dict[str, int]:
+    from persistence.health import fail_lost_executions, mark_stale_instances
+
+    settings = settings or _settings()
+    store = store or _get_store(settings)
+    stale = config(settings, "stale_agent_seconds")
+    offline = mark_stale_instances(store, stale)
+    lost = fail_lost_executions(store, config(settings, "visibility_timeout"), stale_s=stale)
+    if offline or lost:
+        logger.info("reaper: %d instances offline, %d executions lost", offline, lost)
+    return {"instances_offline": offline, "executions_lost": lost}
+
+
+def run_retention(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
+    from persistence.health import purge_old
+
+    settings = settings or _settings()
+    store = store or _get_store(settings)
+    result = purge_old(
+        store,
+        config(settings, "retention_executions_days"),
+        config(settings, "retention_metrics_days"),
+        config(settings, "retention_health_days"),
+        batch=int(config(settings, "retention_batch")),
+        budget_s=config(settings, "retention_budget_seconds"),
+    )
+    logger.info("retention: %s", result)
+    return result
+
+
+def system_health() -> dict[str, Any]:
+    """Compute the system's health and store it in ``system_health``."""
+    return run_system_health()
+
+
+def reap_stale() -> dict[str, int]:
+    """Stale agent instances become offline; executions lost with their worker fail."""
+    return run_reap_stale()
+
+
+def retention() -> dict[str, Any]:
+    """Delete old terminal executions, metrics and health rows, in bounded batches."""
+    return run_retention()
+
+
+def register_health_tasks(app: Celery) -> None:
+    """Register the three beat tasks on ``app`` (routed to the beat queue by name)."""
+    app.task(system_health, name=SYSTEM_HEALTH, ignore_result=True)
+    app.task(reap_stale, name=REAP_STALE, ignore_result=True)
+    app.task(retention, name=RETENTION, ignore_result=True)
