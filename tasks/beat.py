@@ -72,7 +72,10 @@ def _register_metrics(app: Celery) -> None:
         return aggregate_agent_metrics()
 
     run.__doc__ = aggregate_agent_metrics.__doc__
-    app.task(run, bind=True, name=METRICS_TASK, ignore_result=True)
+    # A housekeeping task must never hold a pool process for long: hard limit 5 min.
+    app.task(
+        run, bind=True, name=METRICS_TASK, ignore_result=True, soft_time_limit=240, time_limit=300
+    )
 
 
 # === end of metrics aggregation ====================================================

@@ -133,6 +133,8 @@ def retention() -> dict[str, Any]:
 
 def register_health_tasks(app: Celery) -> None:
     """Register the three beat tasks on ``app`` (routed to the beat queue by name)."""
-    app.task(system_health, name=SYSTEM_HEALTH, ignore_result=True)
-    app.task(reap_stale, name=REAP_STALE, ignore_result=True)
-    app.task(retention, name=RETENTION, ignore_result=True)
+    # Housekeeping must never hold a pool process for long: hard limits.
+    limits = {"ignore_result": True, "soft_time_limit": 240, "time_limit": 300}
+    app.task(system_health, name=SYSTEM_HEALTH, **limits)
+    app.task(reap_stale, name=REAP_STALE, **limits)
+    app.task(retention, name=RETENTION, **limits)

@@ -36,6 +36,9 @@ def served_agent_types(worker: Any) -> list[str]:
 
 class RecorderStep(bootsteps.StartStopStep):
     label = "agentq recorder"
+    # Start after the pool has forked its processes: a child forked while the recorder
+    # thread holds a lock (a socket, a connection pool) would inherit that lock held.
+    requires = ("celery.worker.components:Pool",)
 
     def start(self, worker: Any) -> None:
         settings = get_settings()

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -62,6 +63,15 @@ def _count(url: str, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
+def _wait_or_dump(worker: WorkerProcess, done: Any, what: str) -> None:
+    """Wait up to 60 s for ``done()``; on a timeout, show the worker's log."""
+    try:
+        wait_for(done, 60, what=what)
+    except AssertionError:
+        print(worker.output()[-4000:])
+        raise
+
+
 def test_beat_writes_health_and_metrics(clean: str, beat: subprocess.Popen[bytes]) -> None:
     # Ten executions completed in a closed one-minute period three minutes ago.
     store = SQLStore(clean, pool_size=1)
@@ -91,22 +101,12 @@ def test_beat_writes_health_and_metrics(clean: str, beat: subprocess.Popen[bytes
             )
     store.record(transitions)
     store.close()
-    with WorkerProcess("beat-worker", concurrency=1, env=FAST):
-        wait_for(
-            lambda: _count(clean, "SELECT count(*) FROM system_health") >= 2,
-            60,
-            what="system_health rows from beat",
-        )
-        wait_for(
-            lambda: (
-                _count(
-                    clean,
-                    "SELECT coalesce(sum(tasks_completed), 0) FROM agent_metrics "
-                    "WHERE agent_instance_id IS NULL AND agent_type = 'quiz_generator'",
-                )
-                == 10
-            ),
-            60,
-            what="agent_metrics rows for the closed period",
-        )
+    health_rows = "SELECT count(*) FROM system_health"
+    type_metrics = (
+        "SELECT coalesce(sum(tasks_completed), 0) FROM agent_metrics "
+        "WHERE agent_instance_id IS NULL AND agent_type = 'quiz_generator'"
+    )
+    with WorkerProcess("beat-worker", concurrency=1, env=FAST) as worker:
+        _wait_or_dump(worker, lambda: _count(clean, health_rows) >= 2, "system_health rows")
+        _wait_or_dump(worker, lambda: _count(clean, type_metrics) == 10, "agent_metrics rows")
     assert beat.poll() is None  # beat kept running
