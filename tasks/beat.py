@@ -7,14 +7,10 @@ logic lives in ``persistence`` (one set-based statement per run).
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from typing import Any
 
 from celery import Celery
-
-from persistence.sql_store import SQLStore
 
 logger = logging.getLogger(__name__)
 
@@ -22,22 +18,6 @@ logger = logging.getLogger(__name__)
 def register_beat_tasks(app: Celery) -> None:
     """Register every beat task on ``app``."""
     _register_metrics(app)
-
-
-@functools.cache
-def _store(url: str) -> SQLStore:
-    """One pooled store per database per process (SQLStore re-creates its engine after fork)."""
-    return SQLStore(url, pool_size=1)
-
-
-def _setting(name: str, env: str, default: int) -> int:
-    """``workers.settings`` field ``name`` when it exists, else ``env``, else ``default``."""
-    from workers.settings import get_settings
-
-    value = getattr(get_settings(), name, None)
-    if value is None:
-        return int(os.environ.get(env) or default)
-    return int(value)
 
 
 # === metrics aggregation (agentq.beat.aggregate_metrics) ==========================
@@ -51,12 +31,14 @@ def aggregate_agent_metrics() -> int:
     ``AGENTQ_METRICS_BACKFILL_PERIODS`` (288, one day of 5-minute periods).
     """
     from persistence.metrics import aggregate_metrics
+    from workers.producer import get_store
     from workers.settings import get_settings
 
-    minutes = _setting("metrics_period_minutes", "AGENTQ_METRICS_PERIOD_MINUTES", 5)
-    backfill = _setting("metrics_backfill_periods", "AGENTQ_METRICS_BACKFILL_PERIODS", 288)
+    settings = get_settings()
+    minutes = settings.metrics_period_minutes
+    backfill = settings.metrics_backfill_periods
     rows = aggregate_metrics(
-        _store(get_settings().sqlalchemy_url),
+        get_store(),
         period_minutes=minutes,
         backfill_periods=backfill,
     )

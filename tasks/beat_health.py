@@ -10,15 +10,12 @@
 Every task is idempotent: a rerun, or two beats, change nothing twice. Timeouts and
 ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 60,
 ``AGENTQ_VISIBILITY_TIMEOUT`` 1800, ``AGENTQ_RETENTION_EXECUTIONS_DAYS`` 30,
-``AGENTQ_RETENTION_METRICS_DAYS`` 90, ``AGENTQ_RETENTION_HEALTH_DAYS`` 14), read
-straight from the environment when the settings object has no such field.
+``AGENTQ_RETENTION_METRICS_DAYS`` 90, ``AGENTQ_RETENTION_HEALTH_DAYS`` 14).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from typing import Any
 
 from celery import Celery
@@ -31,29 +28,6 @@ SYSTEM_HEALTH = "agentq.beat.system_health"
 REAP_STALE = "agentq.beat.reap_stale"
 RETENTION = "agentq.beat.retention"
 
-# settings field -> (environment variable, default)
-CONFIG: dict[str, tuple[str, float]] = {
-    "stale_agent_seconds": ("AGENTQ_STALE_AGENT_SECONDS", 60.0),
-    "visibility_timeout": ("AGENTQ_VISIBILITY_TIMEOUT", 1800.0),
-    "retention_executions_days": ("AGENTQ_RETENTION_EXECUTIONS_DAYS", 30.0),
-    "retention_metrics_days": ("AGENTQ_RETENTION_METRICS_DAYS", 90.0),
-    "retention_health_days": ("AGENTQ_RETENTION_HEALTH_DAYS", 14.0),
-    "retention_batch": ("AGENTQ_RETENTION_BATCH", 5000.0),
-    "retention_budget_seconds": ("AGENTQ_RETENTION_BUDGET_SECONDS", 10.0),
-}
-
-_store: SQLStore | None = None
-_lock = threading.Lock()
-
-
-def config(settings: Any, name: str) -> float:
-    """A timeout or age: the settings field when it exists, else the environment."""
-    env, default = CONFIG[name]
-    value = getattr(settings, name, None)
-    if value is None:
-        value = os.environ.get(env) or default
-    return float(value)
-
 
 def _settings() -> Any:
     from workers.settings import get_settings
@@ -62,11 +36,10 @@ def _settings() -> Any:
 
 
 def _get_store(settings: Any) -> SQLStore:
-    global _store
-    with _lock:
-        if _store is None:
-            _store = SQLStore(settings.sqlalchemy_url, pool_size=1)
-        return _store
+    # The process's one pooled store (the producer's), created after fork on first use.
+    from workers.producer import get_store
+
+    return get_store()
 
 
 def run_system_health(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
@@ -91,9 +64,9 @@ def run_reap_stale(settings: Any = None, store: SQLStore | None = None) -> dict[
 
     settings = settings or _settings()
     store = store or _get_store(settings)
-    stale = config(settings, "stale_agent_seconds")
+    stale = settings.stale_agent_seconds
     offline = mark_stale_instances(store, stale)
-    lost = fail_lost_executions(store, config(settings, "visibility_timeout"), stale_s=stale)
+    lost = fail_lost_executions(store, settings.visibility_timeout, stale_s=stale)
     if offline or lost:
         logger.info("reaper: %d instances offline, %d executions lost", offline, lost)
     return {"instances_offline": offline, "executions_lost": lost}
@@ -106,11 +79,11 @@ def run_retention(settings: Any = None, store: SQLStore | None = None) -> dict[s
     store = store or _get_store(settings)
     result = purge_old(
         store,
-        config(settings, "retention_executions_days"),
-        config(settings, "retention_metrics_days"),
-        config(settings, "retention_health_days"),
-        batch=int(config(settings, "retention_batch")),
-        budget_s=config(settings, "retention_budget_seconds"),
+        settings.retention_executions_days,
+        settings.retention_metrics_days,
+        settings.retention_health_days,
+        batch=settings.retention_batch,
+        budget_s=settings.retention_budget_seconds,
     )
     logger.info("retention: %s", result)
     return result
