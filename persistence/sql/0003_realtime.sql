@@ -1,0 +1,2 @@
+-- Realtime change feed: triggers that NOTIFY committed changes, updated_at index for catch-up (issue 5)
+-- (placeholder: filled in by its issue)

@@ -1,0 +1,2 @@
+-- Supabase roles, auth.role() shim on plain PostgreSQL, Row Level Security as in the seed (issue 6)
+-- (placeholder: filled in by its issue)

@@ -1,0 +1,2 @@
+-- Outbox of writes the Supabase mirror missed, replayed in order (issue 6)
+-- (placeholder: filled in by its issue)
