@@ -14,6 +14,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from persistence import wire
+from persistence.errors import DataRejected
 from persistence.instances import instance_deltas
 from persistence.lifecycle import Execution, Transition, merge, patches
 from persistence.store import RecordResult, agent_id
@@ -61,6 +63,13 @@ class InMemoryStore:
                 "last_heartbeat": datetime.now(UTC),
             },
         )
+
+    def record_wire(self, batch: bytes) -> RecordResult:
+        try:
+            transitions = [wire.from_wire(ev) for ev in wire.decode(batch)]
+        except wire.BadEvent as exc:
+            raise DataRejected(str(exc)) from None
+        return self.record(transitions)
 
     def set_instances_status(
         self,

@@ -30,6 +30,11 @@ class Store(Protocol):
         """Append new transitions to the history and merge them into the executions,
         atomically. Replays (known event ids) change nothing."""
 
+    def record_wire(self, batch: bytes) -> RecordResult:
+        """:meth:`record` for a JSON list of wire events (``persistence/wire.py``), as
+        the recorder reads them from the stream. Raises :class:`DataRejected` when an
+        event is malformed (nothing is recorded then)."""
+
     def set_instances_status(
         self,
         worker: str,

@@ -1,6 +1,7 @@
 """Where hooks hand events: a Redis stream, with a local spool file as the fallback.
 
-An XADD costs one round trip (~0.1 ms locally) and is durable as far as Redis is;
+An XADD (``workers/resp.py``: pre-encoded RESP on a held socket, a few us of CPU)
+costs one round trip (~0.1 ms locally) and is durable as far as Redis is;
 the recorder drains the stream into PostgreSQL in batches. When Redis cannot be
 reached, the events are appended to a spool file on local disk instead, and the
 recorder moves them into the stream once Redis is back. Nothing a hook accepted is
@@ -9,6 +10,7 @@ dropped, and no hook ever raises into Celery.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -19,6 +21,7 @@ from typing import Any
 import redis
 
 from workers import events
+from workers.resp import ReplyError, StreamWriter, open_writer
 
 logger = logging.getLogger(__name__)
 
@@ -30,30 +33,32 @@ class EventSink:
         self.stream = stream
         self.spool_dir = spool_dir
         self._url = redis_url
-        self._redis: redis.Redis | None = None
+        self._stream = stream.encode()
+        self._writer: StreamWriter | None = None
         self._spool_lock = threading.Lock()
         self.spooled = 0
-
-    def _client(self) -> redis.Redis:
-        # One held connection: redis-py's pool checkout and release cost ~25 us of CPU
-        # per command. Such a client connects when it is built, so it is built here,
-        # inside emit()'s try, where a failure spools the event instead of losing it.
-        if self._redis is None:
-            self._redis = redis.Redis.from_url(
-                self._url,
-                socket_timeout=2.0,
-                socket_connect_timeout=2.0,
-                health_check_interval=30,
-                single_connection_client=True,
-            )
-        return self._redis
 
     def emit(self, evs: list[dict[str, Any]]) -> None:
         payload = events.encode(evs)
         try:
-            self._client().xadd(self.stream, {"e": payload})
-        except redis.RedisError as exc:
+            self._xadd(payload)
+        except OSError:
+            # A held connection goes stale when Redis restarts: one fresh attempt.
+            self.close()
+            try:
+                self._xadd(payload)
+            except (OSError, ReplyError) as exc:
+                self.close()
+                self._spool(payload, exc)
+        except ReplyError as exc:  # e.g. OOM, READONLY: Redis is up but refuses
             self._spool(payload, exc)
+
+    def _xadd(self, payload: bytes) -> None:
+        # The writer connects when it is built, so it is built here, inside emit()'s
+        # try, where a failure spools the event instead of losing it.
+        if self._writer is None:
+            self._writer = open_writer(self._url, timeout=2.0)
+        self._writer.xadd(self._stream, b"e", payload)
 
     def _spool(self, payload: bytes, exc: Exception) -> None:
         try:
@@ -80,9 +85,10 @@ class EventSink:
             )
 
     def close(self) -> None:
-        if self._redis is not None:
-            self._redis.close()
-            self._redis = None
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            with contextlib.suppress(OSError):
+                writer.close()
 
 
 def replay_spool(r: redis.Redis, stream: str, spool_dir: Path) -> int:

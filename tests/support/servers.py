@@ -107,8 +107,9 @@ class PostgresServer:
 class RedisServer:
     """A redis-server on ``port`` with no persistence."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_args: list[str] | None = None) -> None:
         self.port = port or free_port()
+        self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -129,6 +130,7 @@ class RedisServer:
                 "no",
                 "--maxmemory-policy",
                 "noeviction",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
