@@ -3,7 +3,8 @@
 The logic of each entry lives in ``tasks/``; every entry is idempotent, so two beat
 processes (or a restarted one) never double-count. Periods come from the environment
 (``AGENTQ_METRICS_INTERVAL_SECONDS``, ``AGENTQ_HEALTH_INTERVAL_SECONDS``,
-``AGENTQ_REAPER_INTERVAL_SECONDS``, ``AGENTQ_RETENTION_INTERVAL_SECONDS``).
+``AGENTQ_REAPER_INTERVAL_SECONDS``, ``AGENTQ_RETENTION_INTERVAL_SECONDS``,
+``AGENTQ_OUTBOX_REPLAY_SECONDS``).
 """
 
 from __future__ import annotations
@@ -31,5 +32,10 @@ def build_schedule(settings: Any) -> dict[str, dict[str, Any]]:
         "retention": {
             "task": "agentq.beat.retention",
             "schedule": settings.retention_interval_seconds,
+        },
+        # What the Supabase mirror missed, in order (a no-op without a mirror).
+        "replay-mirror-outbox": {
+            "task": "agentq.beat.replay_outbox",
+            "schedule": settings.outbox_replay_seconds,
         },
     }

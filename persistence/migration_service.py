@@ -32,8 +32,11 @@ class MigrationService:
     """Apply, inspect and create schema migrations for the database at ``database_url``
     (SQLAlchemy spelling, ``postgresql+psycopg://…``)."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, enable_rls: bool | None = None) -> None:
         self.database_url = database_url
+        # Migration 0004 (Row Level Security) runs only when this is true; None: the
+        # SUPABASE_ENABLE_RLS environment variable decides (default true).
+        self.enable_rls = enable_rls
 
     def _config(self, stdout: Any = None) -> Config:
         cfg = Config(stdout=stdout) if stdout is not None else Config()
@@ -41,6 +44,8 @@ class MigrationService:
         cfg.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
         # ConfigParser interpolation: a literal % in the URL (an escaped password) needs %%.
         cfg.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
+        if self.enable_rls is not None:
+            cfg.attributes["enable_rls"] = self.enable_rls
         return cfg
 
     def ensure_database(self) -> bool:
@@ -77,9 +82,12 @@ class MigrationService:
         return self.get_migration_status()["current"]
 
     def render_sql(self, target_revision: str = "head") -> str:
-        """The SQL that ``run_migrations`` would apply to an empty database (offline)."""
+        """The SQL that ``run_migrations`` would apply to an empty database (offline);
+        ``target_revision`` may be a range ``from:to``."""
         buf = io.StringIO()
-        command.upgrade(self._config(stdout=buf), target_revision, sql=True)
+        cfg = self._config(stdout=buf)
+        cfg.output_buffer = buf  # offline SQL goes to output_buffer (stdout by default)
+        command.upgrade(cfg, target_revision, sql=True)
         return buf.getvalue()
 
     def get_migration_status(self) -> dict[str, Any]:

@@ -15,12 +15,14 @@ embedded PostgreSQL wheel does not ship. Both produce version-4 UUIDs.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     DateTime,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -172,6 +174,8 @@ agent_executions = Table(
         "completed_at",
         postgresql_where=text("completed_at IS NOT NULL"),
     ),
+    # added (0003): the realtime bridge catches up on rows changed since a time
+    Index("idx_agent_executions_updated_at", "updated_at"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)
@@ -316,6 +320,21 @@ system_health = Table(
     ),
     Index("idx_system_health_timestamp", "timestamp"),
     Index("idx_system_health_score", "overall_health_score", "availability_percentage"),
+)
+
+# added (0005): writes the Supabase mirror missed, replayed in id order (persistence/outbox.py)
+mirror_outbox = Table(
+    "mirror_outbox",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("op", Text, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("items", Integer, nullable=False, server_default=text("1")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Column("dead_at", DateTime(timezone=True)),
+    Index("idx_mirror_outbox_pending", "id", postgresql_where=text("dead_at IS NULL")),
 )
 
 ENUMS = (agent_type, agent_status, task_status, task_priority)

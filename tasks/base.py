@@ -10,10 +10,10 @@ reason (recorded by the hooks). Nothing here touches the database.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 from celery import Task
-from celery.utils.time import get_exponential_backoff_interval
 
 from tasks.registry import TransientAgentError, get_spec
 from tasks.validation import InvalidAgentInput, validate_input
@@ -36,14 +36,10 @@ class AgentTask(Task):
 
     def backoff(self) -> float:
         """Seconds to wait before the next attempt: full-jitter exponential backoff."""
-        return float(
-            get_exponential_backoff_interval(
-                factor=self.retry_backoff_factor,
-                retries=self.request.retries,
-                maximum=self.retry_backoff_max,
-                full_jitter=True,
-            )
-        )
+        # Not celery's get_exponential_backoff_interval: its jitter is random.randrange,
+        # which rejects a fractional factor (and any float on Python 3.12+).
+        ceiling = min(self.retry_backoff_max, self.retry_backoff_factor * 2**self.request.retries)
+        return random.uniform(0, ceiling)
 
     def run_agent(self, task_type: str, input_data: Any) -> dict[str, Any]:
         spec = get_spec(self.agent_type)
@@ -55,4 +51,5 @@ class AgentTask(Task):
         score = float(result.quality_score)
         if math.isnan(score) or not 0.0 <= score <= 1.0:
             raise AgentError(f"{self.agent_type} returned quality_score {score}, outside [0, 1]")
-        return {"output_data": result.output.model_dump(mode="json"), "quality_score": score}
+        # quality_score first: Flower shows the result's repr cut at 1 KB.
+        return {"quality_score": score, "output_data": result.output.model_dump(mode="json")}

@@ -11,6 +11,7 @@ from celery import Celery
 
 from tasks.beat import register_beat_tasks
 from tasks.beat_health import register_health_tasks
+from tasks.beat_mirror import register_mirror_tasks
 from tasks.celery_tasks import register_agent_tasks
 from workers import signals  # noqa: F401  (connects the lifecycle hooks)
 from workers.bootsteps import RecorderStep
@@ -20,4 +21,5 @@ app.config_from_object("workers.celeryconfig")
 register_agent_tasks(app)
 register_beat_tasks(app)
 register_health_tasks(app)
+register_mirror_tasks(app)
 app.steps["worker"].add(RecorderStep)

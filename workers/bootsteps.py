@@ -14,8 +14,8 @@ from typing import Any
 
 from celery import bootsteps, signals
 
-from persistence.sql_store import SQLStore
 from workers import events
+from workers.databases import build_store
 from workers.recorder import Recorder
 from workers.routing import agent_type_of
 from workers.settings import get_settings
@@ -53,7 +53,7 @@ class RecorderStep(bootsteps.StartStopStep):
         _running["worker"] = (hostname, agent_types)
         if not settings.embedded_recorder:
             return
-        store = SQLStore(settings.sqlalchemy_url, pool_size=2)
+        store = build_store(settings)  # the primary, mirrored to Supabase when configured
         recorder = Recorder(
             settings.recorder_redis_url,
             store,

@@ -16,10 +16,15 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from persistence.errors import DatabaseUnavailable, PersistenceError
+from persistence.errors import DatabaseUnavailable
+from workers.cli_demo import demo as _demo_command
+from workers.cli_enqueue import enqueue as _enqueue_command
 from workers.cli_health import health as _health_command
 from workers.cli_metrics import metrics as _metrics_command
-from workers.settings import SettingsError, get_settings, redact_url
+from workers.cli_migrate import migrate as _migrate_command
+from workers.cli_realtime import realtime as _realtime_command
+from workers.cli_serve import serve as _serve_command
+from workers.settings import SettingsError, get_settings
 
 EXIT_INVALID = 1
 EXIT_NOT_FOUND = 3
@@ -58,95 +63,6 @@ def main() -> None:
     Workers, beat and Flower are Celery's own commands:
     celery -A workers.app worker | beat | flower
     """
-
-
-# --- migrate ----------------------------------------------------------------------
-@main.command()
-@click.option("--sql", "as_sql", is_flag=True, help="Print the SQL instead of applying it.")
-@click.option("--status", "show_status", is_flag=True, help="Show current and pending revisions.")
-@click.option("--check", is_flag=True, help="Report drift between the models and the database.")
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
-def migrate(as_sql: bool, show_status: bool, check: bool, revision: str) -> None:
-    """Create or upgrade the schema in DATABASE_URL (idempotent, safe to run concurrently)."""
-    from persistence.migration_service import MigrationService
-
-    settings = _settings()
-    service = MigrationService(settings.sqlalchemy_url)
-    target = redact_url(settings.database_url.get_secret_value())
-    try:
-        if as_sql:
-            click.echo(service.render_sql(revision))
-            return
-        if show_status:
-            _print_json(service.get_migration_status())
-            return
-        if check:
-            drift = service.sync_schemas()
-            _print_json(drift)
-            sys.exit(0 if drift["in_sync"] else EXIT_INVALID)
-        with console.status(f"migrating {target} to {revision}…"):
-            current = service.run_migrations(revision)
-        console.print(f"[green]database {target} is at revision {current}[/]", highlight=False)
-    except DatabaseUnavailable as exc:
-        _fail(f"database {target} unreachable: {exc}", EXIT_UNAVAILABLE)
-    except PersistenceError as exc:
-        _fail(f"migration failed on {target}: {exc}", EXIT_INVALID)
-
-
-# --- enqueue ----------------------------------------------------------------------
-@main.command()
-@click.argument("agent_type")
-@click.option("--task-type", "task_type", help="The agent's task type (default: its example's).")
-@click.option("--input", "input_json", help="input_data as a JSON object.")
-@click.option("--example", is_flag=True, help="Use the agent's example input.")
-@click.option("--user-id", help="UUID of the user the task is for.")
-@click.option("--session-id", help="Session id the task belongs to.")
-@click.option("--countdown", type=float, help="Run no earlier than this many seconds from now.")
-@click.option("--priority", help="low, normal, high, urgent, critical (or 0-9).")
-def enqueue(
-    agent_type: str,
-    task_type: str | None,
-    input_json: str | None,
-    example: bool,
-    user_id: str | None,
-    session_id: str | None,
-    countdown: float | None,
-    priority: str | None,
-) -> None:
-    """Enqueue one agent task; prints its task id."""
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from tasks.registry import get_spec
-    from workers import producer
-
-    _settings()
-    if example == (input_json is not None):
-        _fail("give exactly one of --input JSON or --example", EXIT_INVALID)
-    try:
-        spec = get_spec(agent_type)
-        if example:
-            input_data: Any = spec.example
-        else:
-            try:
-                input_data = json.loads(str(input_json))
-            except ValueError as exc:
-                _fail(f"--input is not valid JSON: {exc}", EXIT_INVALID)
-        prio: int | str | None = int(priority) if priority and priority.isdigit() else priority
-        task_id = producer.enqueue(
-            agent_type,
-            task_type or spec.example_task_type,
-            input_data,
-            user_id=user_id,
-            session_id=session_id,
-            countdown=countdown,
-            priority=prio,
-        )
-    except ValueError as exc:
-        _fail(str(exc), EXIT_INVALID)
-    except BrokerError as exc:
-        broker = redact_url(get_settings().broker_url)
-        _fail(f"broker {broker} unreachable: {exc}", EXIT_UNAVAILABLE)
-    click.echo(task_id)
 
 
 # --- status -----------------------------------------------------------------------
@@ -275,24 +191,6 @@ def agents(show_types: bool, as_json: bool) -> None:
     console.print(table)
 
 
-# --- demo -------------------------------------------------------------------------
-@main.command()
-@click.option("--tasks", "n_tasks", default=12, show_default=True, help="How many tasks.")
-def demo(n_tasks: int) -> None:
-    """Migrate, start a worker, run a batch of agent tasks and summarise them."""
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from workers.demo import run_demo
-
-    settings = _settings()
-    try:
-        sys.exit(run_demo(settings, n_tasks, console))
-    except DatabaseUnavailable as exc:
-        _fail(f"database unreachable: {exc}", EXIT_UNAVAILABLE)
-    except BrokerError as exc:
-        _fail(f"broker {redact_url(settings.broker_url)} unreachable: {exc}", EXIT_UNAVAILABLE)
-
-
 # --- recorder ---------------------------------------------------------------------
 @main.command()
 @click.option("--name", help="Consumer name (default: host name and pid).")
@@ -303,11 +201,11 @@ def recorder(name: str | None) -> None:
     import socket
     import threading
 
-    from persistence.sql_store import SQLStore
+    from workers.databases import build_store
     from workers.recorder import Recorder
 
     settings = _settings()
-    store = SQLStore(settings.sqlalchemy_url, pool_size=2)
+    store = build_store(settings)  # the primary, mirrored to Supabase when configured
     rec = Recorder(
         settings.recorder_redis_url,
         store,
@@ -332,6 +230,11 @@ def recorder(name: str | None) -> None:
 # --- health (workers/cli_health.py) ---------------------------------------------------
 main.add_command(_health_command, name="health")
 main.add_command(_metrics_command, name="metrics")
+main.add_command(_migrate_command, name="migrate")
+main.add_command(_realtime_command, name="realtime")
+main.add_command(_enqueue_command, name="enqueue")
+main.add_command(_demo_command, name="demo")
+main.add_command(_serve_command, name="serve")
 
 
 if __name__ == "__main__":

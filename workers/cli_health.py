@@ -82,6 +82,12 @@ def _summary(name: str, c: dict[str, Any]) -> str:
             f"{c.get('by_status', {})} error rate "
             f"{'-' if rate is None else f'{rate:.1f} %'} p50 {c.get('p50_s')} p95 {c.get('p95_s')}"
         )
+    if name == "mirror":
+        return (
+            f"{c.get('kind')} mirror: backlog {c.get('backlog')} rows "
+            f"({c.get('backlog_items')} items), oldest {c.get('oldest_age_seconds')} s, "
+            f"dead {c.get('dead')}"
+        )
     if name == "recording":
         return f"backlog {c.get('backlog')} oldest {c.get('oldest_age_seconds')} s"
     return ""

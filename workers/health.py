@@ -211,8 +211,11 @@ def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
     from persistence import health as db
     from workers.settings import redact_url
 
-    out: dict[str, Any] = {"url": redact_url(settings.database_url.get_secret_value())}
-    secrets = _secrets(settings.database_url.get_secret_value())
+    url = (
+        getattr(settings, "primary_database_url", None) or settings.database_url.get_secret_value()
+    )
+    out: dict[str, Any] = {"url": redact_url(url)}
+    secrets = _secrets(url)
     try:
         out["latency_ms"] = round(db.ping(store), 2)
         out["tables_accessible"] = db.tables_accessible(store)
@@ -283,6 +286,43 @@ def check_supabase(settings: Any) -> dict[str, Any]:
     return out
 
 
+# --- the Supabase mirror (dual database) ---------------------------------------------
+def check_mirror(settings: Any, store: SQLStore) -> dict[str, Any] | None:
+    """The outbox of the mirror (backlog, dead rows, oldest age); None without a mirror."""
+    from persistence import outbox
+    from workers.databases import plan
+
+    try:
+        kind = plan(settings).mirror
+    except Exception:  # a bare settings object (tests): no mirror
+        return None
+    if kind is None:
+        return None
+    out: dict[str, Any] = {"configured": True, "kind": kind}
+    out["degraded_after_seconds"] = _setting(settings, "outbox_degraded_seconds", 300.0)
+    try:
+        out.update(outbox.stats(store), ok=True)
+    except Exception as exc:
+        out.update(
+            ok=False, error=_error(exc, _secrets(getattr(settings, "primary_database_url", "")))
+        )
+    return out
+
+
+def _mirror_reasons(m: dict[str, Any]) -> list[str]:
+    if not m:
+        return []
+    if not m.get("ok"):
+        return [f"mirror outbox check failed: {m.get('error')}"]
+    out = []
+    age = m.get("oldest_age_seconds")
+    if age is not None and age > m.get("degraded_after_seconds", 300.0):
+        out.append(f"supabase mirror behind: {m.get('backlog')} outbox rows, oldest {age:.0f} s")
+    if m.get("dead"):
+        out.append(f"supabase mirror refused {m['dead']} outbox rows (see mirror_outbox)")
+    return out
+
+
 # --- verdict -----------------------------------------------------------------------
 def verdict(components: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
     """The overall status and its reasons (unhealthy ones first)."""
@@ -329,6 +369,7 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     workers = c.get("workers", {})
     if waiting and workers.get("ok") and not workers.get("online"):
         out.append(f"{waiting} messages waiting and no worker online")
+    out.extend(_mirror_reasons(c.get("mirror", {})))
     sb = c.get("supabase", {})
     if sb.get("configured") and not sb.get("ok"):
         out.append(f"supabase unreachable: {sb.get('error')}")
@@ -397,6 +438,9 @@ def _components(settings: Any, store: SQLStore | None, ping: bool) -> dict[str, 
             c["workers"] = check_workers(db_store, stale, ping)
             c["executions"] = check_executions(db_store, window)
         c["supabase"] = check_supabase(settings)
+        mirror = check_mirror(settings, db_store)
+        if mirror is not None:
+            c["mirror"] = mirror
     finally:
         if own:
             db_store.close()

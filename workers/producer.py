@@ -54,8 +54,12 @@ def enqueue(
     session_id: str | None = None,
     countdown: float | None = None,
     priority: int | str | None = None,
+    producer: Any = None,
 ) -> str:
     """Publish an agent task; returns its task id (also ``agent_executions.task_id``).
+
+    ``producer`` (a kombu producer from ``app.producer_or_acquire()``) lets a batch of
+    calls share one broker connection.
 
     Raises ``ValueError`` (:class:`tasks.validation.InvalidAgentInput`) for an unknown
     or unavailable agent type, a task type the agent does not support, input that is
@@ -80,6 +84,8 @@ def enqueue(
         options["priority"] = celery_priority
     if countdown:
         options["countdown"] = countdown
+    if producer is not None:
+        options["producer"] = producer
     result = app.tasks[task_name(spec.agent_type)].apply_async(
         kwargs={
             "task_type": task_type,

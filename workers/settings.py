@@ -49,8 +49,13 @@ def _env(name: str, *more: str) -> Any:
 class Settings(BaseSettings):
     """Every setting the workers, producer and CLI read. Build with :func:`get_settings`."""
 
+    # env_ignore_empty: `VAR=` (docker compose's ${VAR:-}) means "not set", not "".
     model_config = SettingsConfigDict(
-        extra="ignore", case_sensitive=False, frozen=True, populate_by_name=True
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,
     )
 
     # --- Celery and the database -------------------------------------------------
@@ -117,6 +122,10 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
     )
 
+    # --- agentq serve: health and Prometheus endpoints (workers/serve.py) ----------
+    serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
+    serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
+
     # --- Supabase (the seed's names and defaults) -------------------------------
     enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
@@ -140,6 +149,21 @@ class Settings(BaseSettings):
     )
     supabase_max_retries: int = Field(3, ge=0, le=20, validation_alias="SUPABASE_MAX_RETRIES")
     supabase_retry_delay: float = Field(5, ge=0, validation_alias="SUPABASE_RETRY_DELAY")
+    # The mirror (dual database): its circuit breaker and the outbox replay by beat.
+    mirror_breaker_failures: int = Field(
+        3, ge=1, le=100, validation_alias="AGENTQ_MIRROR_BREAKER_FAILURES"
+    )
+    mirror_breaker_reset_seconds: float = Field(
+        30, gt=0, validation_alias="AGENTQ_MIRROR_BREAKER_RESET_SECONDS"
+    )
+    outbox_replay_seconds: float = Field(15, gt=0, validation_alias="AGENTQ_OUTBOX_REPLAY_SECONDS")
+    outbox_replay_batch: int = Field(
+        200, ge=1, le=10_000, validation_alias="AGENTQ_OUTBOX_REPLAY_BATCH"
+    )
+    # An outbox row older than this makes `agentq health` say degraded.
+    outbox_degraded_seconds: float = Field(
+        300, gt=0, validation_alias="AGENTQ_OUTBOX_DEGRADED_SECONDS"
+    )
 
     # --- Pusher ------------------------------------------------------------------
     pusher_app_id: str | None = Field(None, pattern=r"^\d+$", validation_alias="PUSHER_APP_ID")
@@ -149,6 +173,40 @@ class Settings(BaseSettings):
     pusher_host: str | None = Field(None, validation_alias="PUSHER_HOST")
     pusher_port: int | None = Field(None, ge=1, le=65535, validation_alias="PUSHER_PORT")
     pusher_ssl: bool = Field(True, validation_alias="PUSHER_SSL")
+
+    # --- realtime bridge (workers/realtime; lists are comma-separated) --------------
+    # Changes of one row inside the window go out once, as its latest state.
+    realtime_batch_window_ms: int = Field(
+        50, ge=0, le=10_000, validation_alias="AGENTQ_REALTIME_BATCH_WINDOW_MS"
+    )
+    realtime_channel_prefix: str = Field(
+        "agentq",
+        pattern=r"^[A-Za-z0-9_\-=@,.;]{1,64}$",
+        validation_alias="AGENTQ_REALTIME_CHANNEL_PREFIX",
+    )
+    realtime_tables: str = Field(
+        "agent_executions,agent_instances,agent_metrics", validation_alias="AGENTQ_REALTIME_TABLES"
+    )
+    realtime_statuses: str = Field("", validation_alias="AGENTQ_REALTIME_STATUSES")  # "": all
+    realtime_execution_fields: str = Field("", validation_alias="AGENTQ_REALTIME_EXECUTION_FIELDS")
+    realtime_user_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_USER_CHANNELS")
+    realtime_breaker_failures: int = Field(
+        3, ge=1, le=1000, validation_alias="AGENTQ_REALTIME_BREAKER_FAILURES"
+    )
+    realtime_breaker_reset_seconds: float = Field(
+        10, gt=0, le=3600, validation_alias="AGENTQ_REALTIME_BREAKER_RESET_SECONDS"
+    )
+    realtime_pusher_timeout: float = Field(
+        2, gt=0, le=60, validation_alias="AGENTQ_REALTIME_PUSHER_TIMEOUT"
+    )
+    # Catch-up after a lost LISTEN connection: from the last time seen minus the margin
+    # (covers transactions still open then), at most this far back.
+    realtime_catchup_margin_seconds: float = Field(
+        10, ge=0, le=3600, validation_alias="AGENTQ_REALTIME_CATCHUP_MARGIN_SECONDS"
+    )
+    realtime_catchup_max_seconds: float = Field(
+        3600, gt=0, validation_alias="AGENTQ_REALTIME_CATCHUP_MAX_SECONDS"
+    )
 
     @field_validator("celery_broker_url")
     @classmethod
@@ -173,8 +231,18 @@ class Settings(BaseSettings):
 
     @property
     def sqlalchemy_url(self) -> str:
-        """``DATABASE_URL`` in SQLAlchemy's spelling for psycopg 3."""
-        return to_sqlalchemy_url(self.database_url.get_secret_value())
+        """The primary database (:attr:`primary_database_url`) in SQLAlchemy's spelling
+        for psycopg 3."""
+        return to_sqlalchemy_url(self.primary_database_url)
+
+    @property
+    def primary_database_url(self) -> str:
+        """``DATABASE_URL``; Supabase's own database when only ``SUPABASE_DB_HOST`` …
+        name one (contains the password: never log it, use :func:`redact_url`)."""
+        fields = self.model_fields_set
+        if "database_url" not in fields and "supabase_db_host" in fields:
+            return self.get_supabase_database_url()
+        return self.database_url.get_secret_value()
 
     @property
     def recorder_redis_url(self) -> str:

@@ -117,3 +117,66 @@ def test_unreachable_database_exits_4() -> None:
 def test_bad_setting_exits_1_naming_it() -> None:
     res = agentq("status", "x", env={"AGENTQ_MAX_INPUT_BYTES": "lots"})
     assert res.returncode == 1 and "AGENTQ_MAX_INPUT_BYTES" in res.stderr
+
+
+def test_help_lists_every_command() -> None:
+    res = agentq("--help")
+    assert res.returncode == 0
+    for command in ("migrate", "enqueue", "status", "agents", "metrics", "health", "demo"):
+        assert f"  {command} " in res.stdout
+    assert "celery -A workers.app" in res.stdout
+
+
+def test_enqueue_count_json_publishes_a_batch(clean: str, redis_client: redis.Redis) -> None:
+    res = agentq("enqueue", "terrain_generator", "--example", "--count", "5", "--json")
+    assert res.returncode == 0, res.stderr
+    ids = json.loads(res.stdout)
+    assert len(ids) == len(set(ids)) == 5 and all(uuid.UUID(i) for i in ids)
+    assert redis_client.llen("terrain_generator:5") == 5
+    res = agentq("enqueue", "terrain_generator", "--example", "--count", "0")
+    assert res.returncode == 2 and "--count" in res.stderr
+
+
+def test_enqueue_unreachable_broker_exits_4_without_the_password(clean: str) -> None:
+    env = {"CELERY_BROKER_URL": "redis://:hunter2pw@127.0.0.1:1/0"}
+    res = agentq("enqueue", "quiz_generator", "--example", "--json", env=env)
+    assert res.returncode == 4 and "broker redis://:***@127.0.0.1:1/0 unreachable" in res.stderr
+    assert "hunter2pw" not in res.stderr + res.stdout
+
+
+def test_migrate_json_reports_revisions_applied(database_url: str) -> None:
+    import psycopg
+
+    name = f"agentq_cli_migrate_{uuid.uuid4().hex[:8]}"
+    url = database_url.rsplit("/", 1)[0].replace("+psycopg", "") + "/" + name
+    try:
+        first = agentq("migrate", "--json", env={"DATABASE_URL": url})
+        assert first.returncode == 0, first.stderr
+        done = json.loads(first.stdout)
+        assert done["from"] is None and done["applied"][0] == "0001_initial"
+        assert done["to"] == done["applied"][-1]
+        again = json.loads(agentq("migrate", "--json", env={"DATABASE_URL": url}).stdout)
+        assert again == {**done, "from": done["to"], "applied": []}
+        status = json.loads(agentq("migrate", "--status", env={"DATABASE_URL": url}).stdout)
+        assert status["up_to_date"] and status["pending"] == []
+    finally:
+        admin = url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_agents_json_lists_every_agent_type() -> None:
+    res = agentq("agents", "--json")
+    assert res.returncode == 0
+    rows = json.loads(res.stdout)
+    assert len(rows) == 8 and all(r["available"] for r in rows)
+    assert {"agent_type", "queue", "task_types", "input_fields"} <= set(rows[0])
+
+
+def test_demo_usage_and_unreachable_database() -> None:
+    assert agentq("demo", "--tasks", "0").returncode == 2
+    res = agentq(
+        "demo", "--tasks", "1", "--json", env={"DATABASE_URL": "postgresql://u:pw9x@127.0.0.1:1/x"}
+    )
+    assert res.returncode == 4 and "unreachable" in res.stderr and "pw9x" not in res.stderr
+    assert res.stdout == ""

@@ -1,4 +1,4 @@
-"""Realtime change feed: triggers that NOTIFY committed changes, updated_at index for catch-up (issue 5)
+"""Realtime change feed: triggers NOTIFY committed changes; updated_at index for catch-up
 
 Revision ID: 0003_realtime
 Revises: 0002_metrics
@@ -20,10 +20,22 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    sql = read_sql("0003_realtime.sql").strip()
-    if sql:  # placeholder until its issue fills it in
-        op.execute(sql)
+    op.execute(read_sql("0003_realtime.sql"))
+
+
+_TRIGGERS = (
+    ("agentq_realtime_executions_insert", "agent_executions"),
+    ("agentq_realtime_executions_update", "agent_executions"),
+    ("agentq_realtime_instances_insert", "agent_instances"),
+    ("agentq_realtime_instances_update", "agent_instances"),
+    ("agentq_realtime_metrics_insert", "agent_metrics"),
+    ("agentq_realtime_metrics_update", "agent_metrics"),
+)
 
 
 def downgrade() -> None:
-    pass
+    for trigger, table in _TRIGGERS:
+        op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS agentq_realtime_notify_row()")
+    op.execute("DROP FUNCTION IF EXISTS agentq_realtime_notify()")
+    op.execute("DROP INDEX IF EXISTS idx_agent_executions_updated_at")

@@ -1,0 +1,21 @@
+-- agentq: generated from Alembic revision 0002_metrics (0002_metrics.py).
+-- Do not edit: regenerate with `agentq migrate --supabase-dir supabase/migrations`.
+-- Indexes for the metrics aggregation: per-type upsert key, finished executions by time.
+
+-- Running upgrade 0001_initial -> 0002_metrics
+
+-- 0002: what the metrics aggregation needs (persistence/metrics.py, persistence/sql/metrics.sql).
+
+-- Per-type rows have agent_instance_id NULL, and NULLs never collide in the seed's
+-- unique_agent_period (agent_instance_id, period_start): this is their upsert key.
+CREATE UNIQUE INDEX IF NOT EXISTS uq_agent_metrics_type_period
+    ON agent_metrics (agent_type, period_start, period_duration_minutes)
+    WHERE agent_instance_id IS NULL;
+
+-- The executions that finished in a period: completed_at is set exactly when the status
+-- is terminal (completed, failed, cancelled), so the index holds only finished rows.
+CREATE INDEX IF NOT EXISTS idx_agent_executions_completed_at
+    ON agent_executions (completed_at)
+    WHERE completed_at IS NOT NULL;
+
+UPDATE alembic_version SET version_num='0002_metrics' WHERE alembic_version.version_num = '0001_initial';

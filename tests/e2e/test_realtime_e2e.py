@@ -1,0 +1,196 @@
+"""End to end: real tasks on a real worker, `agentq realtime` as its own process, soketi,
+and a websocket subscriber that sees every execution move — and Pusher going away mid-run
+never touches the tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from tasks.registry import get_spec
+from tests.support.soketi import SoketiServer, Subscriber, require_soketi
+from tests.support.workers import ROOT, WorkerProcess, wait_for
+from workers import signals
+from workers.app import app
+from workers.producer import enqueue, get_execution
+
+RANK = {"pending": 0, "queued": 1, "running": 2, "retrying": 3}  # terminal: 4
+
+
+class BridgeProcess:
+    """``agentq realtime`` in a subprocess, logging its counters every half second."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.log = Path(tempfile.mkstemp(prefix="agentq-realtime-", suffix=".log")[1])
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BridgeProcess:
+        with self.log.open("ab") as fh:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "realtime", "--status-every", "0.5"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: "realtime: listening" in self.output() or self.proc.poll() is not None)  # type: ignore[union-attr]
+        assert self.proc.poll() is None, self.output()
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def status(self) -> dict[str, Any]:
+        """The latest counters it logged."""
+        lines = [ln for ln in self.output().splitlines() if "realtime status {" in ln]
+        return json.loads(lines[-1].split("realtime status ", 1)[1]) if lines else {}
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def soketi() -> Iterator[SoketiServer]:
+    require_soketi()
+    server = SoketiServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def system(
+    database_url: str, redis_client: redis.Redis, soketi: SoketiServer
+) -> Iterator[tuple[WorkerProcess, BridgeProcess]]:
+    """A prefork worker and the bridge, on empty tables and an empty Redis DB."""
+    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE agent_execution_events, agent_executions, agent_metrics, "
+            "system_health, agent_instances CASCADE"
+        )
+    redis_client.flushdb()
+    signals.reset()
+    bridge = BridgeProcess(
+        {
+            **soketi.env,
+            "AGENTQ_REALTIME_BREAKER_FAILURES": "3",
+            "AGENTQ_REALTIME_BREAKER_RESET_SECONDS": "1",
+            "AGENTQ_REALTIME_PUSHER_TIMEOUT": "1",
+        }
+    ).start()
+    worker = WorkerProcess("realtime", concurrency=2).start()
+    try:
+        yield worker, bridge
+    finally:
+        worker.stop()
+        bridge.stop()
+        print(bridge.output()[-3000:])
+
+
+def statuses(sub: Subscriber, task_id: str, channel: str = "agentq-executions") -> list[str]:
+    return [
+        e["data"]["status"]
+        for e in sub.received(lambda e: e["channel"] == channel)
+        if e["data"].get("task_id") == task_id
+    ]
+
+
+def test_a_tasks_updates_reach_the_subscriber_in_order(
+    system: tuple[WorkerProcess, BridgeProcess], soketi: SoketiServer
+) -> None:
+    worker, _ = system
+    user = str(uuid.uuid4())
+    spec = get_spec("quiz_generator")
+    channels = ["agentq-executions", "agentq-agents", f"agentq-user-{user}"]
+    with Subscriber(soketi.ws_url, channels) as sub:
+        task_id = enqueue("quiz_generator", spec.example_task_type, spec.example, user_id=user)
+        wait_for(lambda: "completed" in statuses(sub, task_id), 30, what="completed event")
+        wait_for(
+            lambda: "completed" in statuses(sub, task_id, f"agentq-user-{user}"),
+            what="the user's channel",
+        )
+        agent_id = f"quiz_generator@{worker.hostname}"
+        wait_for(
+            lambda: any(
+                e["data"]["agent_id"] == agent_id and e["data"]["total_tasks_completed"] >= 1
+                for e in sub.received(lambda e: e["channel"] == "agentq-agents")
+            ),
+            what="the agent instance's update",
+        )
+    seen = statuses(sub, task_id)
+    # Updates inside one batch window may be coalesced, never reordered.
+    ranks = [RANK.get(s, 4) for s in seen]
+    assert ranks == sorted(ranks), seen
+    assert seen[-1] == "completed" and seen.count("completed") <= 2
+    last = next(
+        e["data"]
+        for e in reversed(sub.received(lambda e: e["channel"] == "agentq-executions"))
+        if e["data"]["task_id"] == task_id
+    )
+    assert last["user_id"] == user and last["worker"] == worker.hostname
+    assert last["quality_score"] == get_execution(task_id)["quality_score"]  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_pusher_outage_never_touches_tasks_and_the_bridge_recovers(
+    system: tuple[WorkerProcess, BridgeProcess], soketi: SoketiServer
+) -> None:
+    _, bridge = system
+    soketi.stop()
+    try:
+        ids = [
+            str(
+                app.tasks["agents.content_generator.noop"]
+                .apply_async(kwargs={"task_type": "noop", "input_data": {"i": i}})
+                .id
+            )
+            for i in range(20)
+        ]
+        # Every task completes while Pusher is gone.
+        wait_for(
+            lambda: all((get_execution(t) or {}).get("status") == "completed" for t in ids),
+            60,
+            what="all tasks to complete",
+        )
+        down = wait_for(
+            lambda: (
+                (s := bridge.status()).get("breaker", {}).get("state") == "open"
+                and s["dropped"] > 0
+                and s
+            ),
+            30,
+            what="the breaker to open",
+        )
+        assert down["api_errors"] >= 3 and "pusher" in down["last_error"]
+    finally:
+        soketi.start()
+    with Subscriber(soketi.ws_url, ["agentq-executions"]) as sub:
+        # The bridge probes by itself, closes the breaker and sends the dropped rows again.
+        wait_for(lambda: all("completed" in statuses(sub, t) for t in ids), 60, what="resync")
+        up = wait_for(
+            lambda: (
+                (s := bridge.status())["breaker"]["state"] == "closed" and s["pending"] == 0 and s
+            ),
+            30,
+            what="the breaker to close",
+        )
+    assert up["breaker"]["opened"] >= 1
+    assert up["events"] == up["forwarded"] + up["dropped"]
+    assert up["resynced"] >= len(ids)
+    assert up["received"] + up["resynced"] == up["coalesced"] + up["filtered"] + up["published"]

@@ -1,0 +1,133 @@
+"""Which databases the settings name, and the stores that write them.
+
+=====================================================  ======================  =====================
+configured                                             primary                 mirror
+=====================================================  ======================  =====================
+nothing, or ``DATABASE_URL``                           ``DATABASE_URL``        —
+``SUPABASE_DB_HOST`` … (``get_supabase_database_url``)  Supabase's database     —
+``SUPABASE_URL`` + ``SUPABASE_SERVICE_ROLE_KEY``       Supabase REST           —
+``DATABASE_URL`` + ``SUPABASE_DB_HOST`` …              ``DATABASE_URL``        Supabase's database
+``DATABASE_URL`` + ``SUPABASE_URL`` + key              ``DATABASE_URL``        Supabase REST
+=====================================================  ======================  =====================
+
+The direct database wins over REST when both are given. With Supabase as the only
+database and it down, the recorder's durable buffering applies as for any primary:
+the REST store raises ``DatabaseUnavailable`` and the stream keeps the transitions.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from persistence.mirror import Mirror, MirroredStore, MirrorGuard
+from persistence.sql_records import SQLRecords
+from persistence.sql_store import SQLStore
+from persistence.supabase_rest import SupabaseRestStore
+from workers.settings import Settings, get_settings, redact_url, to_sqlalchemy_url
+
+SQL, REST = "sql", "rest"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabasePlan:
+    primary: str  # sql | rest
+    mirror: str | None  # sql | rest | None
+
+    def describe(self) -> str:
+        if self.mirror is None:
+            return f"{self.primary} only"
+        return f"dual: {self.primary} primary, supabase {self.mirror} mirror"
+
+
+def plan(settings: Settings) -> DatabasePlan:
+    fields = settings.model_fields_set
+    supabase = SQL if "supabase_db_host" in fields else REST if _rest_key(settings) else None
+    if "database_url" in fields and supabase is not None:
+        return DatabasePlan(SQL, supabase)
+    return DatabasePlan(REST if supabase == REST else SQL, None)
+
+
+def _rest_key(settings: Settings) -> str | None:
+    if not settings.supabase_url:
+        return None
+    key = settings.supabase_service_role_key or settings.supabase_anon_key
+    return key.get_secret_value() if key is not None else None
+
+
+def rest_store(settings: Settings) -> SupabaseRestStore:
+    key = _rest_key(settings)
+    if key is None or not settings.supabase_url:
+        raise ValueError("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are needed for REST")
+    return SupabaseRestStore(
+        settings.supabase_url,
+        key,
+        timeout=settings.supabase_connection_timeout,
+        schema=settings.supabase_agent_schema,
+    )
+
+
+def supabase_sql_store(settings: Settings, pool_size: int = 2) -> SQLStore:
+    """Supabase's own database, every statement bounded by the connection timeout."""
+    url = make_url(to_sqlalchemy_url(settings.get_supabase_database_url()))
+    ms = int(settings.supabase_connection_timeout * 1000)
+    url = url.update_query_dict({"options": f"-c statement_timeout={ms}"})
+    return SQLStore(
+        url.render_as_string(hide_password=False),
+        pool_size=pool_size,
+        connect_timeout=settings.supabase_connection_timeout,
+    )
+
+
+def mirror_guard(settings: Settings) -> MirrorGuard:
+    return MirrorGuard(
+        max_retries=settings.supabase_max_retries,
+        retry_delay=settings.supabase_retry_delay,
+        max_delay=max(settings.supabase_retry_delay, settings.supabase_connection_timeout),
+        breaker_failures=settings.mirror_breaker_failures,
+        breaker_reset=settings.mirror_breaker_reset_seconds,
+    )
+
+
+def build_mirror(settings: Settings, primary: SQLStore) -> Mirror | None:
+    """The mirror of ``primary`` the settings name, or None."""
+    kind = plan(settings).mirror
+    if kind is None:
+        return None
+    target: Any = supabase_sql_store(settings) if kind == SQL else rest_store(settings)
+    records = SQLRecords(target) if kind == SQL else target
+    return Mirror(target, records, primary, mirror_guard(settings))
+
+
+def build_store(settings: Settings, *, pool_size: int = 2) -> Any:
+    """The store a recorder writes: the primary, mirrored when a mirror is configured."""
+    p = plan(settings)
+    if p.primary == REST:
+        return rest_store(settings)
+    primary = SQLStore(settings.sqlalchemy_url, pool_size=pool_size)
+    mirror = build_mirror(settings, primary)
+    return primary if mirror is None else MirroredStore(primary, mirror)
+
+
+@functools.lru_cache(maxsize=1)
+def get_mirror() -> Mirror | None:
+    """The process's mirror of the process's primary store (beat's replay, the service)."""
+    from workers.producer import get_store
+
+    return build_mirror(get_settings(), get_store())
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """The plan for health output: kinds and redacted addresses, never a secret."""
+    p = plan(settings)
+    out: dict[str, Any] = {"mode": p.describe(), "primary": p.primary, "mirror": p.mirror}
+    if p.primary == SQL:
+        out["primary_url"] = redact_url(settings.primary_database_url)
+    if SQL in (p.mirror,):
+        out["mirror_url"] = redact_url(settings.get_supabase_database_url())
+    if REST in (p.primary, p.mirror):
+        out["supabase_url"] = settings.supabase_url
+    return out

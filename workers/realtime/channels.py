@@ -1,0 +1,38 @@
+"""Pusher channel and event names (documented in the README).
+
+Pusher allows channel names of at most 164 characters of ``[A-Za-z0-9_\\-=@,.;]``. The
+channels are public: anyone with the app key may subscribe. In production put user
+channels behind Pusher's private channels (``private-`` prefix, an auth endpoint in the
+web app that signs subscriptions) — not built here.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXECUTION_EVENT = "execution.updated"
+AGENT_EVENT = "agent.updated"
+METRICS_EVENT = "metrics.updated"
+
+EVENT_BY_TABLE = {
+    "agent_executions": EXECUTION_EVENT,
+    "agent_instances": AGENT_EVENT,
+    "agent_metrics": METRICS_EVENT,
+}
+_SUFFIX_BY_TABLE = {
+    "agent_executions": "executions",
+    "agent_instances": "agents",
+    "agent_metrics": "metrics",
+}
+_VALID = re.compile(r"^[A-Za-z0-9_\-=@,.;]{1,164}$")
+
+
+def table_channel(prefix: str, table: str) -> str:
+    """``<prefix>-executions``, ``<prefix>-agents`` or ``<prefix>-metrics``."""
+    return f"{prefix}-{_SUFFIX_BY_TABLE[table]}"
+
+
+def user_channel(prefix: str, user_id: str) -> str | None:
+    """``<prefix>-user-<user_id>``: one user's own executions (None if not a valid name)."""
+    name = f"{prefix}-user-{user_id}"
+    return name if _VALID.match(name) else None

@@ -1,0 +1,142 @@
+"""What the bridge needs from the settings, checked once, with errors naming the variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from workers.settings import Settings, SettingsError, redact_url
+
+TABLES = ("agent_executions", "agent_instances", "agent_metrics")
+TASK_STATUSES = ("pending", "queued", "running", "completed", "failed", "cancelled", "retrying")
+
+# What an execution event carries by default; id, task_id, status and updated_at always.
+DEFAULT_EXECUTION_FIELDS = (
+    "agent_type",
+    "task_type",
+    "priority",
+    "user_id",
+    "session_id",
+    "retry_count",
+    "attempts",
+    "worker",
+    "error_type",
+    "error_message",
+    "execution_time_seconds",
+    "quality_score",
+    "created_at",
+    "started_at",
+    "completed_at",
+)
+ALWAYS_EXECUTION_FIELDS = ("id", "task_id", "status", "updated_at")
+# Columns the fetch query reads (persistence/sql/realtime.sql, fetch_agent_executions).
+EXECUTION_FIELDS = (
+    *ALWAYS_EXECUTION_FIELDS,
+    *DEFAULT_EXECUTION_FIELDS,
+    "max_retries",
+    "agent_instance_id",
+    "parent_task_id",
+    "enqueued_at",
+    "status_at",
+    "output_data",
+)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _known(variable: str, values: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise SettingsError(f"{variable}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return values
+
+
+@dataclass(frozen=True)
+class PusherConfig:
+    app_id: str
+    key: str
+    secret: SecretStr
+    cluster: str | None
+    host: str | None
+    port: int | None
+    ssl: bool
+    timeout: float
+
+    def describe(self) -> str:
+        """Where events go, for log lines (never the secret)."""
+        if self.host:
+            scheme = "https" if self.ssl else "http"
+            where = f"{scheme}://{self.host}" + (f":{self.port}" if self.port else "")
+        else:
+            where = f"Pusher cluster {self.cluster}"
+        return f"{where} app {self.app_id} key {self.key} (secret ***)"
+
+
+@dataclass(frozen=True)
+class RealtimeConfig:
+    database_url: str
+    pusher: PusherConfig
+    tables: tuple[str, ...]
+    statuses: frozenset[str] | None  # None: every status
+    execution_fields: tuple[str, ...]
+    channel_prefix: str
+    user_channels: bool
+    batch_window_s: float
+    breaker_failures: int
+    breaker_reset_s: float
+    catchup_margin_s: float
+    catchup_max_s: float
+
+    @property
+    def database_display(self) -> str:
+        return redact_url(self.database_url)
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> RealtimeConfig:
+        """Raises :class:`SettingsError` naming the missing or bad variables."""
+        missing = [
+            name
+            for name, value in (
+                ("PUSHER_APP_ID", s.pusher_app_id),
+                ("PUSHER_KEY", s.pusher_key),
+                ("PUSHER_SECRET", s.pusher_secret),
+            )
+            if not value
+        ]
+        if not (s.pusher_cluster or s.pusher_host):
+            missing.append("PUSHER_CLUSTER (or PUSHER_HOST)")
+        if missing:
+            raise SettingsError("realtime needs Pusher settings: missing " + ", ".join(missing))
+        assert s.pusher_app_id and s.pusher_key and s.pusher_secret
+        statuses = _known("AGENTQ_REALTIME_STATUSES", _csv(s.realtime_statuses), TASK_STATUSES)
+        fields = _known(
+            "AGENTQ_REALTIME_EXECUTION_FIELDS",
+            _csv(s.realtime_execution_fields) or DEFAULT_EXECUTION_FIELDS,
+            EXECUTION_FIELDS,
+        )
+        return cls(
+            database_url=s.database_url.get_secret_value(),
+            pusher=PusherConfig(
+                app_id=s.pusher_app_id,
+                key=s.pusher_key,
+                secret=s.pusher_secret,
+                cluster=s.pusher_cluster,
+                host=s.pusher_host,
+                port=s.pusher_port,
+                ssl=s.pusher_ssl,
+                timeout=s.realtime_pusher_timeout,
+            ),
+            tables=_known("AGENTQ_REALTIME_TABLES", _csv(s.realtime_tables), TABLES),
+            statuses=frozenset(statuses) if statuses else None,
+            execution_fields=tuple(dict.fromkeys((*ALWAYS_EXECUTION_FIELDS, *fields))),
+            channel_prefix=s.realtime_channel_prefix,
+            user_channels=s.realtime_user_channels,
+            batch_window_s=s.realtime_batch_window_ms / 1000,
+            breaker_failures=s.realtime_breaker_failures,
+            breaker_reset_s=s.realtime_breaker_reset_seconds,
+            catchup_margin_s=s.realtime_catchup_margin_seconds,
+            catchup_max_s=s.realtime_catchup_max_seconds,
+        )
