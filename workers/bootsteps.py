@@ -1,9 +1,10 @@
 """The worker bootstep that runs the embedded recorder and registers agent instances.
 
 Started in the worker's main process (never in pool children). At start the
-worker's agent instances go initializing → idle; at shutdown (Celery's
-``worker_shutdown``, sent after the pool has finished its tasks) they go offline
-and the recorder drains what is left before the process exits.
+worker's agent instances go initializing → idle and the recorder starts, as a child
+process (``workers/recorder_process.py``) or, with ``AGENTQ_RECORDER_PROCESS=false``, as
+a thread; at shutdown (Celery's ``worker_shutdown``, sent after the pool has finished
+its tasks) they go offline and the recorder drains what is left before it exits.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from typing import Any
 
 from celery import bootsteps, signals
 
-from workers import events
-from workers.databases import build_store
+from workers import events, recorder_process
 from workers.recorder import Recorder
 from workers.routing import agent_type_of
 from workers.settings import get_settings
@@ -53,23 +53,18 @@ class RecorderStep(bootsteps.StartStopStep):
         _running["worker"] = (hostname, agent_types)
         if not settings.embedded_recorder:
             return
-        store = build_store(settings)  # the primary, mirrored to Supabase when configured
-        recorder = Recorder(
-            settings.recorder_redis_url,
-            store,
-            stream=settings.events_stream,
-            consumer=hostname,
-            batch_size=settings.recorder_batch_size,
-            block_ms=settings.recorder_block_ms,
-            batch_window_ms=settings.recorder_batch_window_ms,
-            claim_idle_ms=settings.recorder_claim_idle_ms,
-            spool_dir=settings.spool_dir,
-            heartbeat=(hostname, agent_types),
-            heartbeat_seconds=settings.heartbeat_seconds,
+        if settings.recorder_process:
+            _running["process"] = recorder_process.spawn(hostname, agent_types)
+        else:
+            recorder = recorder_process.build_recorder(settings, hostname, (hostname, agent_types))
+            recorder.start()
+            _running["recorder"] = recorder
+        logger.info(
+            "agentq: recording %s for %s (recorder %s)",
+            hostname,
+            ", ".join(agent_types) or "no agents",
+            "process" if settings.recorder_process else "thread",
         )
-        recorder.start()
-        _running["recorder"] = recorder
-        logger.info("agentq: recording %s for %s", hostname, ", ".join(agent_types) or "no agents")
 
     def shutdown(self, worker: Any) -> None:
         # Cold shutdown: worker_shutdown is not sent.
@@ -90,3 +85,6 @@ def _finish() -> None:
     if recorder is not None:
         recorder.stop(drain_seconds=5.0)
         recorder.store.close()
+    proc = _running.pop("process", None)
+    if proc is not None:  # it drains the stream (the offline event included), then exits
+        recorder_process.stop(proc)

@@ -201,22 +201,10 @@ def recorder(name: str | None) -> None:
     import socket
     import threading
 
-    from workers.databases import build_store
-    from workers.recorder import Recorder
+    from workers.recorder_process import build_recorder
 
     settings = _settings()
-    store = build_store(settings)  # the primary, mirrored to Supabase when configured
-    rec = Recorder(
-        settings.recorder_redis_url,
-        store,
-        stream=settings.events_stream,
-        consumer=name or f"recorder-{socket.gethostname()}-{os.getpid()}",
-        batch_size=settings.recorder_batch_size,
-        block_ms=settings.recorder_block_ms,
-        batch_window_ms=settings.recorder_batch_window_ms,
-        claim_idle_ms=settings.recorder_claim_idle_ms,
-        spool_dir=settings.spool_dir,
-    )
+    rec = build_recorder(settings, name or f"recorder-{socket.gethostname()}-{os.getpid()}")
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -224,7 +212,7 @@ def recorder(name: str | None) -> None:
     console.print(f"recorder {rec.consumer} running; Ctrl-C to stop", highlight=False)
     done.wait()
     rec.stop()
-    store.close()
+    rec.store.close()
 
 
 # --- health (workers/cli_health.py) ---------------------------------------------------

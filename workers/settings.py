@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
     recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
+    # The embedded recorder as a child process (default) or a thread of the worker's
+    # main process (workers/recorder_process.py says why a process).
+    recorder_process: bool = Field(True, validation_alias="AGENTQ_RECORDER_PROCESS")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
     # Minimum time between two batches: larger batches, less CPU, that much more lag.

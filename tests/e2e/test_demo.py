@@ -94,7 +94,7 @@ def test_demo_on_embedded_services(tmp_path: Path) -> None:
     summary = _run_demo(env)
     assert summary["services"]["embedded_postgres"] and summary["services"]["embedded_redis"]
     assert set(summary["pids"]) == {"worker", "beat", "postgres", "redis"}
-    assert len(summary["pids"]["worker"]) == 3  # main process and two pool processes
+    assert len(summary["pids"]["worker"]) == 4  # main, two pool processes, the recorder
     assert _alive(summary["pids"]) == []
     assert (tmp_path / "embedded" / "postgres" / "PG_VERSION").exists()
     # The data stays: start the same PostgreSQL again and read the record back.
