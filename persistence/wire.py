@@ -54,24 +54,51 @@ def decode(payload: bytes | str) -> list[dict[str, Any]]:
     return events
 
 
-def to_wire(t: Transition) -> dict[str, Any]:
+def transition(
+    event_id: str,
+    task_id: str,
+    status: str,
+    attempt: int,
+    at: float,
+    agent_type: str,
+    task_type: str,
+    worker: str | None = None,
+    request: dict[str, Any] | None = None,
+    result: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One transition event, built from plain values: hooks call this on the hot path."""
     ev: dict[str, Any] = {
         "k": KIND_TRANSITION,
-        "id": t.event_id.hex,
-        "t": t.task_id,
-        "s": t.status.value,
-        "a": t.attempt,
-        "at": t.occurred_at.timestamp(),
-        "ag": t.agent_type,
-        "tt": t.task_type,
+        "id": event_id,
+        "t": task_id,
+        "s": status,
+        "a": attempt,
+        "at": at,
+        "ag": agent_type,
+        "tt": task_type,
     }
-    if t.worker is not None:
-        ev["w"] = t.worker
-    if t.request is not None:
-        ev["rq"] = t.request
-    if t.result is not None:
-        ev["rs"] = t.result
+    if worker is not None:
+        ev["w"] = worker
+    if request is not None:
+        ev["rq"] = request
+    if result is not None:
+        ev["rs"] = result
     return ev
+
+
+def to_wire(t: Transition) -> dict[str, Any]:
+    return transition(
+        t.event_id.hex,
+        t.task_id,
+        t.status.value,
+        t.attempt,
+        t.occurred_at.timestamp(),
+        t.agent_type,
+        t.task_type,
+        worker=t.worker,
+        request=t.request,
+        result=t.result,
+    )
 
 
 def from_wire(ev: dict[str, Any]) -> Transition:

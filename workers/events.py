@@ -16,6 +16,7 @@ from persistence.wire import (
     BadEvent,
     decode,
     encode,
+    transition,
 )
 from persistence.wire import from_wire as to_transition
 
@@ -29,37 +30,6 @@ __all__ = [
     "to_transition",
     "transition",
 ]
-
-
-def transition(
-    event_id: str,
-    task_id: str,
-    status: str,
-    attempt: int,
-    at: float,
-    agent_type: str,
-    task_type: str,
-    worker: str | None = None,
-    request: dict[str, Any] | None = None,
-    result: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "k": KIND_TRANSITION,
-        "id": event_id,
-        "t": task_id,
-        "s": status,
-        "a": attempt,
-        "at": at,
-        "ag": agent_type,
-        "tt": task_type,
-    }
-    if worker is not None:
-        ev["w"] = worker
-    if request is not None:
-        ev["rq"] = request
-    if result is not None:
-        ev["rs"] = result
-    return ev
 
 
 def instance(worker: str, agent_types: list[str], status: str, at: float) -> dict[str, Any]:
