@@ -86,6 +86,14 @@ CONFIGS = {
     "c": Config(
         "c", "Celery DB backend", "bench.dbbackend_app", {"AGENTQ_RECORDING": "false"}, "taskmeta"
     ),
+    # Not in the default run: (b) with every XADD confirmed before the hook returns.
+    "s": Config(
+        "s",
+        "agentq recording, each XADD confirmed",
+        "workers.app",
+        {"AGENTQ_RECORDING": "true", "AGENTQ_EVENTS_CONFIRM": "each"},
+        "executions",
+    ),
 }
 DONE_QUERIES = {
     "executions": "SELECT count(*) FROM agent_executions WHERE status = 'completed'",
@@ -376,7 +384,7 @@ class Bench:
             after = self.snapshot(worker.pid, producer.pid)
             result = self._result(cfg, n, rep, pub, t_drained, t_done, before, after)
             result.checks = self._verify(cfg, n, hostname, info)
-            if cfg.key == "b":
+            if cfg.done == "executions":
                 self._lags(result)
             return result
         except Exception:
@@ -434,7 +442,7 @@ class Bench:
             problems.append(f"worker stats total {done} != {n}")
         if cfg.key == "c" and not (info["backend"] == "DatabaseBackend" and info["track_started"]):
             problems.append(f"producer app is not configured for (c): {info}")
-        if cfg.key == "b":
+        if cfg.done == "executions":
             events = self.db.execute("SELECT count(*) FROM agent_execution_events").fetchone()
             if events is None or events[0] != 4 * n:
                 problems.append(f"{events} history events, expected {4 * n}")
@@ -524,6 +532,11 @@ def evaluate(med: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[
         "enqueue b/a": _ratio(b.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
         "enqueue c/a": _ratio(c.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
     }
+    if "s" in med:  # the optional confirmed-XADD variant, for comparison
+        s = med["s"]
+        ratios["s/a tasks_per_s"] = _ratio(s.get("tasks_per_s"), a.get("tasks_per_s"))
+        ratios["s/a cpu_ms_per_task"] = _ratio(s.get("cpu_ms_per_task"), a.get("cpu_ms_per_task"))
+        ratios["enqueue s/a"] = _ratio(s.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms"))
     checks = [
         ("(b) tasks/s >= 0.90 x (a)", ratios["b/a tasks_per_s"], "b_tps_vs_a", ">="),
         ("(b) CPU ms/task <= 1.15 x (a)", ratios["b/a cpu_ms_per_task"], "b_cpu_vs_a", "<="),
@@ -564,6 +577,12 @@ def paired_ratios(runs: list[RunResult]) -> dict[str, float | None]:
             pairs.setdefault("enqueue b/a", []).append(b.enqueue_cpu_ms / a.enqueue_cpu_ms)
         if b and c:
             pairs.setdefault("b/c tasks_per_s", []).append(b.tasks_per_s / c.tasks_per_s)
+        s = rep.get("s")
+        if a and s:
+            pairs.setdefault("s/a tasks_per_s", []).append(s.tasks_per_s / a.tasks_per_s)
+            pairs.setdefault("s/a cpu_ms_per_task", []).append(
+                s.cpu_ms_per_task / a.cpu_ms_per_task
+            )
     return {k: round(statistics.median(v), 3) for k, v in pairs.items()}
 
 

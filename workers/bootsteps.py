@@ -81,6 +81,8 @@ def _finish() -> None:
     sink = get_sink()
     if target is not None and sink is not None and target[1]:
         sink.emit([events.instance(target[0], list(target[1]), "offline", time.time())])
+    if sink is not None:
+        sink.flush()  # in the stream before the recorder's last drain
     recorder: Recorder | None = _running.pop("recorder", None)
     if recorder is not None:
         recorder.stop(drain_seconds=5.0)

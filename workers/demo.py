@@ -126,13 +126,16 @@ def run_demo(
     DatabaseUnavailable, kombu's OperationalError or KeyboardInterrupt after cleaning up."""
     run = DemoRun(tasks, console)
     run.run_dir.mkdir(parents=True, exist_ok=True)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGINT too: Python leaves it ignored when the parent ignored it (a shell's
+    # background job, some CI runners), and Ctrl-C must stop the demo anyway.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         _start_services(run)
         summary = _run_batch(run, timeout, flower_port, show)
     finally:
         _shutdown(run)
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     summary["pids"] = run.pids
     summary["services"] = run.info
     return summary

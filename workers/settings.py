@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     events_url: SecretStr | None = Field(None, validation_alias="AGENTQ_EVENTS_URL")
     events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
     recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
+    # deferred: hooks do not wait for Redis's reply to their XADD (read on the next
+    # event or at shutdown); each: wait for it, a round trip per event.
+    events_confirm: Literal["deferred", "each"] = Field(
+        "deferred", validation_alias="AGENTQ_EVENTS_CONFIRM"
+    )
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     # The embedded recorder as a child process (default) or a thread of the worker's
     # main process (workers/recorder_process.py says why a process).

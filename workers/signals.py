@@ -11,6 +11,7 @@ module-level functions, so Celery's weak references keep them alive.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -50,9 +51,29 @@ def get_sink() -> EventSink | None:
         return None
     if _sink is None or _sink_pid != os.getpid():
         s = get_settings()
-        _sink = EventSink(s.recorder_redis_url, s.events_stream, s.spool_dir)
+        _sink = EventSink(
+            s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=s.events_confirm
+        )
+        if _sink_pid == 0:
+            # A producer's (or beat's) process: read the last replies at exit. Pool
+            # children leave through os._exit and flush on worker_process_shutdown.
+            atexit.register(flush)
         _sink_pid = os.getpid()
     return _sink
+
+
+def flush() -> None:
+    """Wait for Redis's reply to every event this process sent (at shutdown)."""
+    try:
+        if _sink is not None and _sink_pid == os.getpid():
+            _sink.flush()
+    except Exception:
+        logger.exception("could not flush lifecycle events", extra={"action": "emit_failed"})
+
+
+@signals.worker_process_shutdown.connect
+def _on_process_shutdown(**_: Any) -> None:
+    flush()
 
 
 def reset() -> None:

@@ -1,8 +1,10 @@
 """Where hooks hand events: a Redis stream, with a local spool file as the fallback.
 
-An XADD (``workers/resp.py``: pre-encoded RESP on a held socket, a few us of CPU)
-costs one round trip (~0.1 ms locally) and is durable as far as Redis is;
-the recorder drains the stream into PostgreSQL in batches. When Redis cannot be
+An event is one XADD (``workers/resp.py``: pre-encoded RESP on a held socket),
+written without waiting for the reply: the hook returns at once, and the reply is
+read on the next emit or at process shutdown (:meth:`EventSink.flush`). Redis holds
+it as durably as Redis holds anything; the recorder drains the stream into
+PostgreSQL in batches. When Redis cannot be
 reached, the events are appended to a spool file on local disk instead, and the
 recorder moves them into the stream once Redis is back. Nothing a hook accepted is
 dropped, and no hook ever raises into Celery.
@@ -27,11 +29,34 @@ logger = logging.getLogger(__name__)
 
 
 class EventSink:
-    """Per-process writer of lifecycle events (create it after fork: it holds a socket)."""
+    """Per-process writer of lifecycle events (create it after fork: it holds a socket).
 
-    def __init__(self, redis_url: str, stream: str, spool_dir: Path) -> None:
+    ``confirm="deferred"`` (the default) sends each XADD without waiting for its
+    reply; the replies are read on the next emit, or by :meth:`flush` (process
+    shutdown). A connection found dead sends its unconfirmed events again on a new
+    one; events Redis refuses, or that cannot be sent, are spooled. ``"each"`` waits
+    for every reply before the hook returns: a round trip per event, for deployments
+    that want Redis's answer before a task goes on.
+    """
+
+    # Past this many unread replies, wait for them: bounds memory and the resend.
+    MAX_UNCONFIRMED = 512
+
+    def __init__(
+        self,
+        redis_url: str,
+        stream: str,
+        spool_dir: Path,
+        *,
+        confirm: str = "deferred",
+        timeout: float = 2.0,
+    ) -> None:
+        if confirm not in ("deferred", "each"):
+            raise ValueError(f"confirm must be 'deferred' or 'each', not {confirm!r}")
         self.stream = stream
         self.spool_dir = spool_dir
+        self.confirm_each = confirm == "each"
+        self.timeout = timeout
         self._url = redis_url
         self._stream = stream.encode()
         self._writer: StreamWriter | None = None
@@ -40,25 +65,55 @@ class EventSink:
 
     def emit(self, evs: list[dict[str, Any]]) -> None:
         payload = events.encode(evs)
+        sent = False
         try:
-            self._xadd(payload)
-        except OSError:
-            # A held connection goes stale when Redis restarts: one fresh attempt.
-            self.close()
+            # The writer connects when it is built, so it is built here, inside the
+            # try, where a failure spools the event instead of losing it.
+            if self._writer is None:
+                self._writer = open_writer(self._url, timeout=self.timeout)
+            writer = self._writer
+            # Replies of earlier sends; also finds a connection Redis closed (restart)
+            # before this event is written into it.
+            self._spool_refused(writer.poll())
+            writer.send(self._stream, b"e", payload)
+            sent = True
+            if self.confirm_each or len(writer.unconfirmed) > self.MAX_UNCONFIRMED:
+                self._spool_refused(writer.confirm(self.timeout))
+        except (OSError, ReplyError) as exc:
+            self._recover(exc, [] if sent else [payload])
+
+    def flush(self) -> None:
+        """Wait for Redis's reply to every event sent (spooling what it refused)."""
+        if self._writer is None or not self._writer.unconfirmed:
+            return
+        try:
+            self._spool_refused(self._writer.confirm(self.timeout))
+        except (OSError, ReplyError) as exc:
+            self._recover(exc, [])
+
+    def _recover(self, exc: Exception, unsent: list[bytes]) -> None:
+        """The connection failed: send what it had not confirmed again, on a fresh one
+        (a held connection goes stale when Redis restarts); spool it if that fails too."""
+        pending = list(self._writer.unconfirmed) if self._writer is not None else []
+        pending += unsent
+        self.close()
+        if isinstance(exc, OSError) and pending:
             try:
-                self._xadd(payload)
-            except (OSError, ReplyError) as exc:
+                writer = self._writer = open_writer(self._url, timeout=self.timeout)
+                for payload in pending:
+                    writer.send(self._stream, b"e", payload)
+                self._spool_refused(writer.confirm(self.timeout))
+                return
+            except (OSError, ReplyError) as again:
+                # All of it: what did reach Redis is deduplicated by its event ids.
                 self.close()
-                self._spool(payload, exc)
-        except ReplyError as exc:  # e.g. OOM, READONLY: Redis is up but refuses
+                exc = again
+        for payload in pending:
             self._spool(payload, exc)
 
-    def _xadd(self, payload: bytes) -> None:
-        # The writer connects when it is built, so it is built here, inside emit()'s
-        # try, where a failure spools the event instead of losing it.
-        if self._writer is None:
-            self._writer = open_writer(self._url, timeout=2.0)
-        self._writer.xadd(self._stream, b"e", payload)
+    def _spool_refused(self, refused: list[tuple[bytes, str]]) -> None:
+        for payload, error in refused:  # e.g. OOM, READONLY: Redis is up but refuses
+            self._spool(payload, ReplyError(error))
 
     def _spool(self, payload: bytes, exc: Exception) -> None:
         try:

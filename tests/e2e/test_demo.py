@@ -117,7 +117,7 @@ def test_interrupted_demo_stops_everything(tmp_path: Path) -> None:
     for name in ("CELERY_BROKER_URL", "DATABASE_URL"):
         env.pop(name)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "demo", "--tasks", "400", "--json"],
+        [sys.executable, "-m", "workers.cli", "demo", "--tasks", "2000", "--json"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

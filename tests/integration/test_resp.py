@@ -54,8 +54,11 @@ def test_xadd_appends_the_exact_payload_with_auth_and_db(secured_redis: RedisSer
     url = f"redis://:s3cret%20pw@127.0.0.1:{secured_redis.port}/3"
     writer = open_writer(url)
     payload = b'[{"k":"t","x":"\\u00e9 \\r\\n"}]'
-    writer.xadd(b"s", b"e", payload)
-    writer.xadd(b"s", b"e", b"")
+    writer.send(b"s", b"e", payload)
+    writer.send(b"s", b"e", b"")
+    assert list(writer.unconfirmed) in ([payload, b""], [b""], [])  # sent, replies unread
+    assert writer.confirm(2.0) == []
+    assert not writer.unconfirmed
     writer.close()
     check = redis.Redis.from_url(url)
     entries = check.xrange("s")
@@ -63,24 +66,42 @@ def test_xadd_appends_the_exact_payload_with_auth_and_db(secured_redis: RedisSer
     assert redis.Redis.from_url(url.rsplit("/", 1)[0] + "/0").xlen("s") == 0  # SELECT 3 took effect
 
 
+def test_poll_reads_replies_that_arrived_without_waiting(secured_redis: RedisServer) -> None:
+    url = f"redis://:s3cret%20pw@127.0.0.1:{secured_redis.port}/0"
+    writer = RespWriter(url)
+    assert writer.poll() == []  # nothing owed, connection alive
+    for i in range(50):
+        writer.send(b"s", b"e", b"%d" % i)
+    deadline = time.monotonic() + 5
+    while writer.unconfirmed and time.monotonic() < deadline:
+        assert writer.poll() == []
+        time.sleep(0.005)
+    assert not writer.unconfirmed
+    writer.close()
+    assert redis.Redis.from_url(url).xlen("s") == 50
+
+
 def test_unix_socket_url(secured_redis: RedisServer, tmp_path: Path) -> None:
     url = f"unix://:s3cret%20pw@{tmp_path / 'redis.sock'}?db=2"
     writer = RespWriter(url)
-    writer.xadd(b"s", b"e", b"[]")
+    writer.send(b"s", b"e", b"[]")
+    assert writer.confirm(2.0) == []
     writer.close()
     assert redis.Redis.from_url(url).xlen("s") == 1
 
 
-def test_wrong_password_and_error_replies_raise_reply_error(secured_redis: RedisServer) -> None:
+def test_wrong_password_and_error_replies(secured_redis: RedisServer) -> None:
     with pytest.raises(ReplyError, match=r"WRONGPASS|invalid"):
         RespWriter(f"redis://:nope@127.0.0.1:{secured_redis.port}/0")
     url = f"redis://:s3cret%20pw@127.0.0.1:{secured_redis.port}/0"
     redis.Redis.from_url(url).set("a-string", "x")
     writer = RespWriter(url)
-    with pytest.raises(ReplyError, match="WRONGTYPE"):
-        writer.xadd(b"a-string", b"e", b"[]")
-    writer.xadd(b"s", b"e", b"[]")  # the connection is still usable after an error reply
+    writer.send(b"a-string", b"e", b"refused")
+    writer.send(b"s", b"e", b"[]")  # the connection is still usable after an error reply
+    refused = writer.confirm(2.0)
+    assert len(refused) == 1 and refused[0][0] == b"refused" and "WRONGTYPE" in refused[0][1]
     writer.close()
+    assert redis.Redis.from_url(url).xlen("s") == 1
 
 
 def test_unreachable_server_raises_oserror() -> None:
@@ -89,31 +110,72 @@ def test_unreachable_server_raises_oserror() -> None:
         RespWriter(srv.url)
 
 
-def test_sink_spools_on_error_reply_and_reconnects_after_restart(tmp_path: Path) -> None:
+@pytest.mark.parametrize("confirm", ["deferred", "each"])
+def test_sink_spools_on_error_reply_and_reconnects_after_restart(
+    tmp_path: Path, confirm: str
+) -> None:
     srv = RedisServer()
     srv.start()
     try:
         client = redis.Redis.from_url(srv.url)
-        sink = EventSink(srv.url, "agentq:events", tmp_path)
+        sink = EventSink(srv.url, "agentq:events", tmp_path, confirm=confirm)
         sink.emit(_ev("t1"))
+        sink.flush()
         assert client.xlen("agentq:events") == 1
         # Redis restarts (nothing persisted): the held socket is stale, one fresh try works.
         srv.stop()
         srv.start()
         sink.emit(_ev("t2"))
+        sink.flush()
         assert client.xlen("agentq:events") == 1 and sink.spooled == 0
         # Redis refuses (the key is not a stream): spooled, not lost, no exception.
         client.delete("agentq:events")
         client.set("agentq:events", "not a stream")
         sink.emit(_ev("t3"))
+        sink.flush()
         assert sink.spooled == 1
         spooled = list(tmp_path.glob("*.jsonl"))
         assert len(spooled) == 1 and b'"t":"t3"' in spooled[0].read_bytes()
         # Redis gone: spooled too.
         srv.stop()
         sink.emit(_ev("t4"))
+        sink.flush()
         assert sink.spooled == 2
         sink.close()
     finally:
         srv.stop()
     assert os.path.getsize(spooled[0]) > 0
+
+
+def test_sink_sends_again_what_a_dropped_connection_left_unconfirmed(tmp_path: Path) -> None:
+    srv = RedisServer()
+    srv.start()
+    try:
+        client = redis.Redis.from_url(srv.url)
+        sink = EventSink(srv.url, "agentq:events", tmp_path)
+        sink.emit(_ev("t1"))
+        sink.flush()
+        # Redis restarts between two events without the sink noticing: t2 is written
+        # into the dead connection, and still arrives once the sink learns of it.
+        srv.stop()
+        srv.start()
+        assert sink._writer is not None
+        sink._writer.send(sink._stream, b"e", events.encode(_ev("t2")))
+        sink.emit(_ev("t3"))
+        sink.flush()
+        tasks = sorted(events.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events"))
+        assert tasks == ["t2", "t3"] and sink.spooled == 0
+        # Many events without reading a reply: the sink waits once past its bound.
+        for i in range(EventSink.MAX_UNCONFIRMED + 10):
+            sink.emit(_ev(f"n{i}"))
+            assert len(sink._writer.unconfirmed) <= EventSink.MAX_UNCONFIRMED + 1
+        sink.flush()
+        assert client.xlen("agentq:events") == 2 + EventSink.MAX_UNCONFIRMED + 10
+        sink.close()
+    finally:
+        srv.stop()
+
+
+def test_sink_rejects_an_unknown_confirm_mode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="confirm"):
+        EventSink("redis://127.0.0.1:1/0", "s", tmp_path, confirm="sometimes")
