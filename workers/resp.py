@@ -40,7 +40,7 @@ class StreamWriter(Protocol):
     # Payloads sent whose replies are not read yet, oldest first.
     unconfirmed: deque[bytes]
 
-    def send(self, stream: bytes, field: bytes, value: bytes, *, more: bool = False) -> None: ...
+    def send(self, stream: bytes, field: bytes, value: bytes) -> None: ...
     def poll(self) -> list[tuple[bytes, str]]: ...
     def confirm(self, timeout: float) -> list[tuple[bytes, str]]: ...
     def close(self) -> None: ...
@@ -72,7 +72,6 @@ class RespWriter:
                 (opts.get("host", "localhost"), int(opts.get("port", 6379))), timeout=timeout
             )
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._more_flag = 0 if "path" in opts else socket.MSG_MORE
         # Blocking from here on: MSG_DONTWAIT reads do not wait, and on a socket
         # with a timeout Python would poll() for readability before every recv.
         sock.settimeout(None)
@@ -104,16 +103,10 @@ class RespWriter:
                 return
             self._fill(deadline)
 
-    def send(self, stream: bytes, field: bytes, value: bytes, *, more: bool = False) -> None:
-        """Write one XADD. ``more``: the caller is about to send again, so the kernel
-        may hold this one back (``MSG_MORE``, TCP only) and put both in one segment;
-        it sends it by itself after 200 ms. Only safe with nothing unconfirmed: a
-        process that dies holding corked data *and* unread replies resets the
-        connection, and the corked data is lost (a plain close sends it)."""
+    def send(self, stream: bytes, field: bytes, value: bytes) -> None:
         self._sock.sendall(
             b"*5\r\n$4\r\nXADD\r\n$%d\r\n%s\r\n$1\r\n*\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n"
-            % (len(stream), stream, len(field), field, len(value), value),
-            self._more_flag if more else 0,
+            % (len(stream), stream, len(field), field, len(value), value)
         )
         self.unconfirmed.append(value)
 
@@ -209,7 +202,7 @@ class _RedisPyWriter:
         self.unconfirmed: deque[bytes] = deque()
         self._refused: list[tuple[bytes, str]] = []
 
-    def send(self, stream: bytes, field: bytes, value: bytes, *, more: bool = False) -> None:
+    def send(self, stream: bytes, field: bytes, value: bytes) -> None:
         self.unconfirmed.append(value)
         try:
             self._client.xadd(stream, {field: value})

@@ -84,11 +84,11 @@ def reset() -> None:
     _sink, _disabled = None, None
 
 
-def _emit(evs: list[dict[str, Any]], more_soon: bool = False) -> None:
+def _emit(evs: list[dict[str, Any]]) -> None:
     try:
         sink = get_sink()
         if sink is not None:
-            sink.emit(evs, more_soon=more_soon)
+            sink.emit(evs)
     except Exception:  # never fail a task or a publish because of recording
         logger.exception("could not record lifecycle event", extra={"action": "emit_failed"})
 
@@ -198,10 +198,7 @@ def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, 
                 str((kwargs or {}).get("task_type", "")),
                 worker=req.hostname,
             )
-        ],
-        # The task's end follows: a short task's running and end then cost Redis one
-        # wake-up. A long task's running goes out after 200 ms, or if the process dies.
-        more_soon=True,
+        ]
     )
 
 

@@ -63,12 +63,7 @@ class EventSink:
         self._spool_lock = threading.Lock()
         self.spooled = 0
 
-    def emit(self, evs: list[dict[str, Any]], *, more_soon: bool = False) -> None:
-        """Hand events over. ``more_soon``: another emit is expected shortly (a task's
-        ``running``, followed by its end); the two may then travel as one packet and
-        wake Redis once. The kernel sends a held event after at most 200 ms, and
-        when the process dies; it is only held when every earlier reply was read
-        (see :meth:`workers.resp.RespWriter.send`)."""
+    def emit(self, evs: list[dict[str, Any]]) -> None:
         payload = events.encode(evs)
         sent = False
         try:
@@ -80,8 +75,7 @@ class EventSink:
             # Replies of earlier sends; also finds a connection Redis closed (restart)
             # before this event is written into it.
             self._spool_refused(writer.poll())
-            hold = more_soon and not self.confirm_each and not writer.unconfirmed
-            writer.send(self._stream, b"e", payload, more=hold)
+            writer.send(self._stream, b"e", payload)
             sent = True
             if self.confirm_each or len(writer.unconfirmed) > self.MAX_UNCONFIRMED:
                 self._spool_refused(writer.confirm(self.timeout))

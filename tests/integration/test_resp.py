@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,7 +12,6 @@ import pytest
 import redis
 
 from tests.support.servers import RedisServer
-from tests.support.workers import wait_for
 from workers import events
 from workers.resp import ReplyError, RespWriter, open_writer
 from workers.sink import EventSink
@@ -181,31 +179,3 @@ def test_sink_sends_again_what_a_dropped_connection_left_unconfirmed(tmp_path: P
 def test_sink_rejects_an_unknown_confirm_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="confirm"):
         EventSink("redis://127.0.0.1:1/0", "s", tmp_path, confirm="sometimes")
-
-
-def test_a_held_xadd_goes_out_by_itself_and_when_the_process_dies(tmp_path: Path) -> None:
-    srv = RedisServer()
-    srv.start()
-    try:
-        client = redis.Redis.from_url(srv.url)
-        # Held back (MSG_MORE) and nothing else sent: the kernel sends it within 200 ms.
-        writer = RespWriter(srv.url)
-        writer.send(b"s", b"e", b"held", more=True)
-        wait_for(lambda: client.xlen("s") == 1, 2, what="the held XADD")
-        assert writer.confirm(2.0) == [] and not writer.unconfirmed
-        # A process SIGKILLed while holding one: closing the socket sends it.
-        ready_r, ready_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            child = EventSink(srv.url, "s", tmp_path)
-            child.emit([{"k": "t", "id": "killed"}], more_soon=True)
-            os.write(ready_w, b"x")
-            time.sleep(60)
-            os._exit(0)
-        os.read(ready_r, 1)
-        os.kill(pid, signal.SIGKILL)  # long before the 200 ms the kernel would wait
-        os.waitpid(pid, 0)
-        wait_for(lambda: client.xlen("s") == 2, 2, what="the dead process's XADD")
-        writer.close()
-    finally:
-        srv.stop()
