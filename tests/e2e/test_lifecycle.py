@@ -181,6 +181,20 @@ def test_agent_task_completes_with_full_record(
 
 
 # --- failure ----------------------------------------------------------------------------
+def test_a_long_task_is_seen_running_while_it_runs(worker: WorkerProcess) -> None:
+    # `running` is recorded as the task starts, not with its end.
+    task_id = send_test_task("slow", {"seconds": 3})
+    t0 = time.monotonic()
+    rec = poll(
+        lambda: (r := get_execution(task_id)) and r["status"] == "running" and r,
+        2.5,
+        "the execution to show running",
+    )
+    assert time.monotonic() - t0 < 2.5 and rec["completed_at"] is None
+    assert rec["worker"] == worker.hostname
+    assert wait_terminal(task_id)["status"] == "completed"
+
+
 def test_handler_exception_fails_the_execution(worker: WorkerProcess) -> None:
     task_id = send_test_task("boom")
     rec = wait_terminal(task_id)
