@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.bench_recording --tasks 3000 --repeat 3
 
-Three configurations run interleaved (a, b, c, a, b, c, ...) and are reported as
-medians over the repetitions:
+Three configurations run interleaved, in rotated order (a b c, b c a, c a b, ...), and
+are reported as medians over the repetitions:
 
   (a) bare Celery: the product's app with AGENTQ_RECORDING=false;
   (b) our recording: default settings (hooks XADD to a Redis stream, the recorder
@@ -86,7 +86,16 @@ CONFIGS = {
     "c": Config(
         "c", "Celery DB backend", "bench.dbbackend_app", {"AGENTQ_RECORDING": "false"}, "taskmeta"
     ),
-    # Not in the default run: (b) with every XADD confirmed before the hook returns.
+    # Not in the default run, for comparison: (b) with every XADD confirmed before the
+    # hook returns, and with none (AGENTQ_EVENTS_CONFIRM=each / deferred everywhere;
+    # (b) is the default, auto: confirmed in the worker, not in the producer).
+    "d": Config(
+        "d",
+        "agentq recording, no XADD confirmed",
+        "workers.app",
+        {"AGENTQ_RECORDING": "true", "AGENTQ_EVENTS_CONFIRM": "deferred"},
+        "executions",
+    ),
     "s": Config(
         "s",
         "agentq recording, each XADD confirmed",
@@ -151,19 +160,29 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
-def _tree_cpu(root: int) -> tuple[float, float]:
-    """(main process, pool) CPU of a worker's process tree; the pool includes children
-    the main process has reaped (a replaced pool child)."""
-    main = pool = 0.0
+def _tree_cpu(root: int) -> tuple[float, float, float]:
+    """(main process, pool, recorder) CPU of a worker's process tree; the pool includes
+    children the main process has reaped (a replaced pool child); the recorder is the
+    embedded recorder's process (workers/recorder_process.py), when there is one."""
+    main = pool = recorder = 0.0
     for pid in _descendants(root):
         st = _proc_stat(pid)
         if st is None:
             continue
         if pid == root:
             main, pool = main + st[1], pool + st[2]
+        elif _is_recorder(pid):
+            recorder += st[1] + st[2]
         else:
             pool += st[1] + st[2]
-    return main, pool
+    return main, pool, recorder
+
+
+def _is_recorder(pid: int) -> bool:
+    try:
+        return b"workers.recorder_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _pids_cpu(pids: Iterable[int]) -> dict[int, float]:
@@ -190,7 +209,7 @@ def _machine_busy() -> dict[str, float]:
 
 @dataclass
 class CpuSnapshot:
-    worker: tuple[float, float]
+    worker: tuple[float, float, float]
     producer: dict[int, float]
     redis: dict[int, float]
     postgres: dict[int, float]
@@ -361,7 +380,14 @@ class Bench:
             now = time.time()
             if t_drained is None and self.broker_pending() == 0:
                 t_drained = now
-            if query and t_db is None and self.db.execute(query).fetchone()[0] >= n:  # type: ignore[index]
+            # The database only once the broker is empty: a count every 20 ms during the
+            # run would load (b) and (c) with work (a) does not get (the observer's own).
+            if (
+                query
+                and t_drained is not None
+                and t_db is None
+                and self.db.execute(query).fetchone()[0] >= n  # type: ignore[index]
+            ):
                 t_db = now
             if t_drained is not None and (query is None or t_db is not None):
                 return t_drained, t_db or t_drained
@@ -409,6 +435,7 @@ class Bench:
         by_process = {
             "worker_main": after.worker[0] - before.worker[0],
             "worker_pool": after.worker[1] - before.worker[1],
+            "recorder": after.worker[2] - before.worker[2],
             "producer": _delta(before.producer, after.producer),
             "redis": _delta(before.redis, after.redis),
             "postgres": _delta(before.postgres, after.postgres),
@@ -532,11 +559,14 @@ def evaluate(med: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[
         "enqueue b/a": _ratio(b.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
         "enqueue c/a": _ratio(c.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
     }
-    if "s" in med:  # the optional confirmed-XADD variant, for comparison
-        s = med["s"]
-        ratios["s/a tasks_per_s"] = _ratio(s.get("tasks_per_s"), a.get("tasks_per_s"))
-        ratios["s/a cpu_ms_per_task"] = _ratio(s.get("cpu_ms_per_task"), a.get("cpu_ms_per_task"))
-        ratios["enqueue s/a"] = _ratio(s.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms"))
+    for key in ("d", "s"):  # the optional variants, for comparison
+        if key in med:
+            v = med[key]
+            ratios[f"{key}/a tasks_per_s"] = _ratio(v.get("tasks_per_s"), a.get("tasks_per_s"))
+            ratios[f"{key}/a cpu_ms_per_task"] = _ratio(
+                v.get("cpu_ms_per_task"), a.get("cpu_ms_per_task")
+            )
+            ratios[f"enqueue {key}/a"] = _ratio(v.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms"))
     checks = [
         ("(b) tasks/s >= 0.90 x (a)", ratios["b/a tasks_per_s"], "b_tps_vs_a", ">="),
         ("(b) CPU ms/task <= 1.15 x (a)", ratios["b/a cpu_ms_per_task"], "b_cpu_vs_a", "<="),
@@ -577,12 +607,13 @@ def paired_ratios(runs: list[RunResult]) -> dict[str, float | None]:
             pairs.setdefault("enqueue b/a", []).append(b.enqueue_cpu_ms / a.enqueue_cpu_ms)
         if b and c:
             pairs.setdefault("b/c tasks_per_s", []).append(b.tasks_per_s / c.tasks_per_s)
-        s = rep.get("s")
-        if a and s:
-            pairs.setdefault("s/a tasks_per_s", []).append(s.tasks_per_s / a.tasks_per_s)
-            pairs.setdefault("s/a cpu_ms_per_task", []).append(
-                s.cpu_ms_per_task / a.cpu_ms_per_task
-            )
+        for key in ("d", "s"):
+            v = rep.get(key)
+            if a and v:
+                pairs.setdefault(f"{key}/a tasks_per_s", []).append(v.tasks_per_s / a.tasks_per_s)
+                pairs.setdefault(f"{key}/a cpu_ms_per_task", []).append(
+                    v.cpu_ms_per_task / a.cpu_ms_per_task
+                )
     return {k: round(statistics.median(v), 3) for k, v in pairs.items()}
 
 
@@ -596,25 +627,26 @@ def print_report(
     ratios: dict[str, Any],
     targets: list[dict[str, Any]],
 ) -> None:
-    procs = ["worker_main", "worker_pool", "producer", "redis", "postgres"]
+    procs = ["worker_main", "worker_pool", "recorder", "producer", "redis", "postgres"]
     head = (
         f"{'config':<24}{'tasks/s':>8}{'worker/s':>9}{'CPU ms/task':>12}"
-        + "".join(f"{h:>7}" for h in ("main", "pool", "prod", "redis", "pg", "other"))
+        + "".join(f"{h:>7}" for h in ("main", "pool", "rec", "prod", "redis", "pg", "other"))
         + f"{'enq ms':>8}{'lag p50':>8}{'lag p99':>8}"
     )
     reps = max((m["runs"] for m in med.values()), default=0)
     print(
         f"\nmedians over {reps} runs. CPU ms/task: worker main process, pool children,"
-        " producer, redis-server, PostgreSQL, and busy machine CPU charged to no process"
+        " recorder process, producer, redis-server, PostgreSQL, and busy machine CPU"
+        " charged to no process"
     )
     print(head)
     print("-" * len(head))
     for key, m in med.items():
         p = m["cpu_ms_by_process"]
         print(
-            f"({key}) {CONFIGS[key].label:<20}{_fmt(m['tasks_per_s'], '.1f'):>8}"
+            f"({key}) {CONFIGS[key].label[:20]:<20}{_fmt(m['tasks_per_s'], '.1f'):>8}"
             f"{_fmt(m['worker_tasks_per_s'], '.1f'):>9}{_fmt(m['cpu_ms_per_task'], '.3f'):>12}"
-            + "".join(f"{_fmt(p[k], '.2f'):>7}" for k in procs)
+            + "".join(f"{_fmt(p.get(k), '.2f'):>7}" for k in procs)
             + f"{_fmt(m['other_machine_cpu_ms'], '.2f'):>7}{_fmt(m['enqueue_cpu_ms'], '.3f'):>8}"
             f"{_fmt(m['lag_p50_s'], '.3f'):>8}{_fmt(m['lag_p99_s'], '.3f'):>8}"
         )
@@ -683,7 +715,11 @@ def main(argv: list[str] | None = None) -> int:
                 bench.run(CONFIGS[key], args.warmup, 0)
             print("  warm-up done", flush=True)
         for rep in range(1, args.repeat + 1):
-            for key in keys:
+            # Rotated order (a b c, b c a, c a b, ...): a configuration's position in the
+            # repetition (who ran just before it) shifts its numbers by several percent
+            # here; rotating spreads that over all of them.
+            shift = (rep - 1) % len(keys)
+            for key in keys[shift:] + keys[:shift]:
                 result = bench.run(CONFIGS[key], c_tasks if key == "c" else args.tasks, rep)
                 _print_run(result)
                 runs.append(result)

@@ -70,10 +70,12 @@ class Settings(BaseSettings):
     events_url: SecretStr | None = Field(None, validation_alias="AGENTQ_EVENTS_URL")
     events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
     recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
-    # deferred: hooks do not wait for Redis's reply to their XADD (read on the next
-    # event or at shutdown); each: wait for it, a round trip per event.
-    events_confirm: Literal["deferred", "each"] = Field(
-        "deferred", validation_alias="AGENTQ_EVENTS_CONFIRM"
+    # How hooks treat Redis's reply to their XADD. auto: wait for it in worker processes
+    # (an event is in Redis before the task's message is acknowledged), not in
+    # publishers (the web app's enqueue does not pay a round trip). deferred / each:
+    # the same everywhere.
+    events_confirm: Literal["auto", "deferred", "each"] = Field(
+        "auto", validation_alias="AGENTQ_EVENTS_CONFIRM"
     )
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     # The embedded recorder as a child process (default) or a thread of the worker's

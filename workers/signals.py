@@ -40,6 +40,7 @@ _publishing: dict[tuple[str, int], tuple[float, Any]] = {}
 _received_attempts: OrderedDict[str, int] = OrderedDict()
 _MAX_TRACKED = 10_000
 _worker_hostname: str | None = None
+_in_worker = False
 
 
 def get_sink() -> EventSink | None:
@@ -52,7 +53,7 @@ def get_sink() -> EventSink | None:
     if _sink is None or _sink_pid != os.getpid():
         s = get_settings()
         _sink = EventSink(
-            s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=s.events_confirm
+            s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=_confirm_mode(s)
         )
         if _sink_pid == 0:
             # A producer's (or beat's) process: read the last replies at exit. Pool
@@ -60,6 +61,21 @@ def get_sink() -> EventSink | None:
             atexit.register(flush)
         _sink_pid = os.getpid()
     return _sink
+
+
+def _confirm_mode(s: Any) -> str:
+    if s.events_confirm != "auto":
+        return str(s.events_confirm)
+    # In a worker the wait costs little (the pool process has nothing else to do; the
+    # main process runs meanwhile) and guarantees the event is in Redis, or spooled,
+    # before the task's message is acknowledged. A publisher (the web app) does not wait.
+    return "each" if _in_worker else "deferred"
+
+
+@signals.worker_init.connect
+def _on_worker_init(**_: Any) -> None:
+    global _in_worker
+    _in_worker = True  # inherited by the pool processes forked later
 
 
 def flush() -> None:

@@ -57,3 +57,18 @@ def test_url_helpers() -> None:
     assert redact_url("postgresql://u:secret@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     assert to_sqlalchemy_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
+
+
+def test_events_confirm_auto_waits_in_workers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers import signals
+
+    monkeypatch.setattr(signals, "_in_worker", False)
+    assert signals._confirm_mode(load_settings()) == "deferred"  # a publisher: no wait
+    signals._on_worker_init()  # what Celery's worker_init signal calls
+    assert signals._confirm_mode(load_settings()) == "each"
+    for mode in ("deferred", "each"):
+        monkeypatch.setenv("AGENTQ_EVENTS_CONFIRM", mode)
+        assert signals._confirm_mode(load_settings()) == mode
+    monkeypatch.setenv("AGENTQ_EVENTS_CONFIRM", "sometimes")
+    with pytest.raises(SettingsError, match="AGENTQ_EVENTS_CONFIRM"):
+        load_settings()
