@@ -1,0 +1,157 @@
+"""What PostgreSQL spends per task in agentq_record_batch, and on which part of the schema.
+
+    .venv/bin/python -m bench.bench_record_batch [--repeat 3] [--batches 30] [--tasks 100]
+
+Creates and migrates the database ``agentq_bench_batch`` (only that one; the server from
+``AGENTQ_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres), then records
+batches of ``--tasks`` tasks (pending, queued, running and completed of each, the wire
+format the recorder hands over) through one connection and reads that backend's CPU
+from /proc. Variants, interleaved per repetition, each undone right after its run: the
+schema as built, and without one element at a time (the events FK, the events'
+task_id index, the realtime triggers, the updated_at index), to show what each costs.
+Medians of the repetitions, in µs of backend CPU per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+from persistence import wire
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = "agentq_bench_batch"
+DB_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+_FK = "agent_execution_events_task_id_fkey"
+_TRIGGERS = ("agentq_realtime_executions_insert", "agentq_realtime_executions_update")
+VARIANTS: dict[str, tuple[list[str], list[str]]] = {
+    "as built": ([], []),
+    "without the events FK": (
+        [f"ALTER TABLE agent_execution_events DROP CONSTRAINT {_FK}"],
+        [
+            f"ALTER TABLE agent_execution_events ADD CONSTRAINT {_FK} FOREIGN KEY (task_id)"
+            " REFERENCES agent_executions (task_id) ON DELETE CASCADE"
+            " DEFERRABLE INITIALLY DEFERRED"
+        ],
+    ),
+    "without the events task_id index": (
+        ["DROP INDEX idx_agent_execution_events_task_id"],
+        [
+            "CREATE INDEX idx_agent_execution_events_task_id"
+            " ON agent_execution_events (task_id, occurred_at)"
+        ],
+    ),
+    "without the realtime triggers": (
+        [f"ALTER TABLE agent_executions DISABLE TRIGGER {t}" for t in _TRIGGERS],
+        [f"ALTER TABLE agent_executions ENABLE TRIGGER {t}" for t in _TRIGGERS],
+    ),
+    "without the updated_at index": (
+        ["DROP INDEX idx_agent_executions_updated_at"],
+        ["CREATE INDEX idx_agent_executions_updated_at ON agent_executions (updated_at)"],
+    ),
+}
+
+
+def _setup() -> None:
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+    env = {**os.environ, "DATABASE_URL": DB_URL}
+    subprocess.run(
+        [sys.executable, "-m", "workers.cli", "migrate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def _batch(tasks: int) -> str:
+    """One recorder batch: the four transitions of ``tasks`` no-op tasks."""
+    evs = []
+    now = time.time()
+    for i in range(tasks):
+        t = uuid.uuid4().hex
+        common = ("content_generator", "noop")
+        request = {"input_data": {"n": i}, "user_id": None, "session_id": None}
+        evs += [
+            wire.transition(uuid.uuid4().hex, t, "pending", 0, now, *common, request=request),
+            wire.transition(uuid.uuid4().hex, t, "queued", 0, now, *common),
+            wire.transition(
+                uuid.uuid4().hex, t, "running", 0, now + 0.001, *common, worker="w@bench"
+            ),
+            wire.transition(
+                uuid.uuid4().hex,
+                t,
+                "completed",
+                0,
+                now + 0.002,
+                *common,
+                worker="w@bench",
+                result={"output_data": {"ok": True}, "quality_score": 1.0},
+            ),
+        ]
+    return wire.encode(evs).decode()
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _run(conn: psycopg.Connection[tuple[object, ...]], pid: int, batches: int, tasks: int) -> float:
+    """Backend CPU µs per task over ``batches`` committed batches."""
+    payloads = [_batch(tasks) for _ in range(batches)]
+    before = _cpu(pid)
+    for payload in payloads:
+        with conn.transaction():
+            conn.execute("SELECT * FROM agentq_record_batch(%s::json)", (payload,))
+    return (_cpu(pid) - before) / (batches * tasks) * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--batches", type=int, default=30, help="batches per run (default 30)")
+    p.add_argument("--tasks", type=int, default=100, help="tasks per batch (default 100)")
+    args = p.parse_args(argv)
+    _setup()
+    results: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        pid = int(str(row[0]))
+        _run(conn, pid, 10, args.tasks)  # plans, caches: not measured
+        for _ in range(args.repeat):
+            for name, (apply, undo) in VARIANTS.items():
+                for sql in apply:
+                    conn.execute(sql)
+                try:
+                    results[name].append(_run(conn, pid, args.batches, args.tasks))
+                finally:
+                    for sql in undo:
+                        conn.execute(sql)
+    base = statistics.median(results["as built"])
+    print(f"PostgreSQL backend CPU per task, {args.tasks} tasks per batch, median of {args.repeat}")
+    for name, values in results.items():
+        med = statistics.median(values)
+        print(f"  {name:<36}{med:7.1f} µs   ({med / base:.2f}x)")
+    print(
+        f"(resolution: one clock tick = {1e6 / CLK_TCK / (args.batches * args.tasks):.1f} µs/task)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
