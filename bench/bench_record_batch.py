@@ -1,6 +1,6 @@
 """What PostgreSQL spends per task in agentq_record_batch, and on which part of the schema.
 
-    .venv/bin/python -m bench.bench_record_batch [--repeat 3] [--batches 30] [--tasks 100]
+    .venv/bin/python -m bench.bench_record_batch [--repeat 5] [--batches 100] [--tasks 100]
 
 Creates and migrates the database ``agentq_bench_batch`` (only that one; the server from
 ``AGENTQ_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres), then records
@@ -9,7 +9,8 @@ format the recorder hands over) through one connection and reads that backend's 
 from /proc. Variants, interleaved per repetition, each undone right after its run: the
 schema as built, and without one element at a time (the events FK, the events'
 task_id index, the realtime triggers, the updated_at index), to show what each costs.
-Medians of the repetitions, in µs of backend CPU per task.
+Every run starts on empty tables; the order rotates between repetitions. Medians of the
+repetitions, in µs of backend CPU per task.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ def _run(conn: psycopg.Connection[tuple[object, ...]], pid: int, batches: int, t
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--batches", type=int, default=30, help="batches per run (default 30)")
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--batches", type=int, default=100, help="batches per run (default 100)")
     p.add_argument("--tasks", type=int, default=100, help="tasks per batch (default 100)")
     args = p.parse_args(argv)
     _setup()
@@ -133,8 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         assert row is not None
         pid = int(str(row[0]))
         _run(conn, pid, 10, args.tasks)  # plans, caches: not measured
-        for _ in range(args.repeat):
-            for name, (apply, undo) in VARIANTS.items():
+        names = list(VARIANTS)
+        for rep in range(args.repeat):
+            shift = rep % len(names)  # rotated order: no variant always runs first
+            for name in names[shift:] + names[:shift]:
+                apply, undo = VARIANTS[name]
+                # Same starting point for every run: empty tables (they would grow).
+                conn.execute(
+                    "TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE"
+                )
                 for sql in apply:
                     conn.execute(sql)
                 try:
