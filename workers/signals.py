@@ -25,7 +25,7 @@ from celery import signals
 from persistence.lifecycle import stable_event_id
 from workers import events
 from workers.routing import agent_type_of, priority_name
-from workers.settings import get_settings
+from workers.settings import Settings, get_settings
 from workers.sink import EventSink
 
 logger = logging.getLogger(__name__)
@@ -56,16 +56,16 @@ def get_sink() -> EventSink | None:
             s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=_confirm_mode(s)
         )
         if _sink_pid == 0:
-            # A producer's (or beat's) process: read the last replies at exit. Pool
-            # children leave through os._exit and flush on worker_process_shutdown.
+            # Read the last replies at exit (a producer, beat, a worker's main process).
+            # Pool children leave through os._exit and flush on worker_process_shutdown.
             atexit.register(flush)
         _sink_pid = os.getpid()
     return _sink
 
 
-def _confirm_mode(s: Any) -> str:
+def _confirm_mode(s: Settings) -> str:
     if s.events_confirm != "auto":
-        return str(s.events_confirm)
+        return s.events_confirm
     # In a worker the wait costs little (the pool process has nothing else to do; the
     # main process runs meanwhile) and guarantees the event is in Redis, or spooled,
     # before the task's message is acknowledged. A publisher (the web app) does not wait.
