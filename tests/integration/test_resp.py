@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -179,3 +180,28 @@ def test_sink_sends_again_what_a_dropped_connection_left_unconfirmed(tmp_path: P
 def test_sink_rejects_an_unknown_confirm_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="confirm"):
         EventSink("redis://127.0.0.1:1/0", "s", tmp_path, confirm="sometimes")
+
+
+def test_sink_shared_by_threads_loses_and_mixes_nothing(tmp_path: Path) -> None:
+    srv = RedisServer()
+    srv.start()
+    try:
+        sink = EventSink(srv.url, "agentq:events", tmp_path)
+        per_thread = 300
+
+        def work(n: int) -> None:
+            for i in range(per_thread):
+                sink.emit(_ev(f"{n}-{i}"))
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        sink.flush()
+        client = redis.Redis.from_url(srv.url)
+        tasks = {events.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events")}
+        assert len(tasks) == 4 * per_thread and sink.spooled == 0
+        sink.close()
+    finally:
+        srv.stop()
