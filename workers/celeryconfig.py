@@ -21,6 +21,12 @@ def _load_beat_schedule() -> dict[str, Any]:
 
 
 broker_url = _s.broker_url
+# A message that cannot become a task is set aside in the dead letters, never allowed to
+# end the worker: the consumer checks every message (workers/broker/consumer.py) and, on
+# Redis, the transport guards the envelope (workers/broker/redis_transport.py).
+worker_consumer = "workers.broker.consumer:Consumer"
+if broker_url.startswith(("redis://", "rediss://")):
+    broker_transport = "workers.broker.redis_transport:Transport"
 # Results live in agent_executions; Celery's result backend stays off.
 result_backend = None
 task_ignore_result = True

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(10.0, gt=0, validation_alias="AGENTQ_HEARTBEAT_SECONDS")
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENTQ_DATA_DIR")
     max_input_bytes: int = Field(1 << 20, ge=1, validation_alias="AGENTQ_MAX_INPUT_BYTES")
+    # A broker message larger than this is set aside unread (the producer never sends
+    # one: its input is capped at AGENTQ_MAX_INPUT_BYTES); 0: 4 x max_input_bytes.
+    max_message_bytes: int = Field(0, ge=0, validation_alias="AGENTQ_MAX_MESSAGE_BYTES")
+    # Dead letters keep a poison message's raw bytes up to this size (then truncated).
+    dead_letter_max_bytes: int = Field(
+        8 << 20, ge=1024, validation_alias="AGENTQ_DEAD_LETTER_MAX_BYTES"
+    )
     visibility_timeout: int = Field(1800, ge=1, validation_alias="AGENTQ_VISIBILITY_TIMEOUT")
     prefetch_multiplier: int = Field(4, ge=1, validation_alias="AGENTQ_PREFETCH_MULTIPLIER")
     db_pool_size: int = Field(5, ge=1, le=100, validation_alias="AGENTQ_DB_POOL_SIZE")
@@ -265,6 +272,10 @@ class Settings(BaseSettings):
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+    @property
+    def message_size_limit(self) -> int:
+        return self.max_message_bytes or 4 * self.max_input_bytes
 
     # --- the seed's Supabase helpers ----------------------------------------------
     def get_supabase_config(self) -> dict[str, Any]:

@@ -1,0 +1,218 @@
+"""Poison on the broker: no message, however malformed, stops, hangs or crash-loops a
+worker. Each kind below is put on an agent queue among good tasks, as a hostile or buggy
+producer would put it there; the worker must stay up, run the good tasks, set every
+poison aside in the dead letters with its reason, and start again cleanly.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from tests.support.workers import WorkerProcess, wait_for
+from workers.app import app
+from workers.broker import dead_letters
+from workers.producer import get_execution
+
+pytestmark = pytest.mark.slow
+
+QUEUE = "content_generator"
+Envelope = dict[str, Any]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _body(env: Envelope, body: bytes) -> bytes:
+    env["body"] = _b64(body)
+    return json.dumps(env).encode()
+
+
+def _header(name: str, value: Any) -> Callable[[Envelope], bytes]:
+    def mutate(env: Envelope) -> bytes:
+        env["headers"][name] = value
+        return json.dumps(env).encode()
+
+    return mutate
+
+
+def _drop_header(name: str) -> Callable[[Envelope], bytes]:
+    def mutate(env: Envelope) -> bytes:
+        env["headers"].pop(name)
+        return json.dumps(env).encode()
+
+    return mutate
+
+
+def _set(key: str, value: Any) -> Callable[[Envelope], bytes]:
+    def mutate(env: Envelope) -> bytes:
+        env[key] = value
+        return json.dumps(env).encode()
+
+    return mutate
+
+
+def _compressed_garbage(env: Envelope) -> bytes:
+    env["headers"]["compression"] = "application/x-gzip"
+    env["body"] = _b64(b"this is not gzip data")
+    return json.dumps(env).encode()
+
+
+def _huge(env: Envelope) -> bytes:
+    payload = [[], {"task_type": "noop", "input_data": {"text": "x" * 6_000_000}}, None]
+    return _body(env, json.dumps(payload).encode())
+
+
+def _not_celery(env: Envelope) -> bytes:
+    env["headers"] = {}
+    env["body"] = _b64(b'{"hello": "world"}')
+    return json.dumps(env).encode()
+
+
+def _no_delivery_tag(env: Envelope) -> bytes:
+    env["properties"].pop("delivery_tag")
+    return json.dumps(env).encode()
+
+
+# name -> (how a good envelope is turned into the poison, the kind of its dead letter)
+POISONS: dict[str, tuple[Callable[[Envelope], bytes], str]] = {
+    "envelope_not_json": (lambda env: b"{this is not json", "envelope"),
+    "envelope_not_utf8": (lambda env: b"\xff\xfe\xfd", "envelope"),
+    "envelope_not_an_object": (lambda env: b"[1, 2, 3]", "envelope"),
+    "envelope_without_properties": (
+        lambda env: json.dumps({"body": env["body"]}).encode(),
+        "envelope",
+    ),
+    "envelope_without_delivery_tag": (_no_delivery_tag, "envelope"),
+    "body_not_base64": (_set("body", "%%% not base64 %%%"), "envelope"),
+    "body_not_json": (lambda env: _body(env, b"{not json"), "encoding"),
+    "body_not_utf8": (lambda env: _body(env, b"\xff\xfe"), "encoding"),
+    "body_a_number": (lambda env: _body(env, b"5"), "body"),
+    "body_a_pair": (lambda env: _body(env, b"[[], {}]"), "body"),
+    "body_args_not_a_list": (lambda env: _body(env, b"[5, {}, null]"), "body"),
+    "body_kwargs_not_an_object": (lambda env: _body(env, b'[[], "x", null]'), "body"),
+    "json_not_a_celery_message": (_not_celery, "headers"),
+    "headers_not_an_object": (_set("headers", "oops"), "envelope"),
+    "unknown_task": (_header("task", "agents.no_such_agent"), "unknown_task"),
+    "task_name_not_a_string": (_header("task", 42), "headers"),
+    "timelimit_malformed": (_header("timelimit", "abc"), "headers"),
+    "timelimit_wrong_length": (_header("timelimit", [1, 2, 3]), "headers"),
+    "eta_malformed": (_header("eta", "not-a-date"), "headers"),
+    "eta_a_number": (_header("eta", 12345), "headers"),
+    "expires_malformed": (_header("expires", "soon"), "headers"),
+    "retries_not_a_number": (_header("retries", "many"), "headers"),
+    "retries_negative": (_header("retries", -3), "headers"),
+    "id_missing": (_drop_header("id"), "headers"),
+    "id_not_a_string": (_header("id", 12345), "headers"),
+    "id_empty": (_header("id", ""), "headers"),
+    "content_type_pickle": (_set("content-type", "application/x-python-serialize"), "encoding"),
+    "content_type_unknown": (_set("content-type", "application/x-agentq-nonsense"), "encoding"),
+    "compressed_body_not_gzip": (_compressed_garbage, "encoding"),
+    "message_of_several_mb": (_huge, "too_large"),
+}
+
+
+@pytest.fixture
+def redis_db(clean: str, redis_client: redis.Redis) -> redis.Redis:
+    return redis_client
+
+
+def _good_envelope(r: redis.Redis) -> tuple[bytes, Envelope]:
+    """Publish a good task (no worker runs yet) and take its envelope off the queue."""
+    tid = send_noop()
+    keys = [k for k in r.keys(f"{QUEUE}*") if r.type(k) == b"list"]
+    for key in keys:
+        for raw in r.lrange(key, 0, -1):
+            env = json.loads(raw)
+            if env["headers"]["id"] == tid:
+                r.lrem(key, 1, raw)
+                return key, env
+    raise AssertionError(f"the good task's message is not on {QUEUE}: keys {keys}")
+
+
+def send_noop() -> str:
+    result = app.tasks["agents.content_generator.noop"].apply_async(
+        kwargs={"task_type": "noop", "input_data": {}}
+    )
+    return str(result.id)
+
+
+def _push_poisons(r: redis.Redis) -> list[str]:
+    """Good tasks around each poison; returns the good tasks' ids."""
+    key, template = _good_envelope(r)
+    good = []
+    for mutate, _ in POISONS.values():
+        good.append(send_noop())
+        env = json.loads(json.dumps(template))
+        env["headers"]["id"] = env["properties"]["correlation_id"] = str(uuid.uuid4())
+        env["properties"]["delivery_tag"] = str(uuid.uuid4())
+        r.lpush(key, mutate(env))
+    good.append(send_noop())
+    return good
+
+
+def _completed(task_id: str) -> bool:
+    rec = get_execution(task_id)
+    return rec is not None and rec["status"] == "completed"
+
+
+@pytest.fixture
+def worker_env(database_url: str) -> Iterator[dict[str, str]]:
+    yield {"AGENTQ_RECORDER_PROCESS": "true"}
+
+
+def _reasons(r: redis.Redis) -> list[dict[str, Any]]:
+    return dead_letters.DeadLetters(r).list(dead_letters.SOURCE_MESSAGES)
+
+
+def test_poison_on_the_queue_never_stops_the_worker(
+    redis_db: redis.Redis, worker_env: dict[str, str]
+) -> None:
+    good = _push_poisons(redis_db)
+    w = WorkerProcess("poison", concurrency=2, env=worker_env, queues=QUEUE)
+    w.start(timeout=60)
+    try:
+        wait_for(
+            lambda: all(_completed(t) for t in good) or w._died(),
+            timeout=120,
+            what="the good tasks around the poison to complete",
+        )
+        assert not w._died(), f"the worker died:\n{w.output()[-4000:]}"
+        found = wait_for(
+            lambda: len(_reasons(redis_db)) >= len(POISONS) and _reasons(redis_db),
+            timeout=60,
+            what=f"{len(POISONS)} dead letters",
+        )
+    finally:
+        w.stop(timeout=30)
+    assert w.proc is not None and w.proc.returncode == 0, (
+        f"warm shutdown did not end the worker cleanly (rc {w.proc and w.proc.returncode}):"
+        f"\n{w.output()[-4000:]}"
+    )
+    assert "Unrecoverable error" not in w.output()
+    assert sorted(f["kind"] for f in found) == sorted(k for _, k in POISONS.values()), "\n".join(
+        f"{f['kind']}: {f['reason']}" for f in found
+    )
+    assert all(f["reason"] and f["queue"] == QUEUE for f in found), found
+    # Every poison was acknowledged: nothing is left on the queue nor unacked.
+    assert not [k for k in redis_db.keys(f"{QUEUE}*") if redis_db.llen(k)]
+    assert redis_db.hlen("unacked") == 0
+
+    # A restart finds nothing to choke on, and good work goes on.
+    again = WorkerProcess("poison-again", concurrency=1, env=worker_env, queues=QUEUE)
+    again.start(timeout=60)
+    try:
+        tid = send_noop()
+        wait_for(lambda: _completed(tid) or again._died(), 60, what="a task after the restart")
+        assert not again._died(), again.output()[-4000:]
+    finally:
+        again.stop(timeout=30)
+    assert again.proc is not None and again.proc.returncode == 0

@@ -1,0 +1,1 @@
+"""The broker side of a worker: poison messages are set aside, never fatal."""
