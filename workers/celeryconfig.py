@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.broker.redis_transport import install as install_redis_transport
 from workers.routing import PRIORITIES, agent_queues, route_task
 from workers.settings import get_settings
 
@@ -25,8 +26,7 @@ broker_url = _s.broker_url
 # end the worker: the consumer checks every message (workers/broker/consumer.py) and, on
 # Redis, the transport guards the envelope (workers/broker/redis_transport.py).
 worker_consumer = "workers.broker.consumer:Consumer"
-if broker_url.startswith(("redis://", "rediss://")):
-    broker_transport = "workers.broker.redis_transport:Transport"
+install_redis_transport()
 # Results live in agent_executions; Celery's result backend stays off.
 result_backend = None
 task_ignore_result = True

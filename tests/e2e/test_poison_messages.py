@@ -10,12 +10,14 @@ import base64
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
 import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from tests.support.servers import RedisServer
 from tests.support.workers import WorkerProcess, wait_for
 from workers.app import app
 from workers.broker import dead_letters
@@ -170,7 +172,7 @@ def worker_env(database_url: str) -> Iterator[dict[str, str]]:
 
 
 def _reasons(r: redis.Redis) -> list[dict[str, Any]]:
-    return dead_letters.DeadLetters(r).list(dead_letters.SOURCE_MESSAGES)
+    return dead_letters.DeadLetters(r).entries(dead_letters.SOURCE_MESSAGES)
 
 
 def test_poison_on_the_queue_never_stops_the_worker(
@@ -216,3 +218,62 @@ def test_poison_on_the_queue_never_stops_the_worker(
     finally:
         again.stop(timeout=30)
     assert again.proc is not None and again.proc.returncode == 0
+
+
+# --- a broker that dies under the worker ------------------------------------------------
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    srv = RedisServer(extra_args=["--appendonly", "yes", "--dir", str(tmp_path)])
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_redis_killed_under_the_worker_does_not_end_it(
+    database_url: str, own_redis: RedisServer, tmp_path: Path
+) -> None:
+    """Redis SIGKILLed while the worker holds unacknowledged messages (so it restores
+    them as the connection drops), then started again: the worker reconnects and runs
+    the next task, as Celery promises, instead of dying inside kombu."""
+    env = {
+        "CELERY_BROKER_URL": own_redis.url,
+        "AGENTQ_DATA_DIR": str(tmp_path / "data"),
+        "AGENTQ_RECORDER_PROCESS": "true",
+    }
+    conn = app.connection_for_write(own_redis.url)
+    w = WorkerProcess("broker-dies", concurrency=2, env=env, queues=QUEUE)
+    w.start(timeout=60)
+    try:
+        for i in range(3):  # held by the pool and the prefetch: unacknowledged
+            app.tasks["agents.content_generator.slow"].apply_async(
+                kwargs={"task_type": "slow", "input_data": {"seconds": 3, "n": i}},
+                connection=conn,
+            )
+        client = redis.Redis.from_url(own_redis.url)
+        wait_for(lambda: client.hlen("unacked") >= 2, 30, what="messages in flight")
+        own_redis.kill()
+        wait_for(
+            lambda: "Cannot connect to redis" in w.output() or "ConnectionError" in w.output(),
+            60,
+            what="the worker to notice the broker is gone",
+        )
+        own_redis.start()
+        conn.close()
+        conn = app.connection_for_write(own_redis.url)
+        app.tasks["agents.content_generator.noop"].apply_async(
+            kwargs={"task_type": "noop", "input_data": {}},
+            connection=conn,
+            task_id=(tid := str(uuid.uuid4())),
+        )
+        wait_for(
+            lambda: (
+                w._died() or f"Task agents.content_generator.noop[{tid}] succeeded" in w.output()
+            ),
+            120,
+            what="a task after the broker came back",
+        )
+        assert not w._died(), w.output()[-4000:]
+    finally:
+        w.stop(timeout=30)
+        conn.close()
+    assert "Unrecoverable error" not in w.output(), w.output()[-4000:]

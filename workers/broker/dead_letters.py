@@ -45,7 +45,7 @@ class DeadLetters:
     """Both dead-letter streams of one Redis."""
 
     def __init__(self, client: redis.Redis, events_stream: str = "agentq:events") -> None:
-        self.redis = client
+        self.redis: Any = client  # redis-py's stubs type replies as unions of everything
         self.streams = {SOURCE_MESSAGES: MESSAGES_STREAM, SOURCE_RECORDING: events_stream + ":dead"}
         self.events_stream = events_stream
 
@@ -89,7 +89,7 @@ class DeadLetters:
         """Broker messages set aside since the counters began, per kind."""
         return {_text(k): int(v) for k, v in self.redis.hgetall(COUNTS_KEY).items()}
 
-    def list(self, source: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def entries(self, source: str, limit: int = 1000) -> list[dict[str, Any]]:
         """The newest ``limit`` dead letters of ``source``, oldest first."""
         rows = self.redis.xrevrange(self.streams[source], count=limit)
         return [self._row(source, eid, fields) for eid, fields in reversed(rows)]
@@ -115,7 +115,7 @@ class DeadLetters:
 
     def take(self, source: str, ids: Iterable[str]) -> list[tuple[str, dict[bytes, bytes]]]:
         """The named dead letters' fields (unknown ids are left out)."""
-        out = []
+        out: list[tuple[str, dict[bytes, bytes]]] = []
         for eid in ids:
             rows = self.redis.xrange(self.streams[source], eid, eid)
             out.extend((_text(i), f) for i, f in rows)

@@ -9,14 +9,16 @@ valid base64 raises there, in the worker's event loop, and ends the worker
 (``workers/broker/guard.py``) instead; it was already off the queue and not yet in the
 unacked set, so nothing else has to be acknowledged.
 
-Celery picks this transport through ``broker_transport`` (``workers/celeryconfig.py``)
-whenever the broker URL is ``redis://`` or ``rediss://``.
+:func:`install` makes it the transport of ``redis://`` and ``rediss://`` URLs in this
+process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
+``redis://``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
@@ -25,6 +27,27 @@ from workers.broker import guard
 
 
 class Channel(kombu_redis.Channel):
+    def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
+        self._conninfo = connection.client  # the kombu Connection, see _connparams
+        super().__init__(connection, *args, **kwargs)
+
+    def _connparams(self, asynchronous: bool = False) -> Any:
+        # When Redis dies under the worker, Celery closes the connection; kombu has then
+        # already detached the transport from it (transport.client = None) when the
+        # channel's close restores the unacknowledged messages and needs a new client:
+        # the worker died with "'NoneType' object has no attribute 'hostname'" instead
+        # of reconnecting. Build the parameters from the connection the channel had; the
+        # restore then fails as a connection error, which Celery handles (the messages
+        # stay in the unacked set and come back after the visibility timeout).
+        transport = self.connection
+        if transport.client is not None or self._conninfo is None:
+            return super()._connparams(asynchronous=asynchronous)
+        transport.client = self._conninfo
+        try:
+            return super()._connparams(asynchronous=asynchronous)
+        finally:
+            transport.client = None
+
     def basic_consume(
         self, queue: str, no_ack: bool, callback: Any, consumer_tag: str, **kwargs: Any
     ) -> Any:
@@ -65,7 +88,7 @@ class Channel(kombu_redis.Channel):
             self.connection._deliver(envelope, dest)
             return True
         finally:
-            self._in_poll = None
+            self._in_poll = None  # type: ignore[assignment]
             flush_reauth = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
             if flush_reauth is not None:
                 flush_reauth()
@@ -74,11 +97,8 @@ class Channel(kombu_redis.Channel):
 class Transport(kombu_redis.Transport):
     Channel = Channel
 
-    @property
-    def supports_batch_publish(self) -> bool:
-        # kombu 5.7 reads self.client.hostname, and a connection being closed (Redis
-        # killed under the worker) has already set client to None: the worker then died
-        # with "'NoneType' object has no attribute 'hostname'" instead of reconnecting.
-        if self.client is None:
-            return False
-        return bool(super().supports_batch_publish)
+
+def install() -> None:
+    """Use :class:`Transport` for ``redis://`` and ``rediss://`` broker URLs."""
+    for scheme in ("redis", "rediss"):
+        TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
