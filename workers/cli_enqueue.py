@@ -2,7 +2,8 @@
 
 ``--count N`` publishes N copies over one broker connection with a progress bar;
 ``--json`` prints the task ids as a JSON list. Exit codes are ``agentq``'s: 0 published,
-1 bad input or settings (nothing published), 4 broker unreachable.
+1 bad input or settings (nothing published; a one-line message naming the field, never a
+traceback), 4 broker unreachable.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def _input_data(spec: Any, input_json: str | None, example: bool) -> Any:
         return json.loads(str(input_json))
     except ValueError as exc:
         cli._fail(f"--input is not valid JSON: {exc}", cli.EXIT_INVALID)
+    except RecursionError:  # json's parser recurses once per level
+        from tasks.validation import MAX_INPUT_DEPTH
+
+        cli._fail(
+            f"--input is nested too deeply to parse (the limit is {MAX_INPUT_DEPTH} levels)",
+            cli.EXIT_INVALID,
+        )
+
+
+def _priority(priority: str | None) -> int | str | None:
+    """0-9 as an int; anything else stays a name for the producer to check."""
+    return int(priority) if priority and priority.isdecimal() and len(priority) < 4 else priority
 
 
 @click.command()
@@ -57,6 +70,7 @@ def enqueue(
 ) -> None:
     """Enqueue agent tasks; prints their task ids (one a line, or --json)."""
     from kombu.exceptions import OperationalError as BrokerError
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from tasks.registry import get_spec
@@ -68,7 +82,7 @@ def enqueue(
     try:
         spec = get_spec(agent_type)
         input_data = _input_data(spec, input_json, example)
-        prio: int | str | None = int(priority) if priority and priority.isdigit() else priority
+        prio = _priority(priority)
         from workers.app import app
 
         columns = (BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -89,8 +103,8 @@ def enqueue(
                     )
                 )
                 progress.advance(bar)
-    except ValueError as exc:
-        cli._fail(str(exc), cli.EXIT_INVALID)
+    except ValueError as exc:  # the message may quote the input: no rich markup in it
+        cli._fail(escape(str(exc)), cli.EXIT_INVALID)
     except BrokerError as exc:
         broker = redact_url(get_settings().broker_url)
         published = f" after publishing {len(ids)} of {count}" if ids else ""
