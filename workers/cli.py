@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from persistence.errors import DatabaseUnavailable
+from workers.cli_dead_letters import dead_letters as _dead_letters_command
 from workers.cli_demo import demo as _demo_command
 from workers.cli_enqueue import enqueue as _enqueue_command
 from workers.cli_health import health as _health_command
@@ -223,6 +224,7 @@ main.add_command(_realtime_command, name="realtime")
 main.add_command(_enqueue_command, name="enqueue")
 main.add_command(_demo_command, name="demo")
 main.add_command(_serve_command, name="serve")
+main.add_command(_dead_letters_command, name="dead-letters")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ A source that cannot be reached drops its metrics from that scrape and shows as
 | ``agentq_recording_backlog`` | | transitions in the recording stream not yet in the database |
 | ``agentq_recording_lag_seconds`` | | age of the oldest of them (0 when none) |
 | ``agentq_recording_dead_letters`` | | entries in the dead-letter stream |
+| ``agentq_dead_letters`` | source | dead letters kept now: ``messages`` (broker), ``recording`` |
+| ``agentq_poison_messages_total`` | kind | broker messages ever set aside, by kind of poison |
 | ``agentq_queue_depth`` | queue | messages waiting per Celery queue (all priority steps) |
 | ``agentq_mirror_backlog`` | | outbox rows the Supabase mirror has yet to replay |
 | ``agentq_agent_instances_online`` | | agent instances with a fresh heartbeat |
@@ -25,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from persistence.schema import AGENT_TYPE_VALUES, TASK_STATUS_VALUES
@@ -131,6 +133,7 @@ class AgentqCollector(Collector):
         if not rec.get("ok"):
             raise RuntimeError(rec.get("error"))
         return [
+            *self._dead_letters(),
             GaugeMetricFamily(
                 "agentq_recording_backlog",
                 "Transitions in the recording stream not yet in the database.",
@@ -147,3 +150,30 @@ class AgentqCollector(Collector):
                 value=float(rec["dead_letters"]),
             ),
         ]
+
+    def _dead_letters(self) -> list[Metric]:
+        import redis
+
+        from workers.broker.dead_letters import DeadLetters
+
+        client = redis.Redis.from_url(
+            self.settings.recorder_redis_url, socket_timeout=5, socket_connect_timeout=3
+        )
+        try:
+            store = DeadLetters(client, self.settings.events_stream)
+            counts, kinds = store.count(), store.kinds_total()
+        finally:
+            client.close()
+        now = GaugeMetricFamily(
+            "agentq_dead_letters", "Dead letters kept now, per source.", labels=["source"]
+        )
+        for source, n in counts.items():
+            now.add_metric([source], float(n))
+        total = CounterMetricFamily(
+            "agentq_poison_messages",
+            "Broker messages set aside instead of run, by kind of poison.",
+            labels=["kind"],
+        )
+        for kind, n in sorted(kinds.items()):
+            total.add_metric([kind], float(n))
+        return [now, total]

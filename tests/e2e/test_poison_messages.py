@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 
@@ -22,6 +25,7 @@ from tests.support.workers import WorkerProcess, wait_for
 from workers.app import app
 from workers.broker import dead_letters
 from workers.producer import get_execution
+from workers.settings import get_settings
 
 pytestmark = pytest.mark.slow
 
@@ -147,8 +151,9 @@ def send_noop() -> str:
     return str(result.id)
 
 
-def _push_poisons(r: redis.Redis) -> list[str]:
-    """Good tasks around each poison; returns the good tasks' ids."""
+def _push_poisons(r: redis.Redis) -> tuple[list[str], str]:
+    """Good tasks around each poison; returns the good tasks' ids and the id of the task
+    whose message was taken off the queue as the poisons' template (recorded as queued)."""
     key, template = _good_envelope(r)
     good = []
     for mutate, _ in POISONS.values():
@@ -158,7 +163,7 @@ def _push_poisons(r: redis.Redis) -> list[str]:
         env["properties"]["delivery_tag"] = str(uuid.uuid4())
         r.lpush(key, mutate(env))
     good.append(send_noop())
-    return good
+    return good, template["headers"]["id"]
 
 
 def _completed(task_id: str) -> bool:
@@ -178,7 +183,7 @@ def _reasons(r: redis.Redis) -> list[dict[str, Any]]:
 def test_poison_on_the_queue_never_stops_the_worker(
     redis_db: redis.Redis, worker_env: dict[str, str]
 ) -> None:
-    good = _push_poisons(redis_db)
+    good, template_id = _push_poisons(redis_db)
     w = WorkerProcess("poison", concurrency=2, env=worker_env, queues=QUEUE)
     w.start(timeout=60)
     try:
@@ -200,6 +205,10 @@ def test_poison_on_the_queue_never_stops_the_worker(
         f"\n{w.output()[-4000:]}"
     )
     assert "Unrecoverable error" not in w.output()
+    # Only the good tasks have rows: a poison is never recorded (once as task 'None').
+    with psycopg.connect(get_settings().primary_database_url) as conn:
+        ids = {r[0] for r in conn.execute("SELECT task_id FROM agent_executions")}
+    assert ids == {*good, template_id}
     assert sorted(f["kind"] for f in found) == sorted(k for _, k in POISONS.values()), "\n".join(
         f"{f['kind']}: {f['reason']}" for f in found
     )
@@ -277,3 +286,76 @@ def test_redis_killed_under_the_worker_does_not_end_it(
         w.stop(timeout=30)
         conn.close()
     assert "Unrecoverable error" not in w.output(), w.output()[-4000:]
+
+
+# --- the operator's side: list, replay, purge, metrics ---------------------------------
+def agentq(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _metric(text: str, name: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_dead_letters_are_listed_counted_replayed_and_purged(
+    redis_db: redis.Redis, worker_env: dict[str, str]
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from persistence.sql_store import SQLStore
+    from workers.serve_metrics import AgentqCollector
+
+    # A worker whose size limit is below any real message sets a good task aside, and
+    # its recorder sets aside a stream entry that is not JSON.
+    tid = send_noop()
+    redis_db.xadd("agentq:events", {"e": b"{not json"})
+    tiny = WorkerProcess(
+        "tiny", concurrency=1, env={**worker_env, "AGENTQ_MAX_MESSAGE_BYTES": "16"}, queues=QUEUE
+    )
+    with tiny:
+        wait_for(lambda: _reasons(redis_db), 60, what="the task to be set aside")
+        wait_for(lambda: redis_db.xlen("agentq:events:dead"), 60, what="the entry set aside")
+
+    listed = agentq("dead-letters", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    by_source = {r["source"]: r for r in rows}
+    assert len(rows) == 2, rows
+    msg = by_source["messages"]
+    assert msg["kind"] == "too_large" and msg["task_id"] == tid and msg["queue"] == QUEUE
+    assert "over the limit of 16" in msg["reason"]
+    assert "not JSON" in by_source["recording"]["reason"]
+    table = agentq("dead-letters")
+    assert table.returncode == 0 and "too_large" in table.stdout, table.stdout
+
+    # /metrics counts them.
+    store = SQLStore(get_settings().sqlalchemy_url, pool_size=1)
+    registry = CollectorRegistry()
+    registry.register(AgentqCollector(get_settings(), store))
+    text = generate_latest(registry).decode()
+    store.close()
+    assert _metric(text, 'agentq_dead_letters{source="messages"}') == 1.0, text
+    assert _metric(text, 'agentq_dead_letters{source="recording"}') == 1.0, text
+    assert _metric(text, 'agentq_poison_messages_total{kind="too_large"}') == 1.0, text
+
+    # Replayed onto its queue, the message runs on a worker with the default limit.
+    replay = agentq("dead-letters", "--source", "messages", "--replay", "all", "--json")
+    assert replay.returncode == 0, replay.stderr
+    assert json.loads(replay.stdout) == {"messages": {"replayed": 1, "kept": []}}
+    assert not _reasons(redis_db)
+    with WorkerProcess("normal", concurrency=1, env=worker_env, queues=QUEUE):
+        wait_for(lambda: _completed(tid), 60, what="the replayed task to complete")
+
+    purged = agentq("dead-letters", "--purge", "--json")
+    assert purged.returncode == 0, purged.stderr
+    assert json.loads(purged.stdout) == {"messages": 0, "recording": 1}
+    assert redis_db.xlen("agentq:events:dead") == 0
+    assert agentq("dead-letters").stdout.strip() == "no dead letters"
