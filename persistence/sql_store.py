@@ -18,10 +18,22 @@ from typing import Any
 from sqlalchemy import Engine, create_engine
 
 from persistence import wire
-from persistence.errors import wrap_db_errors
+from persistence.errors import DataRejected, wrap_db_errors
 from persistence.lifecycle import Transition
 from persistence.sql import queries
 from persistence.store import RecordResult, agent_id
+
+# The batch's call, guarded: to_timestamp() would store times Python cannot read back
+# (years 1..9999), so every "at" must lie within the strict decoder's bounds or the
+# function is not called at all (no row comes back). One more pass of PostgreSQL's JSON
+# parser, in C, in the same statement; everything else is checked by the function's casts.
+_RECORD_BATCH = """
+SELECT r.* FROM (SELECT %(batch)s::json AS b) AS x
+CROSS JOIN LATERAL agentq_record_batch(x.b) AS r
+WHERE NOT EXISTS (
+    SELECT FROM json_to_recordset(x.b) AS e("at" float8)
+    WHERE e."at" NOT BETWEEN %(min_at)s AND %(max_at)s)
+"""
 
 
 def _json(value: Any) -> str | None:
@@ -70,11 +82,19 @@ class SQLStore:
 
     def record_wire(self, batch: bytes) -> RecordResult:
         """Record a JSON list of wire events (``persistence/wire.py``) in one call:
-        PostgreSQL parses, deduplicates and merges it (``agentq_record_batch``)."""
+        PostgreSQL parses, deduplicates and merges it (``agentq_record_batch``).
+        :class:`DataRejected` when it refuses the batch (nothing is recorded then)."""
+        try:
+            text = batch.decode()
+        except UnicodeDecodeError as exc:
+            raise DataRejected(f"batch is not UTF-8: {exc}") from None
+        low, high = wire.at_bounds()
         with wrap_db_errors(), self.engine.begin() as conn:
             row = conn.exec_driver_sql(
-                "SELECT * FROM agentq_record_batch(%(batch)s::json)", {"batch": batch.decode()}
-            ).one()
+                _RECORD_BATCH, {"batch": text, "min_at": low, "max_at": high}
+            ).first()
+        if row is None:
+            raise DataRejected(f"an event's 'at' is not a time in [{low:.0f}, {high:.0f}]")
         return RecordResult(*row)
 
     def set_instances_status(

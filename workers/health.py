@@ -22,16 +22,24 @@ Components:
   unfinished executions.
 * ``recording`` — the stream's backlog (``pending + lag`` of the ``recorders`` group,
   XLEN when the group does not exist yet) and the age of its oldest entry (entries are
-  deleted once recorded, so the oldest entry is the oldest unrecorded transition).
+  deleted once recorded, so the oldest entry is the oldest unrecorded transition); how
+  long ago any recorder last committed a batch (``<stream>:progress``, which every
+  recorder sets with each acknowledgement and when it starts), and whether recording is
+  **stalled**: entries have waited longer than the ``recording_stall_seconds`` setting
+  (``AGENTQ_RECORDING_STALL_SECONDS``, 60) and no batch was committed for as long. Without
+  the marker no recorder ever ran on this stream: the backlog then only counts as lag.
+  (Times are the hosts' clocks.)
 
 Verdict:
 
 * **unhealthy** — the settings are invalid, the database or the broker cannot be
-  reached, or a seed table is not readable.
+  reached, a seed table is not readable, or recording is stalled (see above).
 * **degraded** — the recording stream cannot be reached (hooks spool to disk meanwhile),
-  the recording lag exceeds 30 s, the error rate exceeds 20 % (over at least 5 ended
-  executions), messages wait but no worker is online, Supabase is configured but does
-  not answer, the database or broker takes more than 1 s, or a statistic failed.
+  the recording lag exceeds 30 s (and recording is not stalled), the error rate exceeds
+  20 % (over at least 5 ended executions), messages wait but no worker is online,
+  dead letters are kept (broker messages or recording entries set aside),
+  Supabase is configured but does not answer, the database or broker takes more than
+  1 s, or a statistic failed.
 * **healthy** — otherwise. ``reasons`` lists every finding, worst first.
 """
 
@@ -44,8 +52,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from persistence.sql_store import SQLStore
+from workers.broker.dead_letters import MESSAGES_STREAM
 
 RECORDING_LAG_MAX_S = 30.0
+RECORDING_STALL_S = 60.0  # default of the recording_stall_seconds setting
 ERROR_RATE_MAX = 20.0
 ERROR_RATE_MIN_SAMPLE = 5
 SLOW_MS = 1000.0
@@ -168,38 +178,69 @@ def _amqp_depth(url: str, queues: list[str]) -> dict[str, int]:
 
 
 # --- recording stream -----------------------------------------------------------------
-def check_recording(url: str, stream: str) -> dict[str, Any]:
-    from workers.recorder import GROUP
+def check_recording(
+    url: str, stream: str, stall_after_s: float = RECORDING_STALL_S
+) -> dict[str, Any]:
     from workers.settings import redact_url
 
     out: dict[str, Any] = {"url": redact_url(url), "stream": stream}
     client = _redis(url)
     try:
-        length = int(client.xlen(stream))
-        groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
-        group = next((g for g in groups if _s(g.get("name")) == GROUP), None)
-        if group is None:
-            backlog = length
-        else:
-            lag = group.get("lag")
-            backlog = int(group.get("pending") or 0) + int(length if lag is None else lag)
-        oldest = client.xrange(stream, count=1)
-        age = None
-        if oldest:
-            ms = int(_s(oldest[0][0]).split("-", 1)[0])
-            age = max(0.0, round(time.time() - ms / 1000, 3))
-        out.update(
-            ok=True,
-            backlog=backlog,
-            length=length,
-            oldest_age_seconds=age,
-            dead_letters=int(client.xlen(stream + ":dead")),
-        )
+        out.update(_recording_state(client, stream), ok=True)
+        out.update(_recording_progress(client, stream))
+        out["stall_after_seconds"] = stall_after_s
+        out["stalled"] = _stalled(out, stall_after_s)
     except Exception as exc:
         out.update(ok=False, error=_error(exc, _secrets(url)))
     finally:
         client.close()
     return out
+
+
+def _recording_state(client: Any, stream: str) -> dict[str, Any]:
+    from workers.recorder import GROUP
+
+    length = int(client.xlen(stream))
+    groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
+    group = next((g for g in groups if _s(g.get("name")) == GROUP), None)
+    if group is None:
+        backlog = length
+    else:
+        lag = group.get("lag")
+        backlog = int(group.get("pending") or 0) + int(length if lag is None else lag)
+    oldest = client.xrange(stream, count=1)
+    age = None
+    if oldest:
+        ms = int(_s(oldest[0][0]).split("-", 1)[0])
+        age = max(0.0, round(time.time() - ms / 1000, 3))
+    return {
+        "backlog": backlog,
+        "length": length,
+        "oldest_age_seconds": age,
+        "dead_letters": int(client.xlen(stream + ":dead")),
+        "dead_messages": int(client.xlen(MESSAGES_STREAM)),
+    }
+
+
+def _recording_progress(client: Any, stream: str) -> dict[str, Any]:
+    """When a recorder last committed a batch (or started), from its marker in Redis."""
+    from workers.recorder import PROGRESS_SUFFIX
+
+    marker = {_s(k): _s(v) for k, v in client.hgetall(stream + PROGRESS_SUFFIX).items()}
+    at = marker.get("at")
+    return {
+        "last_commit_age_seconds": None if at is None else round(time.time() - float(at), 3),
+        "recorded_entries": int(marker.get("entries") or 0),
+    }
+
+
+def _stalled(rec: dict[str, Any], after_s: float) -> bool:
+    """Entries wait longer than ``after_s`` and no recorder committed for as long: a
+    recorder that runs but cannot get past something (or none that runs any more)."""
+    waited, idle = rec.get("oldest_age_seconds"), rec.get("last_commit_age_seconds")
+    if not rec.get("backlog") or waited is None or idle is None:
+        return False
+    return bool(waited > after_s and idle > after_s)
 
 
 def _s(value: Any) -> str:
@@ -346,6 +387,12 @@ def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
         out.append("tables not accessible: " + ", ".join(missing))
     if broker and not broker.get("ok"):
         out.append(f"broker unreachable: {broker.get('error')}")
+    rec = c.get("recording", {})
+    if rec.get("stalled"):
+        out.append(
+            f"recording stalled: {rec.get('backlog')} entries waiting, "
+            f"no batch committed for {rec.get('last_commit_age_seconds', 0):.0f} s"
+        )
     return out
 
 
@@ -358,8 +405,14 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     rec = c.get("recording", {})
     if rec and not rec.get("ok") and c.get("broker", {}).get("ok"):
         out.append(f"recording stream unreachable: {rec.get('error')}")
+    dead = (rec.get("dead_letters") or 0) + (rec.get("dead_messages") or 0)
+    if dead:
+        out.append(
+            f"{dead} dead letters: {rec.get('dead_messages') or 0} broker messages, "
+            f"{rec.get('dead_letters') or 0} recording entries set aside (agentq dead-letters)"
+        )
     age = rec.get("oldest_age_seconds")
-    if age is not None and age > RECORDING_LAG_MAX_S:
+    if age is not None and age > RECORDING_LAG_MAX_S and not rec.get("stalled"):
         out.append(f"recording lag {age:.0f} s (backlog {rec.get('backlog')})")
     ex = c.get("executions", {})
     rate = ex.get("error_rate")
@@ -431,7 +484,10 @@ def _components(settings: Any, store: SQLStore | None, ping: bool) -> dict[str, 
         c["database"] = check_database(db_store, settings)
         if c["broker"]["ok"]:
             c["queues"] = check_queues(settings.broker_url, queue_names())
-        c["recording"] = check_recording(settings.recorder_redis_url, settings.events_stream)
+        stall_s = _setting(settings, "recording_stall_seconds", RECORDING_STALL_S)
+        c["recording"] = check_recording(
+            settings.recorder_redis_url, settings.events_stream, stall_s
+        )
         if c["database"]["ok"] and all(c["database"]["tables_accessible"].values()):
             stale = _setting(settings, "stale_agent_seconds", 60.0)
             window = _setting(settings, "metrics_period_minutes", 5.0) * 60.0

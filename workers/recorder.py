@@ -8,9 +8,16 @@ another after ``claim_idle_ms``. While the database is down the recorder keeps
 the batch and retries with backoff: the stream (and the spool, when Redis itself
 was down) holds everything meanwhile, so no accepted transition is lost.
 
-Malformed entries and transitions the database rejects (a CHECK, a bad enum) go
-to the dead-letter stream ``<stream>:dead`` with the reason; they never block the
-others.
+Every entry either lands or goes to the dead-letter stream ``<stream>:dead``
+(fields ``e``: its original bytes, ``entry``: its stream id, ``reason``: one line), and
+is then acknowledged and deleted like any other: a bad entry never blocks the others and
+is never read again. Which entries are bad is found only when the database rejects a
+batch: each entry is then decoded and checked (``persistence/wire.py``), and the good
+ones are recorded in halves until every entry the database still rejects stands alone.
+
+After every batch the recorder sets ``<stream>:progress`` (a hash: ``at``, the time,
+``entries``, how many it handled, ``consumer``) in the acknowledgement's round trip;
+``workers/health.py`` reads it to tell a stalled recorder from an idle one.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +37,18 @@ from persistence import wire
 from persistence.errors import DatabaseUnavailable, DataRejected, PersistenceError
 from persistence.lifecycle import Transition
 from persistence.store import Store
-from workers import events
 from workers.sink import replay_spool
 
 logger = logging.getLogger(__name__)
 
 GROUP = "recorders"
+PROGRESS_SUFFIX = ":progress"  # the progress marker's key: <stream>:progress
+REASON_MAX_CHARS = 500  # of a dead letter's reason
 _INSTANCE_MARK = b'"k":"i"'  # as orjson writes it: an entry holding an instance event
 Entry = tuple[bytes, dict[bytes, bytes]]
+Dead = tuple[Entry, str]  # an entry and why it goes to the dead letters
+Decoded = tuple[Entry, list[Transition | wire.InstanceEvent]]
+Group = tuple[Entry, list[Transition]]  # an entry's transitions: recorded or refused together
 
 
 @dataclass
@@ -76,6 +86,7 @@ class Recorder:
         self.store = store
         self.stream = stream
         self.dead_stream = stream + ":dead"
+        self.progress_key = stream + PROGRESS_SUFFIX
         self.consumer = consumer or f"{socket.gethostname()}-{id(self):x}"
         self.batch_size = batch_size
         self.block_ms = block_ms
@@ -180,7 +191,16 @@ class Recorder:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._mark_started()
         self._group_ready = True
+
+    def _mark_started(self) -> None:
+        """A progress marker from the start (kept if there is one): a recorder that never
+        commits a batch shows as stalled too."""
+        try:
+            self.redis.hsetnx(self.progress_key, "at", time.time())
+        except redis.ResponseError as exc:  # OOM: the marker is not worth stopping for
+            logger.warning("progress marker not set: %s", exc)
 
     def _read(self, last_id: str, block: bool = False) -> list[Entry]:
         resp: Any = self.redis.xreadgroup(
@@ -192,6 +212,9 @@ class Recorder:
         )
         if not resp:
             return []
+        ghosts = [eid for eid, fields in resp[0][1] if not fields]
+        if ghosts:  # pending, but deleted from the stream (XTRIM): only the PEL holds them
+            self.redis.xack(self.stream, GROUP, *ghosts)
         return [(eid, fields) for eid, fields in resp[0][1] if fields]
 
     def _claim(self) -> list[Entry]:
@@ -224,70 +247,95 @@ class Recorder:
 
     # --- decoding and writing ------------------------------------------------------
     def _process(self, entries: list[Entry]) -> None:
-        payloads = [fields.get(b"e", b"") for _, fields in entries]
+        payloads = [fields.get(b"e") for _, fields in entries]
         # Fast path: the entries go to the database as they are, one JSON list, and
         # PostgreSQL decodes and merges them. Instance events (rare) and a batch the
         # database rejects take the slow path, which decodes entry by entry.
-        if not any(_INSTANCE_MARK in p for p in payloads):
+        if _fast_path_applies(payloads) and self._record_fast(entries, payloads):
+            return
+        self._process_decoded(entries)
+
+    def _record_fast(self, entries: list[Entry], payloads: list[Any]) -> bool:
+        """The batch in one call, undecoded; False when it must be taken apart."""
+        try:
+            result = self.store.record_wire(wire.join_entries(payloads))
+        except DatabaseUnavailable:
+            self.stats.db_errors += 1
+            raise
+        except Exception as exc:  # DataRejected, or anything else: retrying as is would loop
+            logger.warning("batch rejected (%s); decoding it entry by entry", reason_of(exc))
+            return False
+        self.stats.new_events += result.new_events
+        self._done(entries, result.received)
+        return True
+
+    def _process_decoded(self, entries: list[Entry]) -> None:
+        """The slow path: each entry checked, then recorded or dead-lettered on its own."""
+        decoded, dead = _decode_entries(entries)
+        decoded, refused = self._apply_instances(decoded)
+        groups: list[Group] = []
+        for entry, evs in decoded:
+            ts = [ev for ev in evs if isinstance(ev, Transition)]
+            if ts:
+                groups.append((entry, ts))
+        dead += refused + self._record_groups(groups)
+        dead_ids = {entry[0] for entry, _ in dead}
+        landed = sum(len(ts) for entry, ts in groups if entry[0] not in dead_ids)
+        self._done(entries, landed, dead)
+
+    def _apply_instances(self, decoded: list[Decoded]) -> tuple[list[Decoded], list[Dead]]:
+        """Apply the instance events; an entry with one the store refuses is dead-lettered."""
+        kept: list[Decoded] = []
+        dead: list[Dead] = []
+        for entry, evs in decoded:
             try:
-                result = self.store.record_wire(wire.join_entries(payloads))
+                for ev in evs:
+                    if isinstance(ev, wire.InstanceEvent):
+                        self._apply_instance(ev)
             except DatabaseUnavailable:
                 self.stats.db_errors += 1
                 raise
-            except DataRejected as exc:
-                logger.warning("batch rejected (%s); decoding it entry by entry", exc)
+            except Exception as exc:
+                dead.append((entry, _refused(exc)))
             else:
-                self.stats.new_events += result.new_events
-                self._done(entries, result.received)
-                return
-        self._process_decoded(entries)
+                kept.append((entry, evs))
+        return kept, dead
 
-    def _process_decoded(self, entries: list[Entry]) -> None:
-        transitions: list[Transition] = []
-        instance_events: list[dict[str, Any]] = []
-        dead: list[tuple[Entry, str]] = []
-        for entry in entries:
-            try:
-                for ev in events.decode(entry[1].get(b"e", b"")):
-                    if ev.get("k") == events.KIND_INSTANCE:
-                        instance_events.append(ev)
-                    else:
-                        transitions.append(events.to_transition(ev))
-            except events.BadEvent as exc:
-                dead.append((entry, str(exc)))
-        for ev in instance_events:
-            self._apply_instance(ev)
-        if transitions:
-            dead.extend(self._record(transitions))
+    def _apply_instance(self, ev: wire.InstanceEvent) -> None:
+        types = list(ev.agent_types)
+        self.store.set_instances_status(
+            ev.worker, types, ev.status, ev.at, configuration={"queues": types}
+        )
+
+    def _record_groups(self, groups: list[Group]) -> list[Dead]:
+        """Record the entries' transitions; when the store refuses them, record each half
+        on its own, down to single entries: only what it refuses alone is dead-lettered
+        (a few bad entries in a batch of n cost about 2 log2(n) calls each)."""
+        if not groups:
+            return []
+        try:
+            result = self.store.record([t for _, ts in groups for t in ts])
+        except DatabaseUnavailable:  # nothing is dead-lettered during an outage: all wait
+            self.stats.db_errors += 1
+            raise
+        except Exception as exc:
+            if len(groups) == 1:
+                return [(groups[0][0], _refused(exc))]
+        else:
+            self.stats.new_events += result.new_events
+            return []
+        half = len(groups) // 2
+        return self._record_groups(groups[:half]) + self._record_groups(groups[half:])
+
+    def _done(self, entries: list[Entry], transitions: int, dead: Sequence[Dead] = ()) -> None:
+        # Dead letters first, in their own round trip: an entry is never acknowledged
+        # without its dead letter (at worst a retried batch writes one twice).
         self._dead_letter(dead)
-        self._done(entries, len(transitions))
-
-    def _done(self, entries: list[Entry], transitions: int) -> None:
         self._ack([eid for eid, _ in entries])
         self._note_lag(entries)
         self.stats.batches += 1
         self.stats.entries += len(entries)
         self.stats.transitions += transitions
-
-    def _record(self, transitions: list[Transition]) -> list[tuple[Entry, str]]:
-        """Record; on a rejected batch, record one by one and return the rejected ones."""
-        try:
-            result = self.store.record(transitions)
-            self.stats.new_events += result.new_events
-            return []
-        except DatabaseUnavailable:
-            self.stats.db_errors += 1
-            raise
-        except DataRejected as exc:
-            logger.warning("batch rejected (%s); isolating the bad transitions", exc)
-        rejected: list[tuple[Entry, str]] = []
-        for t in transitions:
-            try:
-                self.stats.new_events += self.store.record([t]).new_events
-            except DataRejected as exc:
-                fake: Entry = (b"", {b"e": wire.encode([wire.to_wire(t)])})
-                rejected.append((fake, f"rejected by the database: {exc}"))
-        return rejected
 
     def _note_lag(self, entries: list[Entry]) -> None:
         """Hook → committed, per entry: a stream entry id starts with its XADD time (ms)."""
@@ -297,32 +345,18 @@ class Recorder:
         if len(lags) > 100_000:
             del lags[: len(lags) - 100_000]
 
-    def _apply_instance(self, ev: dict[str, Any]) -> None:
-        try:
-            self.store.set_instances_status(
-                str(ev["w"]),
-                [str(a) for a in ev["types"]],
-                str(ev["s"]),
-                datetime.fromtimestamp(float(ev["at"]), UTC),
-                configuration={"queues": ev.get("types")},
-            )
-        except DataRejected as exc:
-            self._dead_letter([((b"", {b"e": events.encode([ev])}), str(exc))])
-        except (KeyError, TypeError, ValueError) as exc:
-            self._dead_letter([((b"", {b"e": events.encode([ev])}), f"bad instance event: {exc}")])
-
-    def _dead_letter(self, dead: list[tuple[Entry, str]]) -> None:
+    def _dead_letter(self, dead: Sequence[Dead]) -> None:
         if not dead:
             return
         pipe = self.redis.pipeline(transaction=False)
         for (eid, fields), reason in dead:
             logger.error(
-                "dead-lettered a recording entry: %s", reason, extra={"action": "dead_letter"}
+                "dead-lettered recording entry %s: %s",
+                eid.decode(errors="replace"),
+                reason,
+                extra={"action": "dead_letter"},
             )
-            pipe.xadd(
-                self.dead_stream,
-                {"e": fields.get(b"e", b""), "reason": reason, "entry": eid or b""},
-            )
+            pipe.xadd(self.dead_stream, _dead_letter_fields(eid, fields, reason))
         pipe.execute()
         self.stats.dead_letters += len(dead)
 
@@ -332,4 +366,70 @@ class Recorder:
         pipe = self.redis.pipeline(transaction=False)
         pipe.xack(self.stream, GROUP, *ids)
         pipe.xdel(self.stream, *ids)
-        pipe.execute()
+        pipe.hset(self.progress_key, mapping={"at": time.time(), "consumer": self.consumer})
+        pipe.hincrby(self.progress_key, "entries", len(ids))
+        acked, deleted, *marker = pipe.execute(raise_on_error=False)
+        for reply in (acked, deleted):
+            if isinstance(reply, Exception):
+                raise reply
+        if any(isinstance(r, Exception) for r in marker):
+            # Redis refuses writes when out of memory, but not XACK / XDEL, which free it.
+            logger.warning("progress marker not set: %s", marker)
+
+
+# --- entries -----------------------------------------------------------------------
+def _fast_path_applies(payloads: list[Any]) -> bool:
+    return all(isinstance(p, bytes) and _INSTANCE_MARK not in p for p in payloads)
+
+
+def _decode_entries(entries: list[Entry]) -> tuple[list[Decoded], list[Dead]]:
+    """Every entry decoded and checked; one that fails (in any way) is dead-lettered alone."""
+    decoded: list[Decoded] = []
+    dead: list[Dead] = []
+    for entry in entries:
+        try:
+            decoded.append((entry, _decode_entry(entry)))
+        except Exception as exc:  # BadEvent, or a surprise: never more than this entry
+            dead.append((entry, reason_of(exc)))
+    return decoded, dead
+
+
+def _decode_entry(entry: Entry) -> list[Transition | wire.InstanceEvent]:
+    payload = entry[1].get(b"e")
+    if payload is None:
+        names = b", ".join(sorted(entry[1])[:5]).decode(errors="replace")
+        raise wire.BadEvent(f"entry has no 'e' field (fields: {names})")
+    return wire.decode_entry(payload)
+
+
+def _dead_letter_fields(eid: bytes, fields: dict[bytes, bytes], reason: str) -> dict[Any, Any]:
+    """The original entry as it was (other fields too, prefixed ``f.``), its id, the reason."""
+    out: dict[Any, Any] = {b"f." + k: v for k, v in fields.items() if k != b"e"}
+    out.update({"e": fields.get(b"e", b""), "reason": reason, "entry": eid})
+    return out
+
+
+def _refused(exc: Exception) -> str:
+    if isinstance(exc, DataRejected):
+        return _one_line(f"rejected by the database: {exc}")
+    return reason_of(exc)
+
+
+def reason_of(exc: BaseException) -> str:
+    """An exception as a dead letter's reason: type name and message, one printable line.
+    A :class:`~persistence.wire.BadEvent` is its message (it names the field)."""
+    try:
+        message = str(exc)
+    except Exception:  # a broken __str__ must not break the per-entry path
+        message = "(no message)"
+    return _one_line(
+        message if isinstance(exc, wire.BadEvent) else f"{type(exc).__name__}: {message}"
+    )
+
+
+def _one_line(text: str) -> str:
+    """At most ``REASON_MAX_CHARS``, no line breaks, control characters and lone
+    surrogates escaped (a reason goes to logs and, encoded as UTF-8, to Redis)."""
+    flat = " ".join(text[: REASON_MAX_CHARS * 2].split())
+    safe = "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+    return safe if len(safe) <= REASON_MAX_CHARS else safe[: REASON_MAX_CHARS - 3] + "..."

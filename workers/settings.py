@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         30_000, ge=100, validation_alias="AGENTQ_RECORDER_CLAIM_IDLE_MS"
     )
     heartbeat_seconds: float = Field(10.0, gt=0, validation_alias="AGENTQ_HEARTBEAT_SECONDS")
+    # Health calls recording stalled (unhealthy) when entries waited this long and no
+    # recorder committed a batch for as long.
+    recording_stall_seconds: float = Field(
+        60.0, gt=0, validation_alias="AGENTQ_RECORDING_STALL_SECONDS"
+    )
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENTQ_DATA_DIR")
     max_input_bytes: int = Field(1 << 20, ge=1, validation_alias="AGENTQ_MAX_INPUT_BYTES")
     # A broker message larger than this is set aside unread (the producer never sends

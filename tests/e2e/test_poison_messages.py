@@ -10,6 +10,7 @@ import base64
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -336,6 +337,13 @@ def test_dead_letters_are_listed_counted_replayed_and_purged(
     table = agentq("dead-letters")
     assert table.returncode == 0 and "too_large" in table.stdout, table.stdout
 
+    # agentq health names them (degraded: something waits for an operator).
+    report = json.loads(agentq("health", "--json").stdout)
+    assert report["components"]["recording"]["dead_messages"] == 1
+    assert "2 dead letters: 1 broker messages, 1 recording entries set aside" in " ".join(
+        report["reasons"]
+    ), report["reasons"]
+
     # /metrics counts them.
     store = SQLStore(get_settings().sqlalchemy_url, pool_size=1)
     registry = CollectorRegistry()
@@ -359,3 +367,31 @@ def test_dead_letters_are_listed_counted_replayed_and_purged(
     assert json.loads(purged.stdout) == {"messages": 0, "recording": 1}
     assert redis_db.xlen("agentq:events:dead") == 0
     assert agentq("dead-letters").stdout.strip() == "no dead letters"
+
+
+def test_a_poison_stream_entry_never_halts_the_fleets_recording(
+    redis_db: redis.Redis, worker_env: dict[str, str]
+) -> None:
+    """Issue 12's first finding, through real workers: an event with ``at`` = 1e20 made
+    the database reject the batch and every recorder of the group retry it forever."""
+    from workers import events
+
+    now = time.time()
+    poison = [
+        events.transition(
+            uuid.uuid4().hex, str(uuid.uuid4()), "queued", 0, 1e20, "quiz_generator", "quiz"
+        ),
+        events.transition(
+            uuid.uuid4().hex, str(uuid.uuid4()), "queued", 0, now, "quiz_generator", "quiz"
+        ),
+    ]
+    bad_id = redis_db.xadd("agentq:events", {"e": events.encode(poison)})
+    with (
+        WorkerProcess("a", concurrency=1, env=worker_env, queues=QUEUE),
+        WorkerProcess("b", concurrency=1, env=worker_env, queues=QUEUE),
+    ):
+        tids = [send_noop() for _ in range(6)]
+        wait_for(lambda: all(_completed(t) for t in tids), 90, what="tasks after the poison")
+        dead = wait_for(lambda: redis_db.xrange("agentq:events:dead"), 30, what="the dead letter")
+    assert [f[b"entry"] for _, f in dead] == [bad_id]
+    assert b"'at'" in dead[0][1][b"reason"]

@@ -120,9 +120,7 @@ def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.
     assert "not JSON" in reasons and "badly formed hexadecimal UUID" in reasons
 
 
-def test_rejected_transition_is_isolated(
-    url: str, redis_client: redis.Redis, sql_store: Any
-) -> None:
+def test_rejected_entry_is_isolated(url: str, redis_client: redis.Redis, sql_store: Any) -> None:
     bad = _evs("bad")
     bad[-1]["rs"]["quality_score"] = 7.0  # violates the seed's CHECK
     redis_client.xadd(STREAM, {"e": events.encode(bad)})
@@ -130,9 +128,11 @@ def test_rejected_transition_is_isolated(
     rec = _recorder(url, sql_store)
     _drain(rec)
     assert sql_store.get_execution("fine")["status"] == "completed"
-    assert sql_store.get_execution("bad")["status"] == "running"  # the rest of it is kept
+    # The entry is the unit: all of it goes to the dead letters, as it was.
+    assert sql_store.get_execution("bad") is None
     [(_, fields)] = redis_client.xrange(STREAM + ":dead")
     assert b"quality_score_check" in fields[b"reason"]
+    assert fields[b"e"] == events.encode(bad)
 
 
 class FlakyStore(InMemoryStore):
