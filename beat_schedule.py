@@ -1,7 +1,8 @@
 """What celery beat runs, and how often: declarations only.
 
-The logic of each entry lives in ``tasks/``; every entry is idempotent, so two beat
-processes (or a restarted one) never double-count. Periods come from the environment
+The logic of each entry lives in ``workers/beat/``, its name in
+``workers/beat/names.py``; every entry is idempotent, so two beat processes (or a
+restarted one) never double-count. Periods come from the environment
 (``AGENTQ_METRICS_INTERVAL_SECONDS``, ``AGENTQ_HEALTH_INTERVAL_SECONDS``,
 ``AGENTQ_REAPER_INTERVAL_SECONDS``, ``AGENTQ_RETENTION_INTERVAL_SECONDS``,
 ``AGENTQ_OUTBOX_REPLAY_SECONDS``).
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from workers.beat import names
+
 
 def build_schedule(settings: Any) -> dict[str, dict[str, Any]]:
     """The beat schedule for ``settings`` (a ``workers.settings.Settings``)."""
@@ -18,24 +21,24 @@ def build_schedule(settings: Any) -> dict[str, dict[str, Any]]:
         # Runs more often than the period so a closed period is aggregated soon after
         # it closes; reruns are no-ops (unique key + upsert).
         "aggregate-agent-metrics": {
-            "task": "agentq.beat.aggregate_metrics",
+            "task": names.AGGREGATE_METRICS,
             "schedule": settings.metrics_interval_seconds,
         },
         "system-health": {
-            "task": "agentq.beat.system_health",
+            "task": names.SYSTEM_HEALTH,
             "schedule": settings.health_interval_seconds,
         },
         "reap-stale-agents": {
-            "task": "agentq.beat.reap_stale",
+            "task": names.REAP_STALE,
             "schedule": settings.reaper_interval_seconds,
         },
         "retention": {
-            "task": "agentq.beat.retention",
+            "task": names.RETENTION,
             "schedule": settings.retention_interval_seconds,
         },
         # What the Supabase mirror missed, in order (a no-op without a mirror).
         "replay-mirror-outbox": {
-            "task": "agentq.beat.replay_outbox",
+            "task": names.REPLAY_OUTBOX,
             "schedule": settings.outbox_replay_seconds,
         },
     }

@@ -163,7 +163,7 @@ def _descendants(root: int) -> list[int]:
 def _tree_cpu(root: int) -> tuple[float, float, float]:
     """(main process, pool, recorder) CPU of a worker's process tree; the pool includes
     children the main process has reaped (a replaced pool child); the recorder is the
-    embedded recorder's process (workers/recorder_process.py), when there is one."""
+    embedded recorder's process (workers/recording/recorder_process.py), when there is one."""
     main = pool = recorder = 0.0
     for pid in _descendants(root):
         st = _proc_stat(pid)
@@ -180,7 +180,7 @@ def _tree_cpu(root: int) -> tuple[float, float, float]:
 
 def _is_recorder(pid: int) -> bool:
     try:
-        return b"workers.recorder_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"workers.recording.recorder_process" in Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
 

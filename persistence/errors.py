@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import sqlalchemy.exc
 
+from persistence.formatting import first_line
+
 
 class PersistenceError(Exception):
     """Something went wrong storing or reading lifecycle data."""
@@ -62,4 +64,4 @@ def _sqlstate(exc: sqlalchemy.exc.DBAPIError) -> str:
 
 def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
-    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return first_line(str(orig)) or type(orig).__name__

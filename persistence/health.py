@@ -2,7 +2,7 @@
 
 Queries live in ``persistence/sql/health.sql``. Everything here takes a
 :class:`persistence.sql_store.SQLStore` and raises the store's errors
-(:mod:`persistence.errors`); ``workers.health`` turns them into a report that never
+(:mod:`persistence.errors`); ``workers.health.checks`` turns them into a report that never
 raises.
 
 Reaper rules (DESIGN.md, "Agents and instances"):

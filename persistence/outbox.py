@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from persistence.errors import DataRejected, wrap_db_errors
+from persistence.formatting import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _apply_chunk(conn: Connection, entries: list[Entry], apply: Apply, out: Repl
         try:
             _apply_group(conn, group, apply, out)
         except Exception as exc:  # the mirror is down or slow: keep the rows, stop here
-            out.error = _one_line(exc)
+            out.error = one_line(exc)
             conn.exec_driver_sql(
                 "UPDATE mirror_outbox SET attempts = attempts + 1, last_error = %(err)s "
                 "WHERE id = %(id)s",
@@ -209,7 +210,7 @@ def _apply_group(conn: Connection, group: list[Entry], apply: Apply, out: Replay
             for e in group:
                 _apply_group(conn, [e], apply, out)
             return
-        _mark_dead(conn, group[0], _one_line(exc), out)
+        _mark_dead(conn, group[0], one_line(exc), out)
         return
     conn.exec_driver_sql("DELETE FROM mirror_outbox WHERE id = ANY(%(ids)s)", {"ids": done})
     out.replayed += len(done)
@@ -226,8 +227,3 @@ def _mark_dead(conn: Connection, e: Entry, error: str, out: ReplayResult) -> Non
     logger.error(
         "outbox row %d refused by the mirror: %s", e.id, error, extra={"action": "outbox_dead"}
     )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {text}"[:500]

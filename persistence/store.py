@@ -1,7 +1,7 @@
 """The store interface: what the recorder, the producer and the CLI need from a backend.
 
 Backends: :class:`persistence.sql_store.SQLStore` (any PostgreSQL, Supabase's
-included) and :class:`persistence.memory.InMemoryStore` (unit tests). Both apply
+included) and :class:`tests.support.memory_store.InMemoryStore` (unit tests). Both apply
 the lifecycle rule of :mod:`persistence.lifecycle`.
 """
 

@@ -157,6 +157,11 @@ def transition(
     return ev
 
 
+def instance(worker: str, agent_types: list[str], status: str, at: float) -> dict[str, Any]:
+    """One worker's instance event (initializing / idle / offline of its agent types)."""
+    return {"k": KIND_INSTANCE, "w": worker, "types": agent_types, "s": status, "at": at}
+
+
 def to_wire(t: Transition) -> dict[str, Any]:
     return transition(
         t.event_id.hex,

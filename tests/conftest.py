@@ -78,7 +78,7 @@ def clean(database_url: str, redis_client: object) -> Iterator[str]:
     """Empty tables and an empty Redis DB before the test."""
     import psycopg
 
-    from workers import signals
+    from workers.recording import signals
 
     with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
         conn.execute(

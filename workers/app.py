@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from celery import Celery
 
-from tasks.beat import register_beat_tasks
-from tasks.beat_health import register_health_tasks
-from tasks.beat_mirror import register_mirror_tasks
 from tasks.celery_tasks import register_agent_tasks
-from workers import signals  # noqa: F401  (connects the lifecycle hooks)
-from workers.bootsteps import RecorderStep
+from workers.beat import register_beat_tasks
+from workers.recording import signals  # noqa: F401  (connects the lifecycle hooks)
+from workers.recording.bootsteps import RecorderStep
 
 app = Celery("agent_workers")
 app.config_from_object("workers.celeryconfig")
 register_agent_tasks(app)
 register_beat_tasks(app)
-register_health_tasks(app)
-register_mirror_tasks(app)
 app.steps["worker"].add(RecorderStep)

@@ -26,7 +26,7 @@ def get_agent_metrics(agent_id: str | None, hours: float = 24) -> list[dict[str,
 def health_check() -> dict[str, Any]:
     """The seed's health report (status, response_time_ms, tables_accessible,
     realtime_enabled) plus per-component details; never raises."""
-    from workers.health import health_check as _check
+    from workers.health.checks import health_check as _check
 
     return _check(store=get_store())
 

@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     )
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     # The embedded recorder as a child process (default) or a thread of the worker's
-    # main process (workers/recorder_process.py says why a process).
+    # main process (workers/recording/recorder_process.py says why a process).
     recorder_process: bool = Field(True, validation_alias="AGENTQ_RECORDER_PROCESS")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
@@ -144,7 +144,7 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
     )
 
-    # --- agentq serve: health and Prometheus endpoints (workers/serve.py) ----------
+    # --- agentq serve: health and Prometheus endpoints (workers/serve/server.py) ----------
     serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
     serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
 

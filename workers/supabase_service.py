@@ -1,4 +1,4 @@
-"""The seed's SupabaseService, on the databases the settings name (``workers/databases.py``).
+"""The seed's SupabaseService, on the databases the settings name (``workers/stores.py``).
 
     from workers.supabase_service import get_supabase_service
     svc = get_supabase_service()
@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from persistence.formatting import one_line
 from persistence.records import Records
 
 
@@ -100,7 +101,7 @@ class SupabaseService:
             self._records.ping()
             out.update(healthy=True, response_time_ms=round((time.perf_counter() - start) * 1e3, 2))
         except Exception as exc:
-            out.update(healthy=False, error=_error(exc))
+            out.update(healthy=False, error=one_line(exc))
         mirror = getattr(self._records, "mirror", None)
         if mirror is not None:
             out["mirror"] = mirror_status(mirror)
@@ -115,21 +116,15 @@ def mirror_status(mirror: Any) -> dict[str, Any]:
     try:
         out.update(outbox.stats(mirror.primary), ok=True)
     except Exception as exc:
-        out.update(ok=False, error=_error(exc))
+        out.update(ok=False, error=one_line(exc))
     return out
-
-
-def _error(exc: BaseException) -> str:
-    # Our errors carry no secret (redacted URLs, no keys); keep it to one line anyway.
-    text = (str(exc).strip().splitlines() or [""])[0][:300]
-    return f"{type(exc).__name__}: {text}"
 
 
 def build_service(settings: Any, mirror: Any = None) -> SupabaseService:
     """The service the settings name; ``mirror`` (dual mode) defaults to a new one."""
     from persistence.mirror import MirroredRecords
     from persistence.sql_records import SQLRecords
-    from workers import databases
+    from workers import stores as databases
     from workers.producer import get_store
 
     p = databases.plan(settings)
@@ -145,7 +140,7 @@ def build_service(settings: Any, mirror: Any = None) -> SupabaseService:
 @functools.lru_cache(maxsize=1)
 def get_supabase_service() -> SupabaseService:
     """The process's service (built on first use, never at import)."""
-    from workers.databases import get_mirror
     from workers.settings import get_settings
+    from workers.stores import get_mirror
 
     return build_service(get_settings(), get_mirror())

@@ -56,8 +56,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator, model_validator
 
-from tasks.agents.luau_exports import IDENT as _IDENT
-from tasks.agents.luau_exports import (
+from tasks.agents.luau.exports import IDENT as _IDENT
+from tasks.agents.luau.exports import (
     ExportCoverage,
     Finding,
     Param,  # noqa: F401
@@ -68,8 +68,8 @@ from tasks.agents.luau_exports import (
     parse_exports,
     parse_params,  # noqa: F401
 )
-from tasks.agents.luau_exports import finding as _finding
-from tasks.agents.luau_lex import KEYWORDS, tokenize
+from tasks.agents.luau.exports import finding as _finding
+from tasks.agents.luau.lex import KEYWORDS, tokenize
 from tasks.registry import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("spec", "coverage")

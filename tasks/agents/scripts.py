@@ -47,9 +47,9 @@ from pydantic import (
 )
 
 from tasks.agents.code_review import review_code
-from tasks.agents.luau_game_templates import checkpoint_files, timer_files
-from tasks.agents.luau_quiz_template import quiz_files
-from tasks.agents.luau_templates import (
+from tasks.agents.luau.game_templates import checkpoint_files, timer_files
+from tasks.agents.luau.quiz_template import quiz_files
+from tasks.agents.luau.templates import (
     ScriptFile,
     ScriptType,
     leaderboard_files,

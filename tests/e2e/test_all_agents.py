@@ -17,8 +17,8 @@ import redis
 
 from tasks.registry import AGENT_TYPES, load_agents
 from tests.support.workers import WorkerProcess, wait_for
-from workers import signals
 from workers.producer import enqueue, get_execution
+from workers.recording import signals
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from tests.support.workers import ROOT, wait_for
-from workers.embedded import start_embedded
+from workers.demo.embedded import start_embedded
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 

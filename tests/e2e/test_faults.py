@@ -19,15 +19,16 @@ import pytest
 import redis
 
 import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from persistence import wire
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
 from tasks.registry import get_spec
 from tests.support.servers import PostgresServer
 from tests.support.workers import WorkerProcess, wait_for
-from workers import events, signals
 from workers.app import app
 from workers.producer import get_execution
-from workers.recorder import GROUP
+from workers.recording import signals
+from workers.recording.recorder import GROUP
 from workers.settings import get_settings
 
 pytestmark = pytest.mark.slow
@@ -170,9 +171,9 @@ def test_worker_killed_mid_task_message_returns_to_another_worker(
         redis_client.xadd(
             STREAM,
             {
-                "e": events.encode(
+                "e": wire.encode(
                     [
-                        events.transition(
+                        wire.transition(
                             uuid.uuid4().hex,
                             orphan,
                             "pending",
@@ -182,7 +183,7 @@ def test_worker_killed_mid_task_message_returns_to_another_worker(
                             "noop",
                             request={"input_data": {"orphan": True}},
                         ),
-                        events.transition(
+                        wire.transition(
                             uuid.uuid4().hex,
                             orphan,
                             "queued",
@@ -297,8 +298,8 @@ def _outcome_logged(log: str, task_id: str) -> bool:
 def _terminal_in_stream(r: redis.Redis, stream: str) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for _, fields in cast(list[tuple[bytes, dict[bytes, bytes]]], r.xrange(stream)):
-        for ev in events.decode(fields[b"e"]):
-            if ev.get("k") == events.KIND_TRANSITION:
+        for ev in wire.decode(fields[b"e"]):
+            if ev.get("k") == wire.KIND_TRANSITION:
                 found.setdefault(ev["t"], set()).add(ev["s"])
     return found
 

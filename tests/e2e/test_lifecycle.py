@@ -24,9 +24,9 @@ from celery import signals as celery_signals
 import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
 from tasks.registry import AGENT_TYPES, get_spec
 from tests.support.workers import WorkerProcess, wait_for
-from workers import signals
 from workers.app import app
 from workers.producer import enqueue, get_execution
+from workers.recording import signals
 from workers.settings import get_settings
 
 TERMINAL = {"completed", "failed", "cancelled"}

@@ -312,7 +312,7 @@ def test_dead_letters_are_listed_counted_replayed_and_purged(
     from prometheus_client import CollectorRegistry, generate_latest
 
     from persistence.sql_store import SQLStore
-    from workers.serve_metrics import AgentqCollector
+    from workers.serve.metrics import AgentqCollector
 
     # A worker whose size limit is below any real message sets a good task aside, and
     # its recorder sets aside a stream entry that is not JSON.
@@ -374,18 +374,18 @@ def test_a_poison_stream_entry_never_halts_the_fleets_recording(
 ) -> None:
     """Issue 12's first finding, through real workers: an event with ``at`` = 1e20 made
     the database reject the batch and every recorder of the group retry it forever."""
-    from workers import events
+    from persistence import wire
 
     now = time.time()
     poison = [
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex, str(uuid.uuid4()), "queued", 0, 1e20, "quiz_generator", "quiz"
         ),
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex, str(uuid.uuid4()), "queued", 0, now, "quiz_generator", "quiz"
         ),
     ]
-    bad_id = redis_db.xadd("agentq:events", {"e": events.encode(poison)})
+    bad_id = redis_db.xadd("agentq:events", {"e": wire.encode(poison)})
     with (
         WorkerProcess("a", concurrency=1, env=worker_env, queues=QUEUE),
         WorkerProcess("b", concurrency=1, env=worker_env, queues=QUEUE),

@@ -24,9 +24,9 @@ import tests.support.tasks  # noqa: F401  (registers the test tasks in this proc
 from tasks.registry import get_spec
 from tests.support.soketi import SoketiServer, Subscriber, require_soketi
 from tests.support.workers import ROOT, WorkerProcess, wait_for
-from workers import signals
 from workers.app import app
 from workers.producer import enqueue, get_execution
+from workers.recording import signals
 
 RANK = {"pending": 0, "queued": 1, "running": 2, "retrying": 3}  # terminal: 4
 

@@ -15,7 +15,7 @@ import redis
 
 from tests.support.tasks import noop
 from tests.support.workers import WorkerProcess, wait_for
-from workers import signals
+from workers.recording import signals
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +26,7 @@ def _recorder_children(w: WorkerProcess) -> list[int]:
         cmdline = (
             Path(f"/proc/{pid}/cmdline").read_bytes() if os.path.exists(f"/proc/{pid}") else b""
         )
-        if b"workers.recorder_process" in cmdline:
+        if b"workers.recording.recorder_process" in cmdline:
             out.append(pid)
     return out
 

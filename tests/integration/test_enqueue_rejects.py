@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from tasks.registry import get_spec
-from workers import signals
 from workers.producer import enqueue
+from workers.recording import signals
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTQ = Path(sys.executable).parent / "agentq"

@@ -27,7 +27,7 @@ from persistence.health import (
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.sql_store import SQLStore
 from tests.support.servers import PostgresServer, RedisServer
-from workers.health import health_check, health_row
+from workers.health.checks import health_check, health_row
 from workers.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +74,7 @@ def _age_heartbeat(store: SQLStore, worker: str, seconds: float) -> None:
 
 def _health_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli_health", *args],
+        [sys.executable, "-m", "workers.cli.health", *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,
@@ -329,18 +329,18 @@ def test_execution_stats_window(sql_store: SQLStore) -> None:
 def test_beat_tasks_store_health_reap_and_purge(sql_store: SQLStore) -> None:
     from celery import Celery
 
-    from tasks.beat_health import (
+    from workers.beat.housekeeping import (
         REAP_STALE,
         RETENTION,
         SYSTEM_HEALTH,
-        register_health_tasks,
+        register_housekeeping_tasks,
         run_reap_stale,
         run_retention,
         run_system_health,
     )
 
     app = Celery("health-test", set_as_current=False)
-    register_health_tasks(app)
+    register_housekeeping_tasks(app)
     assert {SYSTEM_HEALTH, REAP_STALE, RETENTION} <= set(app.tasks)
 
     out = run_system_health(store=sql_store)

@@ -327,7 +327,7 @@ def test_store_and_get_agent_metrics(sql_store: SQLStore) -> None:
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "workers.cli_metrics", *args],
+        [sys.executable, "-m", "workers.cli.metrics", *args],
         capture_output=True,
         text=True,
         timeout=60,

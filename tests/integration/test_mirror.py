@@ -187,9 +187,9 @@ def test_supabase_database_stopped_then_replayed(clean: str) -> None:
 
 
 def test_dual_mode_service_health_and_beat_replay(clean: str, mirror_db: str) -> None:
-    from tasks.beat_mirror import run_replay_outbox
     from workers import producer
-    from workers.health import health_check
+    from workers.beat.mirror import run_replay_outbox
+    from workers.health.checks import health_check
     from workers.settings import load_settings
     from workers.supabase_service import build_service
 

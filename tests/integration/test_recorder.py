@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import redis
 
+from persistence import wire
 from persistence.errors import DatabaseUnavailable
 from persistence.lifecycle import Transition
-from persistence.memory import InMemoryStore
 from persistence.store import RecordResult
+from tests.support.memory_store import InMemoryStore
 from tests.support.workers import wait_for
-from workers import events
-from workers.recorder import GROUP, Recorder
-from workers.sink import EventSink
+from workers.recording.recorder import GROUP, Recorder
+from workers.recording.sink import EventSink
 
 STREAM = "agentq:events"
 
@@ -27,7 +27,7 @@ STREAM = "agentq:events"
 def _evs(task_id: str, worker: str = "w@h") -> list[dict[str, Any]]:
     now = time.time()
     return [
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex,
             task_id,
             "pending",
@@ -37,10 +37,10 @@ def _evs(task_id: str, worker: str = "w@h") -> list[dict[str, Any]]:
             "quiz",
             request={"input_data": {"x": 1}},
         ),
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex, task_id, "queued", 0, now + 0.001, "quiz_generator", "quiz"
         ),
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex,
             task_id,
             "running",
@@ -50,7 +50,7 @@ def _evs(task_id: str, worker: str = "w@h") -> list[dict[str, Any]]:
             "quiz",
             worker=worker,
         ),
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex,
             task_id,
             "completed",
@@ -108,8 +108,8 @@ def test_records_batches_and_acknowledges(
 
 def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.Redis) -> None:
     redis_client.xadd(STREAM, {"e": b"{not json"})
-    redis_client.xadd(STREAM, {"e": events.encode([{"k": "t", "id": "zz"}])})
-    redis_client.xadd(STREAM, {"e": events.encode(_evs("good"))})
+    redis_client.xadd(STREAM, {"e": wire.encode([{"k": "t", "id": "zz"}])})
+    redis_client.xadd(STREAM, {"e": wire.encode(_evs("good"))})
     store = InMemoryStore()
     rec = _recorder(url, store)
     _drain(rec)
@@ -123,8 +123,8 @@ def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.
 def test_rejected_entry_is_isolated(url: str, redis_client: redis.Redis, sql_store: Any) -> None:
     bad = _evs("bad")
     bad[-1]["rs"]["quality_score"] = 7.0  # violates the seed's CHECK
-    redis_client.xadd(STREAM, {"e": events.encode(bad)})
-    redis_client.xadd(STREAM, {"e": events.encode(_evs("fine"))})
+    redis_client.xadd(STREAM, {"e": wire.encode(bad)})
+    redis_client.xadd(STREAM, {"e": wire.encode(_evs("fine"))})
     rec = _recorder(url, sql_store)
     _drain(rec)
     assert sql_store.get_execution("fine")["status"] == "completed"
@@ -132,7 +132,7 @@ def test_rejected_entry_is_isolated(url: str, redis_client: redis.Redis, sql_sto
     assert sql_store.get_execution("bad") is None
     [(_, fields)] = redis_client.xrange(STREAM + ":dead")
     assert b"quality_score_check" in fields[b"reason"]
-    assert fields[b"e"] == events.encode(bad)
+    assert fields[b"e"] == wire.encode(bad)
 
 
 class FlakyStore(InMemoryStore):
@@ -150,7 +150,7 @@ class FlakyStore(InMemoryStore):
 
 
 def test_database_outage_keeps_entries_until_recorded(url: str, redis_client: redis.Redis) -> None:
-    redis_client.xadd(STREAM, {"e": events.encode(_evs("t1"))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_evs("t1"))})
     store = FlakyStore(failures=3)
     rec = _recorder(url, store, max_backoff=0.05)
     _run_until(rec, lambda: "t1" in store.executions)
@@ -171,7 +171,7 @@ def test_unreachable_redis_spools_and_the_recorder_replays(url: str, tmp_path: P
 
 
 def test_entries_of_a_dead_recorder_are_claimed(url: str, redis_client: redis.Redis) -> None:
-    redis_client.xadd(STREAM, {"e": events.encode(_evs("orphan"))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_evs("orphan"))})
     redis_client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
     # A recorder reads the entry and dies before recording it.
     redis_client.xreadgroup(GROUP, "dead-one", {STREAM: ">"}, count=10)
@@ -187,6 +187,6 @@ def test_recorder_recreates_a_lost_consumer_group(url: str, redis_client: redis.
     rec = _recorder(url, store, max_backoff=0.05)
     rec.run_once()
     redis_client.delete(STREAM)  # Redis restarted without persistence
-    redis_client.xadd(STREAM, {"e": events.encode(_evs("after-restart"))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_evs("after-restart"))})
     _run_until(rec, lambda: "after-restart" in store.executions)
     assert store.executions["after-restart"].status.value == "completed"

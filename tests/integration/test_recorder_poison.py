@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 
 from persistence import wire
 from persistence.sql_store import SQLStore
-from workers import events
-from workers.recorder import GROUP, PROGRESS_SUFFIX, Recorder
+from workers.recording.recorder import GROUP, PROGRESS_SUFFIX, Recorder
 
 STREAM = "agentq:events"
 DEAD = STREAM + ":dead"
@@ -31,10 +30,10 @@ def _good(task_id: str | None = None) -> list[dict[str, Any]]:
     tid = task_id or str(uuid.uuid4())
     now = time.time()
     return [
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex, tid, "pending", 0, now, "quiz_generator", "quiz", request={"n": 1}
         ),
-        events.transition(uuid.uuid4().hex, tid, "queued", 0, now, "quiz_generator", "quiz"),
+        wire.transition(uuid.uuid4().hex, tid, "queued", 0, now, "quiz_generator", "quiz"),
     ]
 
 
@@ -93,12 +92,12 @@ def test_an_out_of_range_time_is_dead_lettered_and_recording_goes_on(
     """The reproduction of issue 12: ``"at": 1e20`` made the database reject the batch,
     the slow path raised OverflowError, and the recorder retried the same entries forever."""
     before, after = str(uuid.uuid4()), str(uuid.uuid4())
-    redis_client.xadd(STREAM, {"e": events.encode(_good(before))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good(before))})
     poison = _good()
     poison[1]["at"] = 1e20
-    payload = events.encode(poison)
+    payload = wire.encode(poison)
     bad_id = redis_client.xadd(STREAM, {"e": payload})
-    redis_client.xadd(STREAM, {"e": events.encode(_good(after))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good(after))})
     rec = Recorder(url, store, stream=STREAM, consumer="c1", block_ms=10, max_backoff=0.05)
 
     _run_until_drained(rec, redis_client)
@@ -110,7 +109,7 @@ def test_an_out_of_range_time_is_dead_lettered_and_recording_goes_on(
     assert b"'at'" in dead[bad_id][b"reason"]
     # Not stuck: a new entry is recorded, the poison one is never read again.
     fresh = str(uuid.uuid4())
-    redis_client.xadd(STREAM, {"e": events.encode(_good(fresh))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good(fresh))})
     _run_until_drained(rec, redis_client)
     assert fresh in _recorded_tasks(store)
     assert redis_client.xlen(DEAD) == 1
@@ -120,7 +119,7 @@ def test_an_out_of_range_time_is_dead_lettered_and_recording_goes_on(
 def _one_event(**change: Any) -> bytes:
     [ev] = _good()[1:]
     ev.update({"t": str(uuid.uuid4()), **change})  # a task of its own
-    return events.encode([ev])
+    return wire.encode([ev])
 
 
 def _fields(payload: bytes) -> dict[str, bytes]:
@@ -158,7 +157,7 @@ POISON: dict[str, tuple[dict[str, bytes], str]] = {
         "rejected by the database: new row for relation",
     ),
     "bad instance event": (
-        _fields(events.encode([events.instance("w@h", ["nobody"], "idle", time.time())])),
+        _fields(wire.encode([wire.instance("w@h", ["nobody"], "idle", time.time())])),
         "'types'",
     ),
 }
@@ -170,9 +169,9 @@ def test_each_poison_entry_is_dead_lettered_and_the_rest_recorded(
 ) -> None:
     fields, reason = POISON[case]
     first, last = str(uuid.uuid4()), str(uuid.uuid4())
-    redis_client.xadd(STREAM, {"e": events.encode(_good(first))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good(first))})
     bad_id = redis_client.xadd(STREAM, fields)  # type: ignore[arg-type]
-    redis_client.xadd(STREAM, {"e": events.encode(_good(last))})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good(last))})
     rec = Recorder(url, store, stream=STREAM, consumer="c1", block_ms=10, max_backoff=0.05)
 
     _run_until_drained(rec, redis_client)
@@ -197,11 +196,11 @@ def test_a_dead_letter_keeps_every_field_of_the_entry(
 
 
 def test_a_reason_is_one_short_printable_line() -> None:
-    from workers.recorder import REASON_MAX_CHARS, reason_of
+    from workers.recording.recorder import REASON_MAX_CHARS, reason_of
 
     assert reason_of(ValueError("a\nb\x00c\ud800")) == "ValueError: a b\\x00c\\ud800"
     assert len(reason_of(RuntimeError("x" * 10_000))) == REASON_MAX_CHARS
-    assert reason_of(events.BadEvent("not JSON: oops")) == "not JSON: oops"
+    assert reason_of(wire.BadEvent("not JSON: oops")) == "not JSON: oops"
 
 
 # --- the database's errors: data is refused, an outage is waited out -------------------
@@ -241,7 +240,7 @@ class _Unavailable:
 
 def test_an_outage_dead_letters_nothing(url: str, redis_client: redis.Redis) -> None:
     redis_client.xadd(STREAM, {"e": _one_event(at=1e20)})  # would be dead-lettered
-    redis_client.xadd(STREAM, {"e": events.encode(_good())})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good())})
     rec = Recorder(url, _Unavailable(), stream=STREAM, consumer="c1", block_ms=10)
     for _ in range(3):
         with pytest.raises(Exception, match="connection refused"):
@@ -282,7 +281,7 @@ def _event_ids(payload: bytes) -> list[uuid.UUID]:
 
 def _strict_reason(payload: bytes | None) -> str | None:
     """Why the strict decoder refuses the entry (as a dead letter says it), or None."""
-    from workers.recorder import reason_of
+    from workers.recording.recorder import reason_of
 
     if payload is None:
         return "entry has no 'e' field (fields: x)"
@@ -312,7 +311,7 @@ def _edge_entries(draw: st.DrawFn) -> dict[str, bytes]:
         ev["id"] = "{" + str(uuid.UUID(ev["id"])) + "}"
     else:
         ev["at"] = str(NOW)
-    return {"e": events.encode([ev])}
+    return {"e": wire.encode([ev])}
 
 
 def _any_fields() -> Any:
@@ -327,10 +326,10 @@ def test_any_entries_land_or_are_dead_lettered_and_recording_goes_on(
     url: str, redis_client: redis.Redis, store: SQLStore, data: st.DataObject
 ) -> None:
     redis_client.delete(STREAM, DEAD, STREAM + PROGRESS_SUFFIX)  # tasks and ids are fresh
-    good = [events.encode(_good()) for _ in range(data.draw(st.integers(1, 4)))]
+    good = [wire.encode(_good()) for _ in range(data.draw(st.integers(1, 4)))]
     worker = f"w{uuid.uuid4().hex[:8]}@h"
     if data.draw(st.booleans()):
-        good.append(events.encode([events.instance(worker, ["quiz_generator"], "idle", NOW)]))
+        good.append(wire.encode([wire.instance(worker, ["quiz_generator"], "idle", NOW)]))
     anything = data.draw(st.lists(_any_fields(), min_size=1, max_size=4))
     mixed = data.draw(st.permutations([{"e": g} for g in good] + anything))
     ids = [redis_client.xadd(STREAM, fields) for fields in mixed]
@@ -347,7 +346,7 @@ def test_any_entries_land_or_are_dead_lettered_and_recording_goes_on(
         _check_outcome(store, redis_client, dict(zip(ids, mixed, strict=True)), set(good))
         if len(good) > len([g for g in good if b'"k":"i"' not in g]):
             assert _instance_status(store, worker) == "idle"
-        fresh = events.encode(_good())  # not stuck: the next entry is recorded
+        fresh = wire.encode(_good())  # not stuck: the next entry is recorded
         redis_client.xadd(STREAM, {"e": fresh})
         _drain(rec, redis_client)
         assert len(_ids_recorded(store, _event_ids(fresh))) == 2
@@ -394,17 +393,17 @@ def _instance_status(store: SQLStore, worker: str) -> str | None:
 def _age(client: redis.Redis, seconds: float) -> None:
     """An entry that has waited ``seconds``, and a last commit as long ago."""
     ms = int((time.time() - seconds) * 1000)
-    client.xadd(STREAM, {"e": events.encode(_good())}, id=f"{ms}-0")
+    client.xadd(STREAM, {"e": wire.encode(_good())}, id=f"{ms}-0")
     client.hset(STREAM + PROGRESS_SUFFIX, "at", time.time() - seconds)
 
 
 def test_health_says_unhealthy_when_recording_stalls(
     store: SQLStore, redis_client: redis.Redis
 ) -> None:
-    from workers.health import health_check
+    from workers.health.checks import health_check
 
     _age(redis_client, 120)
-    redis_client.xadd(STREAM, {"e": events.encode(_good())})  # and it grows
+    redis_client.xadd(STREAM, {"e": wire.encode(_good())})  # and it grows
     report = health_check(store=store)
     assert report["status"] == "unhealthy"
     assert report["reasons"] == [
@@ -417,7 +416,7 @@ def test_health_says_unhealthy_when_recording_stalls(
 def test_health_tells_a_stalled_recorder_from_a_slow_or_absent_one(
     url: str, redis_client: redis.Redis, store: SQLStore
 ) -> None:
-    from workers.health import check_recording, verdict
+    from workers.health.checks import check_recording, verdict
 
     _age(redis_client, 120)
     assert check_recording(url, STREAM)["stalled"]
@@ -438,14 +437,14 @@ def test_health_tells_a_stalled_recorder_from_a_slow_or_absent_one(
 
 def test_a_stuck_recorder_shows_as_stalled(url: str, redis_client: redis.Redis) -> None:
     """A real recorder that reads but cannot commit (here: its database is down)."""
-    from workers.health import check_recording, verdict
+    from workers.health.checks import check_recording, verdict
 
-    redis_client.xadd(STREAM, {"e": events.encode(_good())})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good())})
     rec = Recorder(url, _Unavailable(), stream=STREAM, consumer="c1", block_ms=10)
     with pytest.raises(Exception, match="connection refused"):
         rec.run_once()  # started (the marker), read the entry, could not commit it
     time.sleep(0.3)
-    redis_client.xadd(STREAM, {"e": events.encode(_good())})
+    redis_client.xadd(STREAM, {"e": wire.encode(_good())})
     state = check_recording(url, STREAM, stall_after_s=0.2)
     assert state["stalled"] and state["backlog"] == 2
     status, reasons = verdict({"recording": state})
@@ -456,7 +455,7 @@ def test_the_recorder_marks_its_progress(
     url: str, redis_client: redis.Redis, store: SQLStore
 ) -> None:
     for _ in range(3):
-        redis_client.xadd(STREAM, {"e": events.encode(_good())})
+        redis_client.xadd(STREAM, {"e": wire.encode(_good())})
     rec = Recorder(url, store, stream=STREAM, consumer="c1", block_ms=10)
     _drain(rec, redis_client)
     marker = redis_client.hgetall(STREAM + PROGRESS_SUFFIX)
@@ -484,7 +483,7 @@ def test_an_unmigrated_database_makes_entries_wait_not_dead(
     empty = SQLStore(empty_url, pool_size=1)
     try:
         tid = str(uuid.uuid4())
-        redis_client.xadd(STREAM, {"e": events.encode(_good(tid))})
+        redis_client.xadd(STREAM, {"e": wire.encode(_good(tid))})
         rec = Recorder(url, empty, stream=STREAM, consumer="c1", block_ms=10)
         for _ in range(2):
             with pytest.raises(SchemaNotReady, match="agentq migrate"):

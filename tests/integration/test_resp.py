@@ -1,4 +1,4 @@
-"""The hooks' XADD writer (workers/resp.py) and the sink around it, on real Redis servers."""
+"""The hooks' XADD writer (workers/recording/resp.py) and the sink around it, on real Redis."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import redis
 
+from persistence import wire
 from tests.support.servers import RedisServer
-from workers import events
-from workers.resp import ReplyError, RespWriter, open_writer
-from workers.sink import EventSink
+from workers.recording.resp import ReplyError, RespWriter, open_writer
+from workers.recording.sink import EventSink
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def secured_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 def _ev(task_id: str) -> list[dict[str, object]]:
     return [
-        events.transition(
+        wire.transition(
             uuid.uuid4().hex,
             task_id,
             "running",
@@ -161,10 +161,10 @@ def test_sink_sends_again_what_a_dropped_connection_left_unconfirmed(tmp_path: P
         srv.stop()
         srv.start()
         assert sink._writer is not None
-        sink._writer.send(sink._stream, b"e", events.encode(_ev("t2")))
+        sink._writer.send(sink._stream, b"e", wire.encode(_ev("t2")))
         sink.emit(_ev("t3"))
         sink.flush()
-        tasks = sorted(events.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events"))
+        tasks = sorted(wire.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events"))
         assert tasks == ["t2", "t3"] and sink.spooled == 0
         # Many events without reading a reply: the sink waits once past its bound.
         for i in range(EventSink.MAX_UNCONFIRMED + 10):
@@ -200,7 +200,7 @@ def test_sink_shared_by_threads_loses_and_mixes_nothing(tmp_path: Path) -> None:
             t.join()
         sink.flush()
         client = redis.Redis.from_url(srv.url)
-        tasks = {events.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events")}
+        tasks = {wire.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events")}
         assert len(tasks) == 4 * per_thread and sink.spooled == 0
         sink.close()
     finally:

@@ -266,8 +266,8 @@ def test_supabase_only_outage_is_buffered_by_the_recorder(
     """Supabase (REST) as the only database, and down: the stream keeps every transition
     until it is back, as for any primary."""
     from persistence import wire
-    from workers.recorder import Recorder
-    from workers.sink import EventSink
+    from workers.recording.recorder import Recorder
+    from workers.recording.sink import EventSink
 
     kw = redis_client.connection_pool.connection_kwargs
     url = f"redis://{kw['host']}:{kw['port']}/{kw['db']}"

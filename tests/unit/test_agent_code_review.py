@@ -1,4 +1,4 @@
-"""Unit tests of the code_reviewer agent (tasks/agents/code_review.py and its checkers)."""
+"""Unit tests of the code_reviewer agent (tasks/agents/code_review/__init__.py and its checkers)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tasks.agents.code_review import (
     review,
     score_findings,
 )
-from tasks.agents.lint_rules import RULES, Severity, resolve_rule
+from tasks.agents.code_review.lint_rules import RULES, Severity, resolve_rule
 from tasks.registry import load_agents
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of the content_generator agent (tasks/agents/content.py)."""
+"""Unit tests of the content_generator agent (tasks/agents/content/__init__.py)."""
 
 from __future__ import annotations
 

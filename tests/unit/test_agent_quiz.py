@@ -1,4 +1,4 @@
-"""Unit tests of the quiz_generator agent (tasks/agents/quiz.py)."""
+"""Unit tests of the quiz_generator agent (tasks/agents/quiz/__init__.py)."""
 
 from __future__ import annotations
 

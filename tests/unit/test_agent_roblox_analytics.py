@@ -1,4 +1,4 @@
-"""Unit tests of the roblox_analytics agent (tasks/agents/roblox_analytics.py)."""
+"""Unit tests of the roblox_analytics agent (tasks/agents/roblox_analytics/__init__.py)."""
 
 from __future__ import annotations
 

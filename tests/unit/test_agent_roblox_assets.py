@@ -1,4 +1,4 @@
-"""Unit tests of the roblox_asset agent (tasks/agents/roblox_assets.py)."""
+"""Unit tests of the roblox_asset agent (tasks/agents/roblox_assets/__init__.py)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tasks.agents.luau_lex import tokenize
+from tasks.agents.luau.lex import tokenize
 from tasks.agents.roblox_testing import (
     RUBRIC_WEIGHTS,
     RobloxTestingInput,

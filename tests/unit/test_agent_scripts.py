@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from tasks.agents import scripts
 from tasks.agents.code_review import review_code
-from tasks.agents.luau_templates import ScriptFile, lua_number, lua_string
+from tasks.agents.luau.templates import ScriptFile, lua_number, lua_string
 from tasks.agents.scripts import (
     RUBRIC_WEIGHTS,
     SPEC,

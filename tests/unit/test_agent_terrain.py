@@ -1,4 +1,4 @@
-"""Unit tests of the terrain_generator agent (tasks/agents/terrain.py)."""
+"""Unit tests of the terrain_generator agent (tasks/agents/terrain/__init__.py)."""
 
 from __future__ import annotations
 

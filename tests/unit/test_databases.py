@@ -1,11 +1,11 @@
-"""Which databases the settings name (workers/databases.py), and no secret in sight."""
+"""Which databases the settings name (workers/stores.py), and no secret in sight."""
 
 from __future__ import annotations
 
 import pytest
 
-from workers.databases import DatabasePlan, describe, plan
 from workers.settings import load_settings
+from workers.stores import DatabasePlan, describe, plan
 
 PASSWORD = "db-pass-never-shown"
 KEY = "service-role-key-never-shown"

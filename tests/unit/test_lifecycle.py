@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from persistence.lifecycle import RANK, TaskStatus, fold, merge, patches
-from persistence.memory import InMemoryStore
+from tests.support.memory_store import InMemoryStore
 from tests.support.sequences import batches, shuffled_with_duplicates, valid_sequences
 
 S = TaskStatus

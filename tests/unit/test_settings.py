@@ -60,7 +60,7 @@ def test_url_helpers() -> None:
 
 
 def test_events_confirm_auto_waits_in_workers_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from workers import signals
+    from workers.recording import signals
 
     monkeypatch.setattr(signals, "_in_worker", False)
     assert signals._confirm_mode(load_settings()) == "deferred"  # a publisher: no wait

@@ -17,11 +17,10 @@ from hypothesis import strategies as st
 from persistence import wire
 from persistence.lifecycle import Transition
 from persistence.schema import AGENT_STATUS_VALUES, AGENT_TYPE_VALUES
-from workers import events
 
 
 def _ev(**changes: Any) -> dict[str, Any]:
-    ev = events.transition(
+    ev = wire.transition(
         uuid.uuid4().hex,
         "task-1",
         "completed",
@@ -49,7 +48,7 @@ def test_a_good_event_round_trips() -> None:
 
 
 def test_an_instance_event_is_checked_too() -> None:
-    ev = events.instance("w@h", ["quiz_generator", "code_reviewer"], "idle", NOW)
+    ev = wire.instance("w@h", ["quiz_generator", "code_reviewer"], "idle", NOW)
     [i] = wire.decode_entry(wire.encode([ev]))
     assert i == wire.InstanceEvent(
         "w@h", ("quiz_generator", "code_reviewer"), "idle", datetime.fromtimestamp(NOW, UTC)

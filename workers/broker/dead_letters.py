@@ -7,7 +7,7 @@ Two Redis streams on the recording Redis (``AGENTQ_EVENTS_URL``, by default the 
   a short ``kind`` (``envelope``, ``encoding``, ``body``, ``headers``, ``unknown_task``,
   ``too_large``, ``other``).
 * ``<AGENTQ_EVENTS_STREAM>:dead`` — recording-stream entries the recorder could not
-  record (``workers/recorder.py``): the entry's events ``e``, its stream id and the reason.
+  record (``workers/recording/recorder.py``): the entry's events ``e``, its stream id, the reason.
 
 ``agentq dead-letters`` lists them, ``--replay`` puts them back (a message on its queue,
 an entry on the recording stream), ``--purge`` deletes them. Both streams are capped

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import redis
 
+from persistence.formatting import one_line
 from workers.broker import message_check
 from workers.broker.dead_letters import DeadLetters
 from workers.settings import get_settings
@@ -46,7 +47,7 @@ def _keeper() -> DeadLetters:
 
 
 def reason_of(exc: BaseException, where: str = "envelope") -> str:
-    return f"{where} cannot be read: {message_check.one_line(exc)}"
+    return f"{where} cannot be read: {one_line(exc)}"
 
 
 def set_aside_envelope(raw: Any, queue: str, reason: str) -> None:

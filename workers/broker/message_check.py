@@ -13,6 +13,8 @@ import math
 from datetime import datetime
 from typing import Any
 
+from persistence.formatting import one_line
+
 MAX_TASK_ID = 255  # agent_executions.task_id
 MAX_RETRIES = 10_000
 
@@ -122,11 +124,3 @@ def _body_problem(message: Any) -> Problem | None:
 def _show(value: Any) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line a log or a dead letter can hold."""
-    text = " ".join(str(exc).split()) or "(no message)"
-    cls = type(exc)
-    name = cls.__name__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__name__}"
-    return f"{name}: {text[:limit]}"

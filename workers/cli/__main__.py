@@ -1,0 +1,5 @@
+"""``python -m workers.cli``: the same as ``agentq``."""
+
+from workers.cli import main
+
+main()

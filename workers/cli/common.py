@@ -1,0 +1,48 @@
+"""What every ``agentq`` command shares: exit codes, the consoles, failing with a message,
+loading the settings, printing JSON.
+
+Exit codes scripts can rely on: 0 success, 1 bad input or settings, 2 usage error (click),
+3 unknown task id, 4 a service (database, broker) cannot be reached (health: unhealthy),
+5 degraded (health, demo), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from persistence.formatting import json_default
+
+EXIT_INVALID = 1
+EXIT_NOT_FOUND = 3
+EXIT_UNAVAILABLE = 4
+EXIT_DEGRADED = 5
+EXIT_INTERRUPTED = 130
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    sys.exit(code)
+
+
+def load_settings() -> Any:
+    """The settings, or exit 1 naming the variable that is wrong."""
+    from workers.settings import SettingsError, get_settings
+
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        fail(str(exc), EXIT_INVALID)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, default=json_default, indent=2, sort_keys=True))

@@ -1,0 +1,1 @@
+"""``agentq demo``: embedded servers, the batch, the drills and the report."""

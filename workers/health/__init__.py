@@ -1,0 +1,1 @@
+"""Health: component checks, the verdict, the report and its Supabase endpoint shape."""

@@ -1,0 +1,541 @@
+"""System health: one report of every component, and the verdict.
+
+:func:`health_check` never raises: a component that cannot be reached is reported
+with its error (URLs redacted, no secrets) and decides the verdict.
+
+Components:
+
+* ``broker`` — reachable + latency (Redis ``PING``; for AMQP a kombu connection).
+* ``database`` — reachable + latency (``SELECT 1``), the seed's tables readable,
+  realtime (tables with a change-feed trigger calling ``pg_notify``).
+* ``supabase`` — the REST API answers, when configured; otherwise "not configured".
+* ``queues`` — messages waiting per queue. With Redis, kombu keeps one list per
+  priority step: the depth is the sum of ``LLEN`` over ``<queue>``, ``<queue>:0`` ..
+  ``<queue>:9``. With AMQP, a passive ``queue_declare``.
+* ``workers`` — **online** = agent instances that are not offline and whose
+  ``last_heartbeat`` is younger than the stale timeout (``AGENTQ_STALE_AGENT_SECONDS``).
+  Every worker's recorder writes that heartbeat (``AGENTQ_HEARTBEAT_SECONDS``), so it
+  costs nothing to read and works across hosts; ``ping_workers=True`` adds Celery's
+  ``inspect().ping`` (a broadcast answered within one second) for comparison.
+* ``executions`` — in the last metrics period: counts by status, error rate
+  (failed / (completed + failed), percent), p50 / p95 / mean execution time, and the
+  unfinished executions.
+* ``recording`` — the stream's backlog (``pending + lag`` of the ``recorders`` group,
+  XLEN when the group does not exist yet) and the age of its oldest entry (entries are
+  deleted once recorded, so the oldest entry is the oldest unrecorded transition); how
+  long ago any recorder last committed a batch (``<stream>:progress``, which every
+  recorder sets with each acknowledgement and when it starts), and whether recording is
+  **stalled**: entries have waited longer than the ``recording_stall_seconds`` setting
+  (``AGENTQ_RECORDING_STALL_SECONDS``, 60) and no batch was committed for as long. Without
+  the marker no recorder ever ran on this stream: the backlog then only counts as lag.
+  (Times are the hosts' clocks.)
+
+Verdict:
+
+* **unhealthy** — the settings are invalid, the database or the broker cannot be
+  reached, a seed table is not readable, or recording is stalled (see above).
+* **degraded** — the recording stream cannot be reached (hooks spool to disk meanwhile),
+  the recording lag exceeds 30 s (and recording is not stalled), the error rate exceeds
+  20 % (over at least 5 ended executions), messages wait but no worker is online,
+  dead letters are kept (broker messages or recording entries set aside),
+  Supabase is configured but does not answer, the database or broker takes more than
+  1 s, or a statistic failed.
+* **healthy** — otherwise. ``reasons`` lists every finding, worst first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from persistence.formatting import one_line
+from persistence.sql_store import SQLStore
+from workers.broker.dead_letters import MESSAGES_STREAM
+
+RECORDING_LAG_MAX_S = 30.0
+RECORDING_STALL_S = 60.0  # default of the recording_stall_seconds setting
+ERROR_RATE_MAX = 20.0
+ERROR_RATE_MIN_SAMPLE = 5
+SLOW_MS = 1000.0
+TIMEOUT_S = 2.0
+PRIORITY_STEPS = range(10)
+
+HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+
+
+def _setting(settings: Any, name: str, default: float) -> float:
+    return float(getattr(settings, name, default))
+
+
+def _secrets(*urls: str) -> tuple[str, ...]:
+    out = []
+    for url in urls:
+        try:
+            pw = urlsplit(url).password
+        except ValueError:
+            continue
+        if pw:
+            out.append(pw)
+    return tuple(out)
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = fn()
+    return value, round((time.perf_counter() - start) * 1000, 2)
+
+
+# --- broker and queues --------------------------------------------------------------
+def _is_redis(url: str) -> bool:
+    return url.startswith(("redis://", "rediss://", "unix://", "redis+socket://"))
+
+
+def _redis(url: str) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
+
+
+def check_broker(url: str) -> dict[str, Any]:
+    from workers.settings import redact_url
+
+    out: dict[str, Any] = {"url": redact_url(url)}
+    try:
+        if _is_redis(url):
+            client = _redis(url)
+            try:
+                _, out["latency_ms"] = _timed(client.ping)
+            finally:
+                client.close()
+        else:
+            from kombu import Connection
+
+            with Connection(url, connect_timeout=TIMEOUT_S) as conn:
+                _, out["latency_ms"] = _timed(
+                    lambda: conn.ensure_connection(max_retries=1, timeout=TIMEOUT_S)
+                )
+        out["ok"] = True
+    except Exception as exc:
+        out.update(ok=False, error=one_line(exc, secrets=_secrets(url)))
+    return out
+
+
+def queue_names() -> list[str]:
+    from workers.routing import agent_queues
+
+    return [str(q.name) for q in agent_queues()]
+
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists kombu keeps for ``queue``: itself and one per priority step."""
+    return [queue, *(f"{queue}:{p}" for p in PRIORITY_STEPS)]
+
+
+def check_queues(url: str, queues: list[str]) -> dict[str, Any]:
+    try:
+        depth = _redis_depth(url, queues) if _is_redis(url) else _amqp_depth(url, queues)
+    except Exception as exc:
+        return {"ok": False, "error": one_line(exc, secrets=_secrets(url))}
+    return {"ok": True, "depth": depth, "total": sum(depth.values())}
+
+
+def _redis_depth(url: str, queues: list[str]) -> dict[str, int]:
+    client = _redis(url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for q in queues:
+            for key in queue_keys(q):
+                pipe.llen(key)
+        counts = pipe.execute()
+    finally:
+        client.close()
+    n = len(PRIORITY_STEPS) + 1
+    return {q: int(sum(counts[i * n : (i + 1) * n])) for i, q in enumerate(queues)}
+
+
+def _amqp_depth(url: str, queues: list[str]) -> dict[str, int]:
+    from kombu import Connection
+
+    out: dict[str, int] = {}
+    with Connection(url, connect_timeout=TIMEOUT_S) as conn:
+        for q in queues:
+            try:
+                out[q] = int(conn.default_channel.queue_declare(q, passive=True).message_count)
+            except Exception:
+                out[q] = 0  # not declared yet: nothing waits in it
+    return out
+
+
+# --- recording stream -----------------------------------------------------------------
+def check_recording(
+    url: str, stream: str, stall_after_s: float = RECORDING_STALL_S
+) -> dict[str, Any]:
+    from workers.settings import redact_url
+
+    out: dict[str, Any] = {"url": redact_url(url), "stream": stream}
+    client = _redis(url)
+    try:
+        out.update(_recording_state(client, stream), ok=True)
+        out.update(_recording_progress(client, stream))
+        out["stall_after_seconds"] = stall_after_s
+        out["stalled"] = _stalled(out, stall_after_s)
+    except Exception as exc:
+        out.update(ok=False, error=one_line(exc, secrets=_secrets(url)))
+    finally:
+        client.close()
+    return out
+
+
+def _recording_state(client: Any, stream: str) -> dict[str, Any]:
+    from workers.recording.recorder import GROUP
+
+    length = int(client.xlen(stream))
+    groups = client.xinfo_groups(stream) if length or client.exists(stream) else []
+    group = next((g for g in groups if _s(g.get("name")) == GROUP), None)
+    if group is None:
+        backlog = length
+    else:
+        lag = group.get("lag")
+        backlog = int(group.get("pending") or 0) + int(length if lag is None else lag)
+    oldest = client.xrange(stream, count=1)
+    age = None
+    if oldest:
+        ms = int(_s(oldest[0][0]).split("-", 1)[0])
+        age = max(0.0, round(time.time() - ms / 1000, 3))
+    return {
+        "backlog": backlog,
+        "length": length,
+        "oldest_age_seconds": age,
+        "dead_letters": int(client.xlen(stream + ":dead")),
+        "dead_messages": int(client.xlen(MESSAGES_STREAM)),
+    }
+
+
+def _recording_progress(client: Any, stream: str) -> dict[str, Any]:
+    """When a recorder last committed a batch (or started), from its marker in Redis."""
+    from workers.recording.recorder import PROGRESS_SUFFIX
+
+    marker = {_s(k): _s(v) for k, v in client.hgetall(stream + PROGRESS_SUFFIX).items()}
+    at = marker.get("at")
+    return {
+        "last_commit_age_seconds": None if at is None else round(time.time() - float(at), 3),
+        "recorded_entries": int(marker.get("entries") or 0),
+    }
+
+
+def _stalled(rec: dict[str, Any], after_s: float) -> bool:
+    """Entries wait longer than ``after_s`` and no recorder committed for as long: a
+    recorder that runs but cannot get past something (or none that runs any more)."""
+    waited, idle = rec.get("oldest_age_seconds"), rec.get("last_commit_age_seconds")
+    if not rec.get("backlog") or waited is None or idle is None:
+        return False
+    return bool(waited > after_s and idle > after_s)
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# --- database ----------------------------------------------------------------------
+def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
+    from persistence import health as db
+    from workers.settings import redact_url
+
+    url = (
+        getattr(settings, "primary_database_url", None) or settings.database_url.get_secret_value()
+    )
+    out: dict[str, Any] = {"url": redact_url(url)}
+    secrets = _secrets(url)
+    try:
+        out["latency_ms"] = round(db.ping(store), 2)
+        out["tables_accessible"] = db.tables_accessible(store)
+        out["realtime_tables"] = db.realtime_tables(store)
+        out["ok"] = True
+    except Exception as exc:
+        out.update(ok=False, error=one_line(exc, secrets=secrets))
+    return out
+
+
+def check_workers(store: SQLStore, stale_s: float, ping: bool) -> dict[str, Any]:
+    from persistence import health as db
+
+    out: dict[str, Any] = {"stale_after_seconds": stale_s, "source": "agent_instances heartbeat"}
+    try:
+        out.update(db.instances_summary(store, stale_s))
+        out["ok"] = True
+    except Exception as exc:
+        out.update(ok=False, error=one_line(exc))
+    if ping:
+        out["celery_ping"] = _celery_ping()
+    return out
+
+
+def _celery_ping() -> dict[str, Any]:
+    try:
+        from workers.app import app
+
+        replies = app.control.inspect(timeout=1.0).ping() or {}
+        return {"ok": True, "workers": sorted(replies)}
+    except Exception as exc:
+        return {"ok": False, "error": one_line(exc)}
+
+
+def check_executions(store: SQLStore, window_s: float) -> dict[str, Any]:
+    from persistence import health as db
+
+    try:
+        return {"ok": True, **db.execution_stats(store, window_s)}
+    except Exception as exc:
+        return {"ok": False, "error": one_line(exc)}
+
+
+# --- supabase ----------------------------------------------------------------------
+def check_supabase(settings: Any) -> dict[str, Any]:
+    if not settings.is_supabase_configured():
+        return {"ok": True, "configured": False, "status": "not configured"}
+    import httpx
+
+    key = settings.supabase_service_role_key or settings.supabase_anon_key
+    secret = key.get_secret_value()
+    url = str(settings.supabase_url).rstrip("/") + "/rest/v1/"
+    out: dict[str, Any] = {"configured": True, "url": settings.supabase_url}
+    try:
+        resp, out["latency_ms"] = _timed(
+            lambda: httpx.get(
+                url,
+                headers={"apikey": secret, "Authorization": f"Bearer {secret}"},
+                timeout=TIMEOUT_S,
+            )
+        )
+        out["http_status"] = resp.status_code
+        out["ok"] = resp.status_code < 500
+        if not out["ok"]:
+            out["error"] = f"HTTP {resp.status_code}"
+    except Exception as exc:
+        out.update(ok=False, error=one_line(exc, secrets=(secret,)))
+    return out
+
+
+# --- the Supabase mirror (dual database) ---------------------------------------------
+def check_mirror(settings: Any, store: SQLStore) -> dict[str, Any] | None:
+    """The outbox of the mirror (backlog, dead rows, oldest age); None without a mirror."""
+    from persistence import outbox
+    from workers.stores import plan
+
+    try:
+        kind = plan(settings).mirror
+    except Exception:  # a bare settings object (tests): no mirror
+        return None
+    if kind is None:
+        return None
+    out: dict[str, Any] = {"configured": True, "kind": kind}
+    out["degraded_after_seconds"] = _setting(settings, "outbox_degraded_seconds", 300.0)
+    try:
+        out.update(outbox.stats(store), ok=True)
+    except Exception as exc:
+        out.update(
+            ok=False,
+            error=one_line(exc, secrets=_secrets(getattr(settings, "primary_database_url", ""))),
+        )
+    return out
+
+
+def _mirror_reasons(m: dict[str, Any]) -> list[str]:
+    if not m:
+        return []
+    if not m.get("ok"):
+        return [f"mirror outbox check failed: {m.get('error')}"]
+    out = []
+    age = m.get("oldest_age_seconds")
+    if age is not None and age > m.get("degraded_after_seconds", 300.0):
+        out.append(f"supabase mirror behind: {m.get('backlog')} outbox rows, oldest {age:.0f} s")
+    if m.get("dead"):
+        out.append(f"supabase mirror refused {m['dead']} outbox rows (see mirror_outbox)")
+    return out
+
+
+# --- verdict -----------------------------------------------------------------------
+def verdict(components: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
+    """The overall status and its reasons (unhealthy ones first)."""
+    bad = _unhealthy_reasons(components)
+    warn = _degraded_reasons(components)
+    status = UNHEALTHY if bad else DEGRADED if warn else HEALTHY
+    return status, bad + warn
+
+
+def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    if "settings" in c:
+        out.append(f"settings invalid: {c['settings'].get('error')}")
+    if "internal" in c:
+        out.append(f"health check failed: {c['internal'].get('error')}")
+    db, broker = c.get("database", {}), c.get("broker", {})
+    if db and not db.get("ok"):
+        out.append(f"database unreachable: {db.get('error')}")
+    missing = [t for t, ok in (db.get("tables_accessible") or {}).items() if not ok]
+    if missing:
+        out.append("tables not accessible: " + ", ".join(missing))
+    if broker and not broker.get("ok"):
+        out.append(f"broker unreachable: {broker.get('error')}")
+    rec = c.get("recording", {})
+    if rec.get("stalled"):
+        out.append(
+            f"recording stalled: {rec.get('backlog')} entries waiting, "
+            f"no batch committed for {rec.get('last_commit_age_seconds', 0):.0f} s"
+        )
+    return out
+
+
+def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
+    out = []
+    for name in ("database", "broker"):
+        ms = c.get(name, {}).get("latency_ms")
+        if ms is not None and ms > SLOW_MS:
+            out.append(f"{name} slow: {ms:.0f} ms")
+    rec = c.get("recording", {})
+    if rec and not rec.get("ok") and c.get("broker", {}).get("ok"):
+        out.append(f"recording stream unreachable: {rec.get('error')}")
+    dead = (rec.get("dead_letters") or 0) + (rec.get("dead_messages") or 0)
+    if dead:
+        out.append(
+            f"{dead} dead letters: {rec.get('dead_messages') or 0} broker messages, "
+            f"{rec.get('dead_letters') or 0} recording entries set aside (agentq dead-letters)"
+        )
+    age = rec.get("oldest_age_seconds")
+    if age is not None and age > RECORDING_LAG_MAX_S and not rec.get("stalled"):
+        out.append(f"recording lag {age:.0f} s (backlog {rec.get('backlog')})")
+    ex = c.get("executions", {})
+    rate = ex.get("error_rate")
+    if rate is not None and rate > ERROR_RATE_MAX and ex.get("ended", 0) >= ERROR_RATE_MIN_SAMPLE:
+        out.append(f"error rate {rate:.1f} % over {ex['ended']} executions")
+    waiting = c.get("queues", {}).get("total") or 0
+    workers = c.get("workers", {})
+    if waiting and workers.get("ok") and not workers.get("online"):
+        out.append(f"{waiting} messages waiting and no worker online")
+    out.extend(_mirror_reasons(c.get("mirror", {})))
+    sb = c.get("supabase", {})
+    if sb.get("configured") and not sb.get("ok"):
+        out.append(f"supabase unreachable: {sb.get('error')}")
+    for name in ("queues", "workers", "executions"):
+        if name in c and not c[name].get("ok") and c.get("database", {}).get("ok", True):
+            if name == "queues" and not c.get("broker", {}).get("ok"):
+                continue
+            out.append(f"{name} check failed: {c[name].get('error')}")
+    return out
+
+
+# --- the report --------------------------------------------------------------------
+def health_check(
+    settings: Any = None,
+    *,
+    store: SQLStore | None = None,
+    ping_workers: bool = False,
+) -> dict[str, Any]:
+    """Every component's health and the verdict (see the module docstring). Never raises.
+
+    Shape: the seed's ``status``, ``response_time_ms`` (the whole check),
+    ``tables_accessible`` (agent_instances, agent_executions, agent_metrics) and
+    ``realtime_enabled``, plus ``reasons``, ``checked_at`` and ``components``.
+    """
+    start = time.perf_counter()
+    checked_at = datetime.now(UTC)
+    try:
+        components = _components(settings, store, ping_workers)
+    except Exception as exc:  # bad settings, or a bug: still an answer
+        from workers.settings import SettingsError
+
+        key = "settings" if isinstance(exc, SettingsError) else "internal"
+        components = {key: {"ok": False, "error": one_line(exc)}}
+    status, reasons = verdict(components)
+    db = components.get("database", {})
+    from persistence.health import SEED_TABLES
+
+    tables = db.get("tables_accessible") or {}
+    return {
+        "status": status,
+        "response_time_ms": round((time.perf_counter() - start) * 1000, 2),
+        "tables_accessible": {t: bool(tables.get(t, False)) for t in SEED_TABLES},
+        "realtime_enabled": bool(db.get("realtime_tables")),
+        "reasons": reasons,
+        "checked_at": checked_at.isoformat(),
+        "components": components,
+    }
+
+
+def _components(settings: Any, store: SQLStore | None, ping: bool) -> dict[str, dict[str, Any]]:
+    from workers.settings import get_settings
+
+    settings = settings or get_settings()
+    own = store is None
+    db_store = store or SQLStore(settings.sqlalchemy_url, pool_size=1, connect_timeout=3)
+    c: dict[str, dict[str, Any]] = {}
+    try:
+        c["broker"] = check_broker(settings.broker_url)
+        c["database"] = check_database(db_store, settings)
+        if c["broker"]["ok"]:
+            c["queues"] = check_queues(settings.broker_url, queue_names())
+        stall_s = _setting(settings, "recording_stall_seconds", RECORDING_STALL_S)
+        c["recording"] = check_recording(
+            settings.recorder_redis_url, settings.events_stream, stall_s
+        )
+        if c["database"]["ok"] and all(c["database"]["tables_accessible"].values()):
+            stale = _setting(settings, "stale_agent_seconds", 60.0)
+            window = _setting(settings, "metrics_period_minutes", 5.0) * 60.0
+            c["workers"] = check_workers(db_store, stale, ping)
+            c["executions"] = check_executions(db_store, window)
+        c["supabase"] = check_supabase(settings)
+        mirror = check_mirror(settings, db_store)
+        if mirror is not None:
+            c["mirror"] = mirror
+    finally:
+        if own:
+            db_store.close()
+    c["database"]["realtime_setting"] = bool(getattr(settings, "supabase_enable_realtime", False))
+    return c
+
+
+def health_row(report: dict[str, Any]) -> dict[str, Any]:
+    """The ``system_health`` row of a :func:`health_check` report
+    (for :func:`persistence.health.store_system_health`)."""
+    c = report.get("components", {})
+    w, ex = c.get("workers", {}), c.get("executions", {})
+    open_ = ex.get("open") or {}
+    window_min = (ex.get("window_seconds") or 300.0) / 60.0
+    ended = ex.get("ended") or 0
+    rate = ex.get("error_rate")
+    bad = len(_unhealthy_reasons(c))
+    return {
+        "timestamp": report.get("checked_at"),
+        "period_minutes": max(1, round(window_min)),
+        "total_agents": w.get("total", 0),
+        "active_agents": w.get("online", 0),
+        "idle_agents": w.get("idle", 0),
+        "busy_agents": w.get("busy", 0),
+        "error_agents": w.get("error", 0),
+        "total_tasks": sum((ex.get("by_status") or {}).values()),
+        "completed_tasks": ex.get("completed", 0),
+        "failed_tasks": ex.get("failed", 0),
+        "queued_tasks": sum(open_.get(s, 0) for s in ("pending", "queued", "retrying")),
+        "running_tasks": open_.get("running", 0),
+        "system_success_rate": 100.0 - rate if rate is not None else 0.0,
+        "system_error_rate": rate if rate is not None else 0.0,
+        "average_response_time": ex.get("avg_s") or 0.0,
+        "p95_response_time": ex.get("p95_s") or 0.0,
+        "tasks_per_minute": ended / window_min,
+        "tasks_per_hour": ended / window_min * 60.0,
+        "queue_length": c.get("queues", {}).get("total", 0),
+        "average_queue_wait_time": ex.get("avg_queue_wait_s") or 0.0,
+        "critical_issues": bad,
+        "warnings": len(report.get("reasons", [])) - bad,
+        "custom_metrics": {
+            "p50_execution_time": ex.get("p50_s"),
+            "recording_backlog": c.get("recording", {}).get("backlog"),
+            "recording_lag_seconds": c.get("recording", {}).get("oldest_age_seconds"),
+            "response_time_ms": report.get("response_time_ms"),
+        },
+        "status": report.get("status"),
+        "details": {"reasons": report.get("reasons", []), "components": c},
+    }

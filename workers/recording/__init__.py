@@ -1,0 +1,1 @@
+"""The recording path: signal hooks → event sink (XADD) → recorder → the store."""

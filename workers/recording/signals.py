@@ -1,0 +1,370 @@
+"""Lifecycle hooks: translate Celery signals into transition events.
+
+Each handler only builds a small dict and hands it to the process's
+:class:`workers.recording.sink.EventSink` (one XADD); the recorder writes PostgreSQL. See
+DESIGN.md for the table of signals and the precedence rule that makes order and
+duplicates harmless, and CELERY_NOTES.md for where each signal fires.
+
+A handler never raises into Celery: telemetry must not fail the work. Handlers are
+module-level functions, so Celery's weak references keep them alive.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from celery import signals
+
+from persistence import wire
+from persistence.lifecycle import stable_event_id
+from workers.recording.sink import EventSink
+from workers.routing import agent_type_of, priority_name
+from workers.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+_sink: EventSink | None = None
+_sink_pid = 0
+_disabled: bool | None = None
+# before_task_publish -> after_task_publish: (time, priority) of each publish in flight.
+_publishing: dict[tuple[str, int], tuple[float, Any]] = {}
+# Main process: attempt of each delivered task, for task_failure fired without a
+# request context (hard time limit). Bounded: only tasks in flight matter.
+_received_attempts: OrderedDict[str, int] = OrderedDict()
+_MAX_TRACKED = 10_000
+_worker_hostname: str | None = None
+_in_worker = False
+
+
+def get_sink() -> EventSink | None:
+    """This process's sink, created after fork on first use; None when recording is off."""
+    global _sink, _sink_pid, _disabled
+    if _disabled is None:
+        _disabled = not get_settings().recording
+    if _disabled:
+        return None
+    if _sink is None or _sink_pid != os.getpid():
+        s = get_settings()
+        _sink = EventSink(
+            s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=_confirm_mode(s)
+        )
+        if _sink_pid == 0:
+            # Read the last replies at exit (a producer, beat, a worker's main process).
+            # Pool children leave through os._exit and flush on worker_process_shutdown.
+            atexit.register(flush)
+        _sink_pid = os.getpid()
+    return _sink
+
+
+def _confirm_mode(s: Settings) -> str:
+    if s.events_confirm != "auto":
+        return s.events_confirm
+    # In a worker the wait costs little (the pool process has nothing else to do; the
+    # main process runs meanwhile) and guarantees the event is in Redis, or spooled,
+    # before the task's message is acknowledged. A publisher (the web app) does not wait.
+    return "each" if _in_worker else "deferred"
+
+
+@signals.worker_init.connect
+def _on_worker_init(**_: Any) -> None:
+    global _in_worker
+    _in_worker = True  # inherited by the pool processes forked later
+
+
+def flush() -> None:
+    """Wait for Redis's reply to every event this process sent (at shutdown)."""
+    try:
+        if _sink is not None and _sink_pid == os.getpid():
+            _sink.flush()
+    except Exception:
+        logger.exception("could not flush lifecycle events", extra={"action": "emit_failed"})
+
+
+@signals.worker_process_shutdown.connect
+def _on_process_shutdown(**_: Any) -> None:
+    flush()
+
+
+def reset() -> None:
+    """Forget the process's sink and settings (tests change the environment)."""
+    global _sink, _disabled
+    if _sink is not None:
+        _sink.close()
+    _sink, _disabled = None, None
+
+
+def _emit(evs: list[dict[str, Any]]) -> None:
+    try:
+        sink = get_sink()
+        if sink is not None:
+            sink.emit(evs)
+    except Exception:  # never fail a task or a publish because of recording
+        logger.exception("could not record lifecycle event", extra={"action": "emit_failed"})
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _error(exc: BaseException | None) -> dict[str, Any]:
+    if exc is None:
+        return {"error_message": None, "error_type": None}
+    return {
+        "error_message": str(exc)[:2000] or type(exc).__name__,
+        "error_type": type(exc).__name__,
+    }
+
+
+# --- publishing process: producer, beat, or a pool child calling retry() ----------
+@signals.before_task_publish.connect
+def on_before_publish(
+    sender: str | None = None,
+    headers: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    if sender is None or headers is None or agent_type_of(sender) is None:
+        return
+    key = (headers["id"], headers.get("retries") or 0)
+    if len(_publishing) > _MAX_TRACKED:  # publishes that failed never reach "after"
+        _publishing.clear()
+    _publishing[key] = (time.time(), (properties or {}).get("priority"))
+
+
+@signals.after_task_publish.connect
+def on_after_publish(
+    sender: str | None = None,
+    body: Any = None,
+    headers: dict[str, Any] | None = None,
+    **_: Any,
+) -> None:
+    agent_type = agent_type_of(sender or "")
+    if agent_type is None or headers is None:
+        return
+    try:
+        task_id = headers["id"]
+        attempt = headers.get("retries") or 0
+        published_at, priority = _publishing.pop((task_id, attempt), (None, None))
+        now = time.time()
+        kwargs = body[1] if isinstance(body, (tuple, list)) and len(body) > 1 else {}
+        task_type = str(kwargs.get("task_type", ""))
+        evs = []
+        if attempt == 0:
+            request = {
+                "input_data": kwargs.get("input_data"),
+                "user_id": kwargs.get("user_id"),
+                "session_id": kwargs.get("session_id"),
+                "priority": priority_name(priority),
+            }
+            if headers.get("eta"):
+                request["eta"] = headers["eta"]
+            evs.append(
+                wire.transition(
+                    stable_event_id(task_id, 0, "pending").hex,
+                    task_id,
+                    "pending",
+                    0,
+                    published_at or now,
+                    agent_type,
+                    task_type,
+                    request=request,
+                )
+            )
+        # Stable ids: after_task_publish has been seen firing twice for one publish.
+        evs.append(
+            wire.transition(
+                stable_event_id(task_id, attempt, "queued").hex,
+                task_id,
+                "queued",
+                attempt,
+                now,
+                agent_type,
+                task_type,
+            )
+        )
+        _emit(evs)
+    except Exception:
+        logger.exception("could not record publish", extra={"action": "emit_failed"})
+
+
+# --- the process running the task -------------------------------------------------
+@signals.task_prerun.connect
+def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, **_: Any) -> None:
+    agent_type = agent_type_of(getattr(task, "name", "") or "")
+    if agent_type is None or task_id is None:
+        return
+    req = task.request
+    req.agentq_started = time.perf_counter()
+    _emit(
+        [
+            wire.transition(
+                _new_id(),
+                task_id,
+                "running",
+                req.retries or 0,
+                time.time(),
+                agent_type,
+                str((kwargs or {}).get("task_type", "")),
+                worker=req.hostname,
+            )
+        ]
+    )
+
+
+def _elapsed(req: Any) -> float | None:
+    started = getattr(req, "agentq_started", None)
+    return None if started is None else round(time.perf_counter() - started, 6)
+
+
+@signals.task_success.connect
+def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
+    agent_type = agent_type_of(getattr(sender, "name", "") or "")
+    if agent_type is None:
+        return
+    req = sender.request
+    out = result if isinstance(result, dict) else {"output_data": result}
+    _emit(
+        [
+            wire.transition(
+                _new_id(),
+                req.id,
+                "completed",
+                req.retries or 0,
+                time.time(),
+                agent_type,
+                str((req.kwargs or {}).get("task_type", "")),
+                worker=req.hostname,
+                result={
+                    "output_data": out.get("output_data"),
+                    "quality_score": out.get("quality_score"),
+                    "execution_time_seconds": _elapsed(req),
+                },
+            )
+        ]
+    )
+
+
+@signals.task_retry.connect
+def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+    agent_type = agent_type_of(getattr(sender, "name", "") or "")
+    if agent_type is None or request is None:
+        return
+    # Celery passes its Retry wrapper; the cause is what the history should show.
+    exc = getattr(reason, "exc", None) or (reason if isinstance(reason, BaseException) else None)
+    result: dict[str, Any] = (
+        _error(exc) if exc else {"error_message": str(reason), "error_type": "Retry"}
+    )
+    result["execution_time_seconds"] = _elapsed(request)
+    _emit(
+        [
+            wire.transition(
+                _new_id(),
+                request.id,
+                "retrying",
+                request.retries or 0,
+                time.time(),
+                agent_type,
+                str((request.kwargs or {}).get("task_type", "")),
+                worker=request.hostname,
+                result=result,
+            )
+        ]
+    )
+
+
+@signals.task_failure.connect
+def on_failure(
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    kwargs: Any = None,
+    einfo: Any = None,
+    **_: Any,
+) -> None:
+    agent_type = agent_type_of(getattr(sender, "name", "") or "")
+    if agent_type is None or task_id is None:
+        return
+    req = sender.request
+    in_task = req.id == task_id
+    if in_task:
+        attempt, worker, event_id = req.retries or 0, req.hostname, _new_id()
+    else:
+        # Main process (worker lost, hard time limit): no task context. This can fire
+        # twice for one failure, so the id is derived from the task and attempt.
+        attempt = _received_attempts.get(task_id, 0)
+        worker = _worker_hostname or socket.gethostname()
+        event_id = stable_event_id(task_id, attempt, "failed", "main").hex
+    result = _error(exception)
+    result["execution_time_seconds"] = _elapsed(req) if in_task else None
+    if einfo is not None:
+        result["traceback"] = str(getattr(einfo, "traceback", ""))[-4000:]
+    _emit(
+        [
+            wire.transition(
+                event_id,
+                task_id,
+                "failed",
+                attempt,
+                time.time(),
+                agent_type,
+                str((kwargs or {}).get("task_type", "")),
+                worker=worker,
+                result=result,
+            )
+        ]
+    )
+
+
+# --- the worker's main process ----------------------------------------------------
+@signals.task_received.connect
+def on_received(request: Any = None, **_: Any) -> None:
+    if request is None or agent_type_of(getattr(request, "name", "") or "") is None:
+        return
+    _received_attempts[request.id] = request.request_dict.get("retries") or 0
+    if len(_received_attempts) > _MAX_TRACKED:
+        _received_attempts.popitem(last=False)
+
+
+@signals.task_revoked.connect
+def on_revoked(
+    sender: Any = None,
+    request: Any = None,
+    terminated: bool = False,
+    expired: bool = False,
+    **_: Any,
+) -> None:
+    name = getattr(sender, "name", None) or getattr(request, "task_name", "") or ""
+    agent_type = agent_type_of(name)
+    if agent_type is None or request is None:
+        return
+    attempt = (getattr(request, "request_dict", None) or {}).get("retries") or 0
+    reason = "expired" if expired else "terminated" if terminated else "revoked"
+    kwargs = getattr(request, "kwargs", None) or {}
+    _emit(
+        [
+            wire.transition(
+                stable_event_id(request.id, attempt, "cancelled").hex,
+                request.id,
+                "cancelled",
+                attempt,
+                time.time(),
+                agent_type,
+                str(kwargs.get("task_type", "")),
+                worker=_worker_hostname or getattr(request, "hostname", None),
+                result={"error_message": f"task {reason}", "error_type": "Revoked"},
+            )
+        ]
+    )
+
+
+@signals.celeryd_after_setup.connect
+def on_worker_setup(sender: str | None = None, **_: Any) -> None:
+    global _worker_hostname
+    _worker_hostname = sender

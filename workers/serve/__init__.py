@@ -1,0 +1,1 @@
+"""``agentq serve``: the HTTP server (health, Supabase health, Prometheus metrics)."""
