@@ -5,7 +5,7 @@ Queries live in ``persistence/sql/health.sql``. Everything here takes a
 (:mod:`persistence.errors`); ``workers.health.checks`` turns them into a report that never
 raises.
 
-Reaper rules (DESIGN.md, "Agents and instances"):
+Reaper rules (docs/architecture.md, durability):
 
 * An instance is **stale** when its ``last_heartbeat`` is older than the timeout; it
   becomes ``offline`` (``maintenance`` is left alone). A live worker's next heartbeat
@@ -164,8 +164,8 @@ _HEALTH_COLUMNS: dict[str, Any] = {
 def store_system_health(store: SQLStore, row: Mapping[str, Any]) -> str:
     """Insert one ``system_health`` row; returns its id.
 
-    ``row`` holds any of the seed's column names plus ``status`` (healthy / degraded /
-    unhealthy) and ``details`` (jsonb); missing counters take the seed's defaults,
+    ``row`` holds any of the integration design's column names plus ``status`` (healthy / degraded /
+    unhealthy) and ``details`` (jsonb); missing counters take the integration design's defaults,
     unknown keys are ignored. ``overall_health_score`` is 100 / 50 / 0 for healthy /
     degraded / unhealthy unless given.
     """

@@ -1,7 +1,10 @@
 """The lifecycle rule, as pure code: statuses, their rank, transitions and the merge.
 
 Signals reach us from several processes, in any order, sometimes twice. Two rules
-keep an execution's record right (DESIGN.md, "The lifecycle"):
+keep an execution's record right (docs/architecture.md, "The precedence rule"). This
+module is the reference model: the SQL function ``agentq_record_batch``
+(``persistence/sql/0006_record_batch.sql``) implements the same merge set-based, and
+``tests/integration/test_sql_store.py`` proves (hypothesis) that both give the same rows:
 
 * **Current state** moves only forward: a transition replaces the stored status
   only if ``(attempt, rank(status))`` is greater than the stored pair. Terminal
@@ -22,7 +25,7 @@ from typing import Any
 
 
 class TaskStatus(enum.StrEnum):
-    """The seed's ``task_status`` enum, verbatim."""
+    """The integration design's ``task_status`` enum, verbatim."""
 
     PENDING = "pending"
     QUEUED = "queued"
@@ -33,11 +36,11 @@ class TaskStatus(enum.StrEnum):
     RETRYING = "retrying"
 
 
-# rank // 10 is DESIGN.md's rank (pending 0 < queued 1 < running 2 < retrying 3 <
-# terminal 4). The last digit only breaks ties between two terminal statuses of one
-# attempt (completed > failed > cancelled), so that the merge is commutative: the
-# same events in any order give the same row. The SQL function agentq_status_rank()
-# holds the same numbers.
+# rank // 10 is the coarse rank of docs/architecture.md (pending 0 < queued 1 <
+# running 2 < retrying 3 < terminal 4). The last digit only breaks ties between two
+# terminal statuses of one attempt (completed > failed > cancelled), so that the merge
+# is commutative: the same events in any order give the same row. The SQL function
+# agentq_status_rank() holds the same numbers.
 RANK: dict[TaskStatus, int] = {
     TaskStatus.PENDING: 0,
     TaskStatus.QUEUED: 10,

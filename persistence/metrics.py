@@ -4,7 +4,7 @@
 (``persistence/sql/metrics.sql``) aggregates every closed period since the last one
 already aggregated (bounded backfill) and upserts the rows, so running it twice, or
 from two processes at once, leaves the same rows. Per-instance rows are keyed by the
-seed's ``unique_agent_period``; per-type rows (``agent_instance_id`` NULL) by the
+integration design's ``unique_agent_period``; per-type rows (``agent_instance_id`` NULL) by the
 partial unique index of revision 0002.
 
 What a row says about its period ``[period_start, period_end)``: the executions that
@@ -20,21 +20,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
 from persistence.errors import wrap_db_errors
 from persistence.schema import agent_metrics
 from persistence.sql import queries
+from persistence.sql_store import engine_of
 
 SQL_FILE = "metrics.sql"
-
-
-def _engine(engine_or_store: Any) -> Engine:
-    engine = getattr(engine_or_store, "engine", engine_or_store)
-    if not isinstance(engine, Engine):
-        raise TypeError(f"expected an SQLAlchemy Engine or an SQLStore, not {engine_or_store!r}")
-    return engine
 
 
 def aggregate_metrics(
@@ -64,7 +57,7 @@ def aggregate_metrics(
         raise ValueError("period_minutes and backfill_periods must be at least 1")
     q = queries(SQL_FILE)
     params = {"minutes": period_minutes, "now": now, "backfill": backfill_periods}
-    with wrap_db_errors(), _engine(engine_or_store).begin() as conn:
+    with wrap_db_errors(), engine_of(engine_or_store).begin() as conn:
         conn.exec_driver_sql(q["lock_aggregation"])
         return int(conn.exec_driver_sql(q["aggregate_metrics"], params).scalar_one())
 
@@ -73,7 +66,7 @@ _COLUMNS = {c.name for c in agent_metrics.columns} - {"id", "created_at"}
 
 
 def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
-    """Upsert one ``agent_metrics`` row (the seed's service call); returns its id.
+    """Upsert one ``agent_metrics`` row (the integration design's service call); returns its id.
 
     ``metrics`` holds column values; the instance is given by ``agent_instance_id`` or
     by ``agent_id`` (``agent_instances.agent_id``), and without either the row is the
@@ -92,7 +85,7 @@ def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
     if "period_duration_minutes" not in row:
         span = row["period_end"] - row["period_start"]
         row["period_duration_minutes"] = round(span.total_seconds() / 60)
-    with wrap_db_errors(), _engine(store).begin() as conn:
+    with wrap_db_errors(), engine_of(store).begin() as conn:
         if metrics.get("agent_id") is not None and row.get("agent_instance_id") is None:
             found = conn.exec_driver_sql(
                 queries(SQL_FILE)["get_instance"], {"agent_id": metrics["agent_id"]}
@@ -126,6 +119,6 @@ def get_agent_metrics(
     ``None``, every row: per-instance ones and per-type ones (their ``agent_id`` None).
     """
     params = {"agent_id": agent_id, "hours": hours, "now": now}
-    with wrap_db_errors(), _engine(store).connect() as conn:
+    with wrap_db_errors(), engine_of(store).connect() as conn:
         rows = conn.exec_driver_sql(queries(SQL_FILE)["get_agent_metrics"], params).mappings()
         return [dict(r) for r in rows]

@@ -1,4 +1,4 @@
-"""MigrationService: the seed's API over Alembic.
+"""MigrationService: the integration design's API over Alembic.
 
 ``run_migrations`` is idempotent and safe to run from several processes at once
 (``persistence/migrations/env.py`` holds an advisory lock); it creates the

@@ -23,11 +23,10 @@ import orjson
 import pybreaker
 import tenacity
 
-from persistence import outbox, wire
+from persistence import outbox
 from persistence import records as r
 from persistence.errors import DatabaseUnavailable, DataRejected, PersistenceError
-from persistence.lifecycle import Transition
-from persistence.store import RecordResult
+from persistence.store import RecordResult, WireRecording
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ class Mirror:
     """The secondary database, its guard, and the outbox kept in the primary.
 
     ``store`` takes lifecycle writes (``record_wire``, ``set_instances_status``,
-    ``heartbeat``); ``records`` takes the seed's record calls. ``primary`` is
+    ``heartbeat``); ``records`` takes the integration design's record calls. ``primary`` is
     anything with an SQLAlchemy ``engine`` (the primary SQLStore).
     """
 
@@ -181,7 +180,7 @@ class Mirror:
                 close()
 
 
-class MirroredStore:
+class MirroredStore(WireRecording):
     """A :class:`persistence.store.Store` writing ``primary`` (an SQLStore), then the mirror.
 
     Reads come from the primary. ``engine`` is the primary's, so everything that takes
@@ -198,11 +197,6 @@ class MirroredStore:
     @property
     def engine(self) -> Any:
         return self.primary.engine
-
-    def record(self, transitions: Sequence[Transition]) -> RecordResult:
-        if not transitions:
-            return RecordResult(0, 0, 0, 0)
-        return self.record_wire(wire.encode(wire.to_wire(t) for t in transitions))
 
     def record_wire(self, batch: bytes) -> RecordResult:
         result: RecordResult = self.primary.record_wire(batch)
@@ -258,7 +252,7 @@ class MirroredStore:
 
 
 class MirroredRecords:
-    """The seed's record calls on the primary, mirrored (see :class:`Mirror`)."""
+    """The integration design's record calls on the primary, mirrored (see :class:`Mirror`)."""
 
     def __init__(self, primary: Any, mirror: Mirror) -> None:
         self.primary = primary

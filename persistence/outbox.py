@@ -20,10 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from persistence.errors import DataRejected, wrap_db_errors
 from persistence.formatting import one_line
+from persistence.sql_store import engine_of
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +59,6 @@ class ReplayResult:
     dead_ids: list[int] = field(default_factory=list)
 
 
-def _engine(engine_or_store: Any) -> Engine:
-    engine = getattr(engine_or_store, "engine", engine_or_store)
-    if not isinstance(engine, Engine):
-        raise TypeError(f"expected an SQLAlchemy Engine or an SQLStore, not {engine_or_store!r}")
-    return engine
-
-
 def _exists(conn: Connection) -> bool:
     return bool(conn.exec_driver_sql("SELECT to_regclass('mirror_outbox') IS NOT NULL").scalar())
 
@@ -73,7 +67,7 @@ def _exists(conn: Connection) -> bool:
 def append(engine: Any, op: str, payload: dict[str, Any], items: int = 1) -> None:
     """Keep one missed call for replay (in the primary; raises the store's errors)."""
     body = json.dumps(payload, separators=(",", ":"), default=str)
-    with wrap_db_errors(), _engine(engine).begin() as conn:
+    with wrap_db_errors(), engine_of(engine).begin() as conn:
         conn.exec_driver_sql(
             "INSERT INTO mirror_outbox (op, payload, items) VALUES (%(op)s, %(p)s::jsonb, %(n)s)",
             {"op": op, "p": body, "n": items},
@@ -83,7 +77,7 @@ def append(engine: Any, op: str, payload: dict[str, Any], items: int = 1) -> Non
 # --- reading -----------------------------------------------------------------------
 def backlog(engine: Any) -> int:
     """Rows waiting for replay (dead ones excluded); 0 when the table does not exist."""
-    with wrap_db_errors(), _engine(engine).connect() as conn:
+    with wrap_db_errors(), engine_of(engine).connect() as conn:
         if not _exists(conn):
             return 0
         return int(
@@ -95,7 +89,7 @@ def backlog(engine: Any) -> int:
 
 def has_backlog(engine: Any) -> bool:
     """Whether anything waits for replay (cheap: one index probe)."""
-    with wrap_db_errors(), _engine(engine).connect() as conn:
+    with wrap_db_errors(), engine_of(engine).connect() as conn:
         return bool(
             conn.exec_driver_sql(
                 "SELECT EXISTS (SELECT 1 FROM mirror_outbox WHERE dead_at IS NULL)"
@@ -115,7 +109,7 @@ def stats(engine: Any) -> dict[str, Any]:
                (SELECT last_error FROM mirror_outbox WHERE last_error IS NOT NULL
                  ORDER BY dead_at IS NULL DESC, id LIMIT 1) AS last_error
         FROM mirror_outbox"""
-    with wrap_db_errors(), _engine(engine).connect() as conn:
+    with wrap_db_errors(), engine_of(engine).connect() as conn:
         if not _exists(conn):
             return {"backlog": 0, "backlog_items": 0, "dead": 0, "oldest_age_seconds": None}
         row = dict(conn.exec_driver_sql(sql).mappings().one())
@@ -137,7 +131,7 @@ def replay(engine: Any, apply: Apply, *, chunk: int = 200, budget_s: float = 20.
     """
     out = ReplayResult()
     deadline = time.monotonic() + budget_s
-    eng = _engine(engine)
+    eng = engine_of(engine)
     while time.monotonic() < deadline:
         with wrap_db_errors(), eng.begin() as conn:
             if not conn.exec_driver_sql(

@@ -1,4 +1,5 @@
-"""The seed's record calls (the SupabaseService API), as one protocol for every backend.
+"""The integration design's record calls (the SupabaseService API), as one protocol for
+every backend.
 
 Backends: :class:`persistence.sql_records.SQLRecords` (any PostgreSQL) and
 :class:`persistence.supabase_rest.SupabaseRestStore` (PostgREST). Both take and

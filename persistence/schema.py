@@ -1,7 +1,7 @@
 """The schema, as SQLAlchemy Core metadata: the single source of truth.
 
 Tables, enums, columns, defaults and CHECKs of ``agent_instances``,
-``agent_executions``, ``agent_metrics`` and ``system_health`` are the seed's
+``agent_executions``, ``agent_metrics`` and ``system_health`` are the integration design's
 (database/supabase/migrations/001_create_agent_system_tables.sql); what the
 lifecycle needs is added and marked "added" below. Alembic renders the
 migrations from this module's twin in ``persistence/migrations``; the

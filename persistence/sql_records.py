@@ -1,4 +1,4 @@
-"""The seed's record calls on PostgreSQL (SQLAlchemy Core), for the direct database.
+"""The integration design's record calls on PostgreSQL (SQLAlchemy Core), for the direct database.
 
 Same contract as the REST backend (:mod:`persistence.records`): dicts in, dicts with
 JSON values out. Metrics and health rows go through :mod:`persistence.metrics` and

@@ -19,9 +19,8 @@ from sqlalchemy import Engine, create_engine
 
 from persistence import wire
 from persistence.errors import DataRejected, wrap_db_errors
-from persistence.lifecycle import Transition
 from persistence.sql import queries
-from persistence.store import RecordResult, agent_id
+from persistence.store import RecordResult, WireRecording, agent_id
 
 # The batch's call, guarded: to_timestamp() would store times Python cannot read back
 # (years 1..9999), so every "at" must lie within the strict decoder's bounds or the
@@ -40,7 +39,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
-class SQLStore:
+class SQLStore(WireRecording):
     """Lifecycle storage in PostgreSQL. Safe to build before ``fork()``: the engine
     is created on first use in each process."""
 
@@ -75,11 +74,6 @@ class SQLStore:
             self._engine = None
 
     # --- recording ---------------------------------------------------------------
-    def record(self, transitions: Sequence[Transition]) -> RecordResult:
-        if not transitions:
-            return RecordResult(0, 0, 0, 0)
-        return self.record_wire(wire.encode(wire.to_wire(t) for t in transitions))
-
     def record_wire(self, batch: bytes) -> RecordResult:
         """Record a JSON list of wire events (``persistence/wire.py``) in one call:
         PostgreSQL parses, deduplicates and merges it (``agentq_record_batch``).
@@ -132,3 +126,11 @@ class SQLStore:
             out = dict(row)
             out["history"] = [dict(h) for h in history]
         return out
+
+
+def engine_of(engine_or_store: Any) -> Engine:
+    """The engine of an :class:`SQLStore`, or the engine itself (set-based jobs take either)."""
+    engine = getattr(engine_or_store, "engine", engine_or_store)
+    if not isinstance(engine, Engine):
+        raise TypeError(f"expected an SQLAlchemy Engine or an SQLStore, not {engine_or_store!r}")
+    return engine

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from persistence import wire
 from persistence.lifecycle import Transition
 
 
@@ -58,3 +59,16 @@ class Store(Protocol):
 def agent_id(agent_type: str, worker: str) -> str:
     """``agent_instances.agent_id`` of ``agent_type`` served by ``worker``."""
     return f"{agent_type}@{worker}"
+
+
+class WireRecording:
+    """``record()`` as ``record_wire()`` of the transitions' wire form: for stores whose
+    database merges the wire format itself (``agentq_record_batch``)."""
+
+    def record(self, transitions: Sequence[Transition]) -> RecordResult:
+        if not transitions:
+            return RecordResult(0, 0, 0, 0)
+        return self.record_wire(wire.encode(wire.to_wire(t) for t in transitions))
+
+    def record_wire(self, batch: bytes) -> RecordResult:
+        raise NotImplementedError

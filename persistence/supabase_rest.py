@@ -1,7 +1,7 @@
 """The Supabase REST backend: supabase-py (PostgREST) when only the URL and a key are known.
 
 It is a :class:`persistence.store.Store` (the recorder can write through it) and a
-:class:`persistence.records.Records` (the seed's service calls). Lifecycle batches go
+:class:`persistence.records.Records` (the integration design's service calls). Lifecycle batches go
 to ``agentq_record_batch()`` (revision 0006) as an RPC, because an upsert cannot say
 "only if newer"; everything else is plain PostgREST: upserts by natural key
 (``on_conflict`` + ``Prefer: resolution=merge-duplicates``), PATCH, GET.
@@ -28,18 +28,16 @@ from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 
 from persistence import records as r
-from persistence import wire
 from persistence.errors import DatabaseUnavailable, DataRejected
-from persistence.lifecycle import Transition
 from persistence.schema import agent_executions, agent_instances
-from persistence.store import RecordResult, agent_id
+from persistence.store import RecordResult, WireRecording, agent_id
 
 # PostgREST's own "cannot reach the database" codes, and SQLSTATE classes that mean
 # "not now" (connection, resources, operator intervention, serialization / deadlock).
 _UNAVAILABLE_CODE = re.compile(r"^(PGRST00[0-3]|5\d\d|08\w{3}|53\w{3}|57\w{3}|40001|40P01)$")
 
 
-class SupabaseRestStore:
+class SupabaseRestStore(WireRecording):
     """Lifecycle storage and record calls through Supabase's REST API.
 
     Parameters
@@ -93,11 +91,6 @@ class SupabaseRestStore:
         return self.client.table(name)
 
     # --- the Store protocol ----------------------------------------------------------
-    def record(self, transitions: Sequence[Transition]) -> RecordResult:
-        if not transitions:
-            return RecordResult(0, 0, 0, 0)
-        return self.record_wire(wire.encode(wire.to_wire(t) for t in transitions))
-
     def record_wire(self, batch: bytes) -> RecordResult:
         """Record a JSON list of wire events with ``rpc/agentq_record_batch``."""
         events = orjson.loads(batch)

@@ -1,76 +1,38 @@
-"""The agent registry: which agent types exist, what they take, what they return.
+"""The agent registry: every agent type there is, looked up by name.
 
-An agent handler is a plain function behind a validated input model. It takes the
-task's ``task_type`` and its validated input, and returns an :class:`AgentResult`
-(an output model and a quality score in [0, 1]). Handlers are deterministic, do
-no I/O and never sleep: the Celery task around them (``tasks.base``) does the
-retrying, the time limits and the recording.
+Importing this module imports every agent module (``tasks/agents``), and each registers
+its :class:`~tasks.spec.AgentSpec` (``tasks/spec.py``); the arrows point one way:
+registry → agents → spec.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from tasks import agents  # noqa: F401  (importing the agents registers them)
+from tasks.spec import (
+    AGENT_TYPES,
+    AgentResult,
+    AgentSpec,
+    Handler,
+    TransientAgentError,
+    register,
+    registered,
+)
 
-from pydantic import BaseModel
-
-from persistence.schema import AGENT_TYPE_VALUES
-
-# The seed's ``agent_type`` enum, verbatim and in order (one source: the schema).
-AGENT_TYPES: tuple[str, ...] = AGENT_TYPE_VALUES
-
-
-class TransientAgentError(Exception):
-    """A failure worth retrying (a flaky dependency, a timeout): the task retries it
-    with exponential backoff and jitter. Any other exception fails the execution."""
-
-
-@dataclass(frozen=True, slots=True)
-class AgentResult:
-    """What a handler returns: its output model and a quality score in [0, 1]."""
-
-    output: BaseModel
-    quality_score: float
-
-
-Handler = Callable[[str, Any], AgentResult]
-
-
-@dataclass(frozen=True, slots=True)
-class AgentSpec:
-    """Everything the platform needs to know about one agent type."""
-
-    agent_type: str
-    description: str
-    input_model: type[BaseModel]
-    output_model: type[BaseModel]
-    handler: Handler
-    task_types: tuple[str, ...]
-    example: dict[str, Any]
-    example_task_type: str
-    soft_time_limit: float = 60.0
-    time_limit: float = 90.0
-    max_retries: int = 3
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-_REGISTRY: dict[str, AgentSpec] = {}
-
-
-def register(spec: AgentSpec) -> AgentSpec:
-    """Add an agent type to the registry (done by each agent module at import)."""
-    if spec.agent_type not in AGENT_TYPES:
-        raise ValueError(f"unknown agent_type {spec.agent_type!r}; expected one of {AGENT_TYPES}")
-    _REGISTRY[spec.agent_type] = spec
-    return spec
+__all__ = [
+    "AGENT_TYPES",
+    "AgentResult",
+    "AgentSpec",
+    "Handler",
+    "TransientAgentError",
+    "get_spec",
+    "load_agents",
+    "register",
+]
 
 
 def load_agents() -> dict[str, AgentSpec]:
-    """Import every agent module (each registers itself) and return the registry."""
-    from tasks import agents  # noqa: F401  (import registers the handlers)
-
-    return dict(_REGISTRY)
+    """Every registered agent type's spec, by name."""
+    return registered()
 
 
 def get_spec(agent_type: str) -> AgentSpec:

@@ -11,16 +11,15 @@ lifecycle hooks record ``pending`` and ``queued`` as the message is published.
 
 from __future__ import annotations
 
-import functools
 import math
 import uuid
 from typing import Any
 
-from persistence.sql_store import SQLStore
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput, brief, check_text, validate_input
 from workers.routing import PRIORITIES, task_name
 from workers.settings import get_settings
+from workers.stores import get_store
 
 # Limits of the scalar arguments. The columns are TEXT, but btree indexes cover
 # (agent_type, task_type) and (user_id, session_id), and PostgreSQL refuses an index row
@@ -138,16 +137,6 @@ def enqueue(
         **options,
     )
     return str(result.id)
-
-
-@functools.lru_cache(maxsize=1)
-def _store() -> SQLStore:
-    return SQLStore(get_settings().sqlalchemy_url, pool_size=get_settings().db_pool_size)
-
-
-def get_store() -> SQLStore:
-    """The process's SQL store (created on first use; safe across fork)."""
-    return _store()
 
 
 def get_execution(task_id: str) -> dict[str, Any] | None:

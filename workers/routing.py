@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from kombu import Queue
 
+from persistence.schema import AGENT_TYPE_VALUES as AGENT_TYPES
 from tasks.celery_tasks import TASK_PREFIX
-from tasks.registry import AGENT_TYPES
 
 # task_priority names → Celery message priority. With Redis (priority_steps 0..9)
 # a lower number is served first; "normal" is the default for messages without one.

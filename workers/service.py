@@ -1,4 +1,5 @@
-"""The seed's service calls, on the database the settings name (one store per process).
+"""The integration design's service calls (metrics, health), on the database the settings
+name (one store per process).
 
 from workers.service import get_agent_metrics, health_check
 rows = get_agent_metrics("quiz_generator@worker-1", hours=24)
@@ -10,7 +11,7 @@ from typing import Any
 
 from persistence import health as _health
 from persistence import metrics as _metrics
-from workers.producer import get_store
+from workers.stores import get_store
 
 
 def store_agent_metrics(metrics: dict[str, Any]) -> str:
@@ -24,9 +25,9 @@ def get_agent_metrics(agent_id: str | None, hours: float = 24) -> list[dict[str,
 
 
 def health_check() -> dict[str, Any]:
-    """The seed's health report (status, response_time_ms, tables_accessible,
+    """The integration design's health report (status, response_time_ms, tables_accessible,
     realtime_enabled) plus per-component details; never raises."""
-    from workers.health.checks import health_check as _check
+    from workers.health.report import health_check as _check
 
     return _check(store=get_store())
 

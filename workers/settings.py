@@ -1,6 +1,6 @@
 """Settings from the environment, validated once at start.
 
-Names are the seed's (``SUPABASE_*``) plus ``CELERY_BROKER_URL``, ``DATABASE_URL``,
+Names are the integration design's (``SUPABASE_*``) plus ``CELERY_BROKER_URL``, ``DATABASE_URL``,
 ``PUSHER_*`` and our own ``AGENTQ_*``. A bad value raises :class:`SettingsError`
 whose message names the variable; secrets are ``SecretStr`` so they never show in
 a repr, a log line or an exception.
@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
     serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
 
-    # --- Supabase (the seed's names and defaults) -------------------------------
+    # --- Supabase (the integration design's names and defaults) -------------------------------
     enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
     supabase_anon_key: SecretStr | None = Field(None, validation_alias="SUPABASE_ANON_KEY")
@@ -282,7 +282,7 @@ class Settings(BaseSettings):
     def message_size_limit(self) -> int:
         return self.max_message_bytes or 4 * self.max_input_bytes
 
-    # --- the seed's Supabase helpers ----------------------------------------------
+    # --- the integration design's Supabase helpers ----------------------------------------------
     def get_supabase_config(self) -> dict[str, Any]:
         """The Supabase settings as a dict, secrets still wrapped (safe to log)."""
         return {

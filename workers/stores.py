@@ -1,4 +1,12 @@
-"""Which databases the settings name, and the stores that write them.
+"""The one place a process's stores are built: which databases the settings name, and
+the stores that read and write them.
+
+* :func:`get_store` — the process's shared SQL store of the primary (producer reads,
+  beat, the service API); created on first use.
+* :func:`sql_store` — a short-lived store of the primary for one command or one server
+  (its own small pool and connect timeout).
+* :func:`build_store` — what a recorder writes: the primary, mirrored when a mirror is
+  configured; :func:`get_mirror` — the process's mirror (beat's outbox replay).
 
 =====================================================  ======================  =====================
 configured                                             primary                 mirror
@@ -113,10 +121,21 @@ def build_store(settings: Settings, *, pool_size: int = 2) -> Any:
 
 
 @functools.lru_cache(maxsize=1)
+def get_store() -> SQLStore:
+    """The process's SQL store of the primary (created on first use; its engine is
+    rebuilt in a forked child before use, see ``SQLStore``)."""
+    settings = get_settings()
+    return SQLStore(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+
+
+def sql_store(settings: Settings, *, pool_size: int = 1, connect_timeout: float = 3) -> SQLStore:
+    """A store of the primary for one command or one server; the caller closes it."""
+    return SQLStore(settings.sqlalchemy_url, pool_size=pool_size, connect_timeout=connect_timeout)
+
+
+@functools.lru_cache(maxsize=1)
 def get_mirror() -> Mirror | None:
     """The process's mirror of the process's primary store (beat's replay, the service)."""
-    from workers.producer import get_store
-
     return build_mirror(get_settings(), get_store())
 
 

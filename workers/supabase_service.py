@@ -1,4 +1,5 @@
-"""The seed's SupabaseService, on the databases the settings name (``workers/stores.py``).
+"""The integration design's ``SupabaseService``, on the databases the settings name
+(``workers/stores.py``).
 
     from workers.supabase_service import get_supabase_service
     svc = get_supabase_service()
@@ -29,7 +30,8 @@ class SupabaseUnavailable(Exception):
 
 
 class SupabaseService:
-    """The seed's service calls on one :class:`persistence.records.Records` backend."""
+    """The integration design's service calls on one
+    :class:`persistence.records.Records` backend."""
 
     def __init__(self, records: Records | None, *, info: dict[str, Any] | None = None) -> None:
         self._records = records
@@ -90,8 +92,9 @@ class SupabaseService:
         return self.records.store_system_health(health_data)
 
     def health_check(self) -> dict[str, Any]:
-        """The seed's shape (healthy, url, timestamp, response_time_ms, error) plus the
-        backend and, in dual mode, the mirror (breaker, outbox). Never raises; no secret."""
+        """The integration design's shape (healthy, url, timestamp, response_time_ms,
+        error) plus the backend and, in dual mode, the mirror (breaker, outbox). Never
+        raises; no secret."""
         now = datetime.now(UTC).isoformat()
         out: dict[str, Any] = {**self.info, "timestamp": now}
         if self._records is None:
@@ -125,7 +128,7 @@ def build_service(settings: Any, mirror: Any = None) -> SupabaseService:
     from persistence.mirror import MirroredRecords
     from persistence.sql_records import SQLRecords
     from workers import stores as databases
-    from workers.producer import get_store
+    from workers.stores import get_store
 
     p = databases.plan(settings)
     info = databases.describe(settings)

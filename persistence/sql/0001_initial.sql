@@ -1,4 +1,4 @@
--- 0001: the seed's agent tables and enums, plus the lifecycle history.
+-- 0001: the integration design's agent tables and enums, plus the lifecycle history.
 -- Generated once from persistence/schema.py, then frozen: later changes are new revisions.
 
 DO $$ BEGIN
@@ -197,7 +197,7 @@ CREATE TABLE agent_execution_events (
 
 CREATE INDEX idx_agent_execution_events_task_id ON agent_execution_events (task_id, occurred_at);
 
--- The lifecycle precedence (persistence/lifecycle.py RANK): rank // 10 is DESIGN.md's
+-- The lifecycle precedence (persistence/lifecycle.py RANK): rank // 10 is the coarse rank of docs/architecture.md
 -- rank; the last digit orders terminal statuses of one attempt.
 CREATE OR REPLACE FUNCTION agentq_status_rank(s task_status) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -207,7 +207,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         WHEN 'completed' THEN 42 END
 $$;
 
--- The seed's updated_at trigger on agent_instances.
+-- The integration design's updated_at trigger on agent_instances.
 CREATE OR REPLACE FUNCTION update_updated_at_column() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -13,7 +13,7 @@
 -- limit and the shared notification queue small. Idempotent: CREATE OR REPLACE throughout.
 
 -- Catch-up after a lost LISTEN connection reads executions changed since a time.
--- (agent_instances is small and read whole by updated_at, which the seed's trigger keeps.)
+-- (agent_instances is small and read whole by updated_at, which the integration design's trigger keeps.)
 CREATE INDEX IF NOT EXISTS idx_agent_executions_updated_at ON agent_executions (updated_at);
 
 -- Every row of the statement's transition table `agentq_changed`. Most statements touch

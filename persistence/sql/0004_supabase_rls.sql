@@ -1,4 +1,4 @@
--- 0004: Row Level Security as in the seed, on every table: anon sees nothing,
+-- 0004: Row Level Security as in the integration design, on every table: anon sees nothing,
 -- authenticated reads, service_role does everything.
 --
 -- On Supabase the roles and auth.role() / auth.uid() / auth.jwt() exist and are used as
@@ -65,9 +65,9 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO anon, authenticated, service_role', current_schema());
 END $$;
 
--- One table's policies and grants, as in the seed (002_enhanced_rls_policies.sql):
+-- One table's policies and grants, as in the integration design (its 002_enhanced_rls_policies.sql):
 -- service_role_full_access_<table> (FOR ALL) and, when readable, authenticated_view_<table>
--- (FOR SELECT); anon has no policy, so it sees no row. Grants are the seed's too (SELECT
+-- (FOR SELECT); anon has no policy, so it sees no row. Grants are the integration design's too (SELECT
 -- for anon and authenticated, ALL for service_role), after revoking whatever Supabase's
 -- default privileges gave: writes are refused twice (no privilege, no policy), and
 -- TRUNCATE, which RLS does not cover, stays with service_role. The policies name their

@@ -36,7 +36,7 @@ SELECT id FROM (
 ) AS c ORDER BY updated_at, id
 
 -- name: changed_agent_instances
--- The seed's trigger sets updated_at on every update (heartbeats too): a small table.
+-- The integration design's trigger sets updated_at on every update (heartbeats too): a small table.
 SELECT id FROM agent_instances WHERE updated_at >= %(since)s
 ORDER BY updated_at, id LIMIT %(limit)s
 

@@ -6,7 +6,7 @@
 
 -- 0002: what the metrics aggregation needs (persistence/metrics.py, persistence/sql/metrics.sql).
 
--- Per-type rows have agent_instance_id NULL, and NULLs never collide in the seed's
+-- Per-type rows have agent_instance_id NULL, and NULLs never collide in the integration design's
 -- unique_agent_period (agent_instance_id, period_start): this is their upsert key.
 CREATE UNIQUE INDEX IF NOT EXISTS uq_agent_metrics_type_period
     ON agent_metrics (agent_type, period_start, period_duration_minutes)

@@ -70,7 +70,7 @@ from tasks.agents.luau.exports import (
 )
 from tasks.agents.luau.exports import finding as _finding
 from tasks.agents.luau.lex import KEYWORDS, tokenize
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("spec", "coverage")
 RUBRIC_WEIGHTS: dict[str, float] = {"coverage": 0.5, "case_validity": 0.3, "error_paths": 0.2}

@@ -56,7 +56,7 @@ from tasks.agents.luau.templates import (
     lua_number,
     lua_string,
 )
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("generate",)
 ScriptKind = Literal["leaderboard", "checkpoint", "quiz_ui", "timer"]

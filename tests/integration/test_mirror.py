@@ -25,12 +25,12 @@ from persistence.sql_store import SQLStore
 from persistence.supabase_rest import SupabaseRestStore
 from tests.conftest import PG_ADMIN, TEST_DB
 from tests.support.batches import task_transitions
+from tests.support.database import EVERY_TABLE, truncate
 from tests.support.postgrest import FakePostgrest
 from tests.support.servers import PostgresServer
 from tests.support.workers import wait_for
 
 MIRROR_DB = TEST_DB + "_mirror"
-TABLES = "agent_execution_events, agent_executions, agent_metrics, system_health, agent_instances"
 
 
 def sa(url: str) -> str:
@@ -45,11 +45,6 @@ def mirror_db(database_url: str) -> Iterator[str]:
     yield url
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{MIRROR_DB}" WITH (FORCE)')
-
-
-def truncate(url: str, outbox_too: bool = False) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES}{', mirror_outbox' if outbox_too else ''} CASCADE")
 
 
 def guard() -> MirrorGuard:
@@ -104,7 +99,7 @@ def run_with_outage(store: MirroredStore, take_down: Any, bring_back: Any) -> No
 @pytest.fixture
 def rest_mirror(clean: str, mirror_db: str) -> Iterator[tuple[MirroredStore, FakePostgrest]]:
     truncate(mirror_db)
-    truncate(clean.replace("+psycopg", ""), outbox_too=True)
+    truncate(clean, EVERY_TABLE)
     fake = FakePostgrest(mirror_db).start()
     primary = SQLStore(clean, pool_size=2)
     rest = SupabaseRestStore(fake.url, "service-role-key", timeout=2)
@@ -170,7 +165,7 @@ def test_replay_is_idempotent(rest_mirror: tuple[MirroredStore, FakePostgrest]) 
 
 @pytest.mark.slow
 def test_supabase_database_stopped_then_replayed(clean: str) -> None:
-    truncate(clean.replace("+psycopg", ""), outbox_too=True)
+    truncate(clean, EVERY_TABLE)
     server = PostgresServer()
     server.start()
     try:
@@ -187,15 +182,15 @@ def test_supabase_database_stopped_then_replayed(clean: str) -> None:
 
 
 def test_dual_mode_service_health_and_beat_replay(clean: str, mirror_db: str) -> None:
-    from workers import producer
+    from workers import stores
     from workers.beat.mirror import run_replay_outbox
-    from workers.health.checks import health_check
+    from workers.health.report import health_check
     from workers.settings import load_settings
     from workers.supabase_service import build_service
 
     truncate(mirror_db)
-    truncate(clean.replace("+psycopg", ""), outbox_too=True)
-    producer._store.cache_clear()
+    truncate(clean, EVERY_TABLE)
+    stores.get_store.cache_clear()
     fake = FakePostgrest(mirror_db).start()
     key = "service-role-key-never-shown"
     settings = load_settings(
@@ -231,4 +226,4 @@ def test_dual_mode_service_health_and_beat_replay(clean: str, mirror_db: str) ->
         assert "mirror" in health_check(settings)["components"]
     finally:
         fake.stop()
-        producer._store.cache_clear()
+        stores.get_store.cache_clear()

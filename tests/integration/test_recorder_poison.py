@@ -196,7 +196,7 @@ def test_a_dead_letter_keeps_every_field_of_the_entry(
 
 
 def test_a_reason_is_one_short_printable_line() -> None:
-    from workers.recording.recorder import REASON_MAX_CHARS, reason_of
+    from workers.recording.entries import REASON_MAX_CHARS, reason_of
 
     assert reason_of(ValueError("a\nb\x00c\ud800")) == "ValueError: a b\\x00c\\ud800"
     assert len(reason_of(RuntimeError("x" * 10_000))) == REASON_MAX_CHARS
@@ -281,7 +281,7 @@ def _event_ids(payload: bytes) -> list[uuid.UUID]:
 
 def _strict_reason(payload: bytes | None) -> str | None:
     """Why the strict decoder refuses the entry (as a dead letter says it), or None."""
-    from workers.recording.recorder import reason_of
+    from workers.recording.entries import reason_of
 
     if payload is None:
         return "entry has no 'e' field (fields: x)"
@@ -400,7 +400,7 @@ def _age(client: redis.Redis, seconds: float) -> None:
 def test_health_says_unhealthy_when_recording_stalls(
     store: SQLStore, redis_client: redis.Redis
 ) -> None:
-    from workers.health.checks import health_check
+    from workers.health.report import health_check
 
     _age(redis_client, 120)
     redis_client.xadd(STREAM, {"e": wire.encode(_good())})  # and it grows
@@ -416,7 +416,8 @@ def test_health_says_unhealthy_when_recording_stalls(
 def test_health_tells_a_stalled_recorder_from_a_slow_or_absent_one(
     url: str, redis_client: redis.Redis, store: SQLStore
 ) -> None:
-    from workers.health.checks import check_recording, verdict
+    from workers.health.checks import check_recording
+    from workers.health.verdict import verdict
 
     _age(redis_client, 120)
     assert check_recording(url, STREAM)["stalled"]
@@ -437,7 +438,8 @@ def test_health_tells_a_stalled_recorder_from_a_slow_or_absent_one(
 
 def test_a_stuck_recorder_shows_as_stalled(url: str, redis_client: redis.Redis) -> None:
     """A real recorder that reads but cannot commit (here: its database is down)."""
-    from workers.health.checks import check_recording, verdict
+    from workers.health.checks import check_recording
+    from workers.health.verdict import verdict
 
     redis_client.xadd(STREAM, {"e": wire.encode(_good())})
     rec = Recorder(url, _Unavailable(), stream=STREAM, consumer="c1", block_ms=10)

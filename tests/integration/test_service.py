@@ -1,14 +1,14 @@
-"""The seed's service calls on the session database."""
+"""The integration design's service calls on the session database."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from workers import producer, service
+from workers import service, stores
 
 
 def test_seed_service_calls(clean: str) -> None:
-    producer._store.cache_clear()
+    stores.get_store.cache_clear()
     start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
     row_id = service.store_agent_metrics(
         {

@@ -34,14 +34,14 @@ def _settings() -> Any:
 
 def _get_store(settings: Any) -> SQLStore:
     # The process's one pooled store (the producer's), created after fork on first use.
-    from workers.producer import get_store
+    from workers.stores import get_store
 
     return get_store()
 
 
 def run_system_health(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
     from persistence.health import store_system_health
-    from workers.health.checks import health_check, health_row
+    from workers.health.report import health_check, health_row
 
     settings = settings or _settings()
     store = store or _get_store(settings)

@@ -27,8 +27,8 @@ def aggregate_agent_metrics() -> int:
     ``AGENTQ_METRICS_BACKFILL_PERIODS`` (288, one day of 5-minute periods).
     """
     from persistence.metrics import aggregate_metrics
-    from workers.producer import get_store
     from workers.settings import get_settings
+    from workers.stores import get_store
 
     settings = get_settings()
     minutes = settings.metrics_period_minutes

@@ -30,9 +30,10 @@ def health(as_json: bool, ping: bool) -> None:
 
     Exit code: 0 healthy, 5 degraded, 4 unhealthy, 1 invalid settings.
     """
-    from workers.health.checks import health_check
+    from workers.app import app
+    from workers.health.report import health_check
 
-    report = health_check(ping_workers=ping)
+    report = health_check(ping_app=app if ping else None)
     if as_json:
         common.print_json(report)
     else:

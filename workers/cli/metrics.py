@@ -28,10 +28,10 @@ def metrics(agent_id: str | None, hours: float, as_json: bool) -> None:
     """Show agent metrics per period, newest first (per instance, and per type)."""
     from persistence.errors import DatabaseUnavailable, PersistenceError
     from persistence.metrics import get_agent_metrics
-    from persistence.sql_store import SQLStore
+    from workers import stores
 
     settings = common.load_settings()
-    store = SQLStore(settings.sqlalchemy_url, pool_size=1, connect_timeout=5)
+    store = stores.sql_store(settings, connect_timeout=5)
     try:
         rows = get_agent_metrics(store, agent_id, hours)
     except DatabaseUnavailable as exc:

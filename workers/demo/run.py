@@ -29,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
+from workers import stores
 from workers.demo.embedded import EmbeddedServices, start_embedded
 from workers.settings import get_settings, redact_url
 
@@ -169,11 +170,10 @@ def _start_services(run: DemoRun) -> None:
 
 
 def _forget_cached_settings() -> None:
-    from workers import producer
     from workers.recording import signals
 
     get_settings.cache_clear()
-    producer._store.cache_clear()
+    stores.get_store.cache_clear()
     signals.reset()
 
 
@@ -219,7 +219,7 @@ def _run_batch(run: DemoRun, timeout: float, flower_port: int | None, show: bool
     _start_children(run, flower_port)
     if flower_port is not None:
         run.console.print(f"Flower: http://127.0.0.1:{flower_port}/tasks", highlight=False)
-    store = SQLStore(settings.sqlalchemy_url, pool_size=2)
+    store = stores.sql_store(settings, pool_size=2, connect_timeout=5)
     try:
         started = datetime.now(UTC)
         jobs = plan_batch(run.tasks)

@@ -6,7 +6,7 @@ with its error (URLs redacted, no secrets) and decides the verdict.
 Components:
 
 * ``broker`` — reachable + latency (Redis ``PING``; for AMQP a kombu connection).
-* ``database`` — reachable + latency (``SELECT 1``), the seed's tables readable,
+* ``database`` — reachable + latency (``SELECT 1``), the integration design's tables readable,
   realtime (tables with a change-feed trigger calling ``pg_notify``).
 * ``supabase`` — the REST API answers, when configured; otherwise "not configured".
 * ``queues`` — messages waiting per queue. With Redis, kombu keeps one list per
@@ -30,24 +30,15 @@ Components:
   the marker no recorder ever ran on this stream: the backlog then only counts as lag.
   (Times are the hosts' clocks.)
 
-Verdict:
-
-* **unhealthy** — the settings are invalid, the database or the broker cannot be
-  reached, a seed table is not readable, or recording is stalled (see above).
-* **degraded** — the recording stream cannot be reached (hooks spool to disk meanwhile),
-  the recording lag exceeds 30 s (and recording is not stalled), the error rate exceeds
-  20 % (over at least 5 ended executions), messages wait but no worker is online,
-  dead letters are kept (broker messages or recording entries set aside),
-  Supabase is configured but does not answer, the database or broker takes more than
-  1 s, or a statistic failed.
-* **healthy** — otherwise. ``reasons`` lists every finding, worst first.
+:func:`workers.health.report.health_check` puts them together; the verdict is
+``workers/health/verdict.py``. No check raises: a component that cannot be reached is
+reported with its error (URLs redacted, no secrets).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,15 +46,9 @@ from persistence.formatting import one_line
 from persistence.sql_store import SQLStore
 from workers.broker.dead_letters import MESSAGES_STREAM
 
-RECORDING_LAG_MAX_S = 30.0
-RECORDING_STALL_S = 60.0  # default of the recording_stall_seconds setting
-ERROR_RATE_MAX = 20.0
-ERROR_RATE_MIN_SAMPLE = 5
-SLOW_MS = 1000.0
 TIMEOUT_S = 2.0
 PRIORITY_STEPS = range(10)
-
-HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
+RECORDING_STALL_S = 60.0  # default of the recording_stall_seconds setting
 
 
 def _setting(settings: Any, name: str, default: float) -> float:
@@ -259,7 +244,7 @@ def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
     return out
 
 
-def check_workers(store: SQLStore, stale_s: float, ping: bool) -> dict[str, Any]:
+def check_workers(store: SQLStore, stale_s: float, ping_app: Any = None) -> dict[str, Any]:
     from persistence import health as db
 
     out: dict[str, Any] = {"stale_after_seconds": stale_s, "source": "agent_instances heartbeat"}
@@ -268,15 +253,13 @@ def check_workers(store: SQLStore, stale_s: float, ping: bool) -> dict[str, Any]
         out["ok"] = True
     except Exception as exc:
         out.update(ok=False, error=one_line(exc))
-    if ping:
-        out["celery_ping"] = _celery_ping()
+    if ping_app is not None:
+        out["celery_ping"] = _celery_ping(ping_app)
     return out
 
 
-def _celery_ping() -> dict[str, Any]:
+def _celery_ping(app: Any) -> dict[str, Any]:
     try:
-        from workers.app import app
-
         replies = app.control.inspect(timeout=1.0).ping() or {}
         return {"ok": True, "workers": sorted(replies)}
     except Exception as exc:
@@ -341,201 +324,3 @@ def check_mirror(settings: Any, store: SQLStore) -> dict[str, Any] | None:
             error=one_line(exc, secrets=_secrets(getattr(settings, "primary_database_url", ""))),
         )
     return out
-
-
-def _mirror_reasons(m: dict[str, Any]) -> list[str]:
-    if not m:
-        return []
-    if not m.get("ok"):
-        return [f"mirror outbox check failed: {m.get('error')}"]
-    out = []
-    age = m.get("oldest_age_seconds")
-    if age is not None and age > m.get("degraded_after_seconds", 300.0):
-        out.append(f"supabase mirror behind: {m.get('backlog')} outbox rows, oldest {age:.0f} s")
-    if m.get("dead"):
-        out.append(f"supabase mirror refused {m['dead']} outbox rows (see mirror_outbox)")
-    return out
-
-
-# --- verdict -----------------------------------------------------------------------
-def verdict(components: dict[str, dict[str, Any]]) -> tuple[str, list[str]]:
-    """The overall status and its reasons (unhealthy ones first)."""
-    bad = _unhealthy_reasons(components)
-    warn = _degraded_reasons(components)
-    status = UNHEALTHY if bad else DEGRADED if warn else HEALTHY
-    return status, bad + warn
-
-
-def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
-    out = []
-    if "settings" in c:
-        out.append(f"settings invalid: {c['settings'].get('error')}")
-    if "internal" in c:
-        out.append(f"health check failed: {c['internal'].get('error')}")
-    db, broker = c.get("database", {}), c.get("broker", {})
-    if db and not db.get("ok"):
-        out.append(f"database unreachable: {db.get('error')}")
-    missing = [t for t, ok in (db.get("tables_accessible") or {}).items() if not ok]
-    if missing:
-        out.append("tables not accessible: " + ", ".join(missing))
-    if broker and not broker.get("ok"):
-        out.append(f"broker unreachable: {broker.get('error')}")
-    rec = c.get("recording", {})
-    if rec.get("stalled"):
-        out.append(
-            f"recording stalled: {rec.get('backlog')} entries waiting, "
-            f"no batch committed for {rec.get('last_commit_age_seconds', 0):.0f} s"
-        )
-    return out
-
-
-def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
-    out = []
-    for name in ("database", "broker"):
-        ms = c.get(name, {}).get("latency_ms")
-        if ms is not None and ms > SLOW_MS:
-            out.append(f"{name} slow: {ms:.0f} ms")
-    rec = c.get("recording", {})
-    if rec and not rec.get("ok") and c.get("broker", {}).get("ok"):
-        out.append(f"recording stream unreachable: {rec.get('error')}")
-    dead = (rec.get("dead_letters") or 0) + (rec.get("dead_messages") or 0)
-    if dead:
-        out.append(
-            f"{dead} dead letters: {rec.get('dead_messages') or 0} broker messages, "
-            f"{rec.get('dead_letters') or 0} recording entries set aside (agentq dead-letters)"
-        )
-    age = rec.get("oldest_age_seconds")
-    if age is not None and age > RECORDING_LAG_MAX_S and not rec.get("stalled"):
-        out.append(f"recording lag {age:.0f} s (backlog {rec.get('backlog')})")
-    ex = c.get("executions", {})
-    rate = ex.get("error_rate")
-    if rate is not None and rate > ERROR_RATE_MAX and ex.get("ended", 0) >= ERROR_RATE_MIN_SAMPLE:
-        out.append(f"error rate {rate:.1f} % over {ex['ended']} executions")
-    waiting = c.get("queues", {}).get("total") or 0
-    workers = c.get("workers", {})
-    if waiting and workers.get("ok") and not workers.get("online"):
-        out.append(f"{waiting} messages waiting and no worker online")
-    out.extend(_mirror_reasons(c.get("mirror", {})))
-    sb = c.get("supabase", {})
-    if sb.get("configured") and not sb.get("ok"):
-        out.append(f"supabase unreachable: {sb.get('error')}")
-    for name in ("queues", "workers", "executions"):
-        if name in c and not c[name].get("ok") and c.get("database", {}).get("ok", True):
-            if name == "queues" and not c.get("broker", {}).get("ok"):
-                continue
-            out.append(f"{name} check failed: {c[name].get('error')}")
-    return out
-
-
-# --- the report --------------------------------------------------------------------
-def health_check(
-    settings: Any = None,
-    *,
-    store: SQLStore | None = None,
-    ping_workers: bool = False,
-) -> dict[str, Any]:
-    """Every component's health and the verdict (see the module docstring). Never raises.
-
-    Shape: the seed's ``status``, ``response_time_ms`` (the whole check),
-    ``tables_accessible`` (agent_instances, agent_executions, agent_metrics) and
-    ``realtime_enabled``, plus ``reasons``, ``checked_at`` and ``components``.
-    """
-    start = time.perf_counter()
-    checked_at = datetime.now(UTC)
-    try:
-        components = _components(settings, store, ping_workers)
-    except Exception as exc:  # bad settings, or a bug: still an answer
-        from workers.settings import SettingsError
-
-        key = "settings" if isinstance(exc, SettingsError) else "internal"
-        components = {key: {"ok": False, "error": one_line(exc)}}
-    status, reasons = verdict(components)
-    db = components.get("database", {})
-    from persistence.health import SEED_TABLES
-
-    tables = db.get("tables_accessible") or {}
-    return {
-        "status": status,
-        "response_time_ms": round((time.perf_counter() - start) * 1000, 2),
-        "tables_accessible": {t: bool(tables.get(t, False)) for t in SEED_TABLES},
-        "realtime_enabled": bool(db.get("realtime_tables")),
-        "reasons": reasons,
-        "checked_at": checked_at.isoformat(),
-        "components": components,
-    }
-
-
-def _components(settings: Any, store: SQLStore | None, ping: bool) -> dict[str, dict[str, Any]]:
-    from workers.settings import get_settings
-
-    settings = settings or get_settings()
-    own = store is None
-    db_store = store or SQLStore(settings.sqlalchemy_url, pool_size=1, connect_timeout=3)
-    c: dict[str, dict[str, Any]] = {}
-    try:
-        c["broker"] = check_broker(settings.broker_url)
-        c["database"] = check_database(db_store, settings)
-        if c["broker"]["ok"]:
-            c["queues"] = check_queues(settings.broker_url, queue_names())
-        stall_s = _setting(settings, "recording_stall_seconds", RECORDING_STALL_S)
-        c["recording"] = check_recording(
-            settings.recorder_redis_url, settings.events_stream, stall_s
-        )
-        if c["database"]["ok"] and all(c["database"]["tables_accessible"].values()):
-            stale = _setting(settings, "stale_agent_seconds", 60.0)
-            window = _setting(settings, "metrics_period_minutes", 5.0) * 60.0
-            c["workers"] = check_workers(db_store, stale, ping)
-            c["executions"] = check_executions(db_store, window)
-        c["supabase"] = check_supabase(settings)
-        mirror = check_mirror(settings, db_store)
-        if mirror is not None:
-            c["mirror"] = mirror
-    finally:
-        if own:
-            db_store.close()
-    c["database"]["realtime_setting"] = bool(getattr(settings, "supabase_enable_realtime", False))
-    return c
-
-
-def health_row(report: dict[str, Any]) -> dict[str, Any]:
-    """The ``system_health`` row of a :func:`health_check` report
-    (for :func:`persistence.health.store_system_health`)."""
-    c = report.get("components", {})
-    w, ex = c.get("workers", {}), c.get("executions", {})
-    open_ = ex.get("open") or {}
-    window_min = (ex.get("window_seconds") or 300.0) / 60.0
-    ended = ex.get("ended") or 0
-    rate = ex.get("error_rate")
-    bad = len(_unhealthy_reasons(c))
-    return {
-        "timestamp": report.get("checked_at"),
-        "period_minutes": max(1, round(window_min)),
-        "total_agents": w.get("total", 0),
-        "active_agents": w.get("online", 0),
-        "idle_agents": w.get("idle", 0),
-        "busy_agents": w.get("busy", 0),
-        "error_agents": w.get("error", 0),
-        "total_tasks": sum((ex.get("by_status") or {}).values()),
-        "completed_tasks": ex.get("completed", 0),
-        "failed_tasks": ex.get("failed", 0),
-        "queued_tasks": sum(open_.get(s, 0) for s in ("pending", "queued", "retrying")),
-        "running_tasks": open_.get("running", 0),
-        "system_success_rate": 100.0 - rate if rate is not None else 0.0,
-        "system_error_rate": rate if rate is not None else 0.0,
-        "average_response_time": ex.get("avg_s") or 0.0,
-        "p95_response_time": ex.get("p95_s") or 0.0,
-        "tasks_per_minute": ended / window_min,
-        "tasks_per_hour": ended / window_min * 60.0,
-        "queue_length": c.get("queues", {}).get("total", 0),
-        "average_queue_wait_time": ex.get("avg_queue_wait_s") or 0.0,
-        "critical_issues": bad,
-        "warnings": len(report.get("reasons", [])) - bad,
-        "custom_metrics": {
-            "p50_execution_time": ex.get("p50_s"),
-            "recording_backlog": c.get("recording", {}).get("backlog"),
-            "recording_lag_seconds": c.get("recording", {}).get("oldest_age_seconds"),
-            "response_time_ms": report.get("response_time_ms"),
-        },
-        "status": report.get("status"),
-        "details": {"reasons": report.get("reasons", []), "components": c},
-    }

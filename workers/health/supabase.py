@@ -1,10 +1,11 @@
-"""The seed's Supabase health report: ``GET /api/v1/health/supabase`` of ``agentq serve``.
+"""The integration design's Supabase health report (``GET /api/v1/health/supabase`` of
+``agentq serve``).
 
 It checks the database the records go to (Supabase's PostgreSQL, or any PostgreSQL),
-Supabase's REST API when it is configured, Row Level Security on the seed's tables and
+Supabase's REST API when it is configured, Row Level Security on the integration design's tables and
 the mirror's outbox, and never raises.
 
-Shape: the seed's ``status``, ``response_time_ms``, ``tables_accessible`` (per seed
+Shape: the integration design's ``status``, ``response_time_ms``, ``tables_accessible`` (per seed
 table) and ``realtime_enabled``, plus ``rls_enabled`` (per table), ``mirror_backlog``,
 ``database`` and ``api`` (each ``ok`` with latency or error), ``reasons`` and
 ``timestamp``. URLs are redacted and errors stripped of any secret.
@@ -24,17 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from persistence.formatting import one_line
-from persistence.health import SEED_TABLES
 from persistence.sql_store import SQLStore
-from workers.health.checks import (
-    DEGRADED,
-    HEALTHY,
-    SLOW_MS,
-    UNHEALTHY,
-    _secrets,
-    check_database,
-    check_supabase,
-)
+from workers.health.checks import _secrets, check_database, check_supabase
+from workers.health.report import design_shape
+from workers.health.verdict import DEGRADED, HEALTHY, SLOW_MS, UNHEALTHY
 
 STATUS_CODES = {HEALTHY: 200, DEGRADED: 200, UNHEALTHY: 503}
 
@@ -59,12 +53,8 @@ def supabase_health(settings: Any, store: SQLStore) -> dict[str, Any]:
             db["error"] = problem
     api = check_supabase(settings)
     status, reasons = _verdict(db, api, rls, bool(settings.supabase_enable_rls))
-    tables = db.get("tables_accessible") or {}
     return {
-        "status": status,
-        "response_time_ms": round((time.perf_counter() - start) * 1000, 2),
-        "tables_accessible": {t: bool(tables.get(t, False)) for t in SEED_TABLES},
-        "realtime_enabled": bool(db.get("realtime_tables")),
+        **design_shape(status, start, db),
         "rls_enabled": rls,
         "mirror_backlog": backlog,
         "database": {k: db[k] for k in ("ok", "url", "latency_ms", "error") if k in db},

@@ -1,4 +1,4 @@
-"""Pusher channel and event names (documented in the README).
+"""Pusher channel and event names (documented in docs/realtime.md).
 
 Pusher allows channel names of at most 164 characters of ``[A-Za-z0-9_\\-=@,.;]``. The
 channels are public: anyone with the app key may subscribe. In production put user

@@ -34,22 +34,26 @@ from typing import Any
 import redis
 
 from persistence import wire
-from persistence.errors import DatabaseUnavailable, DataRejected, PersistenceError
-from persistence.formatting import flat, one_line
+from persistence.errors import DatabaseUnavailable, PersistenceError
 from persistence.lifecycle import Transition
 from persistence.store import Store
+from workers.recording.entries import (
+    Dead,
+    Decoded,
+    Entry,
+    Group,
+    dead_letter_fields,
+    decode_entries,
+    fast_path_applies,
+    reason_of,
+    refused,
+)
 from workers.recording.sink import replay_spool
 
 logger = logging.getLogger(__name__)
 
 GROUP = "recorders"
 PROGRESS_SUFFIX = ":progress"  # the progress marker's key: <stream>:progress
-REASON_MAX_CHARS = 500  # of a dead letter's reason
-_INSTANCE_MARK = b'"k":"i"'  # as orjson writes it: an entry holding an instance event
-Entry = tuple[bytes, dict[bytes, bytes]]
-Dead = tuple[Entry, str]  # an entry and why it goes to the dead letters
-Decoded = tuple[Entry, list[Transition | wire.InstanceEvent]]
-Group = tuple[Entry, list[Transition]]  # an entry's transitions: recorded or refused together
 
 
 @dataclass
@@ -252,7 +256,7 @@ class Recorder:
         # Fast path: the entries go to the database as they are, one JSON list, and
         # PostgreSQL decodes and merges them. Instance events (rare) and a batch the
         # database rejects take the slow path, which decodes entry by entry.
-        if _fast_path_applies(payloads) and self._record_fast(entries, payloads):
+        if fast_path_applies(payloads) and self._record_fast(entries, payloads):
             return
         self._process_decoded(entries)
 
@@ -272,7 +276,7 @@ class Recorder:
 
     def _process_decoded(self, entries: list[Entry]) -> None:
         """The slow path: each entry checked, then recorded or dead-lettered on its own."""
-        decoded, dead = _decode_entries(entries)
+        decoded, dead = decode_entries(entries)
         decoded, refused = self._apply_instances(decoded)
         groups: list[Group] = []
         for entry, evs in decoded:
@@ -297,7 +301,7 @@ class Recorder:
                 self.stats.db_errors += 1
                 raise
             except Exception as exc:
-                dead.append((entry, _refused(exc)))
+                dead.append((entry, refused(exc)))
             else:
                 kept.append((entry, evs))
         return kept, dead
@@ -321,7 +325,7 @@ class Recorder:
             raise
         except Exception as exc:
             if len(groups) == 1:
-                return [(groups[0][0], _refused(exc))]
+                return [(groups[0][0], refused(exc))]
         else:
             self.stats.new_events += result.new_events
             return []
@@ -357,7 +361,7 @@ class Recorder:
                 reason,
                 extra={"action": "dead_letter"},
             )
-            pipe.xadd(self.dead_stream, _dead_letter_fields(eid, fields, reason))
+            pipe.xadd(self.dead_stream, dead_letter_fields(eid, fields, reason))
         pipe.execute()
         self.stats.dead_letters += len(dead)
 
@@ -376,49 +380,3 @@ class Recorder:
         if any(isinstance(r, Exception) for r in marker):
             # Redis refuses writes when out of memory, but not XACK / XDEL, which free it.
             logger.warning("progress marker not set: %s", marker)
-
-
-# --- entries -----------------------------------------------------------------------
-def _fast_path_applies(payloads: list[Any]) -> bool:
-    return all(isinstance(p, bytes) and _INSTANCE_MARK not in p for p in payloads)
-
-
-def _decode_entries(entries: list[Entry]) -> tuple[list[Decoded], list[Dead]]:
-    """Every entry decoded and checked; one that fails (in any way) is dead-lettered alone."""
-    decoded: list[Decoded] = []
-    dead: list[Dead] = []
-    for entry in entries:
-        try:
-            decoded.append((entry, _decode_entry(entry)))
-        except Exception as exc:  # BadEvent, or a surprise: never more than this entry
-            dead.append((entry, reason_of(exc)))
-    return decoded, dead
-
-
-def _decode_entry(entry: Entry) -> list[Transition | wire.InstanceEvent]:
-    payload = entry[1].get(b"e")
-    if payload is None:
-        names = b", ".join(sorted(entry[1])[:5]).decode(errors="replace")
-        raise wire.BadEvent(f"entry has no 'e' field (fields: {names})")
-    return wire.decode_entry(payload)
-
-
-def _dead_letter_fields(eid: bytes, fields: dict[bytes, bytes], reason: str) -> dict[Any, Any]:
-    """The original entry as it was (other fields too, prefixed ``f.``), its id, the reason."""
-    out: dict[Any, Any] = {b"f." + k: v for k, v in fields.items() if k != b"e"}
-    out.update({"e": fields.get(b"e", b""), "reason": reason, "entry": eid})
-    return out
-
-
-def _refused(exc: Exception) -> str:
-    if isinstance(exc, DataRejected):
-        return flat(f"rejected by the database: {exc}", REASON_MAX_CHARS)
-    return reason_of(exc)
-
-
-def reason_of(exc: BaseException) -> str:
-    """An exception as a dead letter's reason, one printable line. A
-    :class:`~persistence.wire.BadEvent` is its message (it names the field)."""
-    if isinstance(exc, wire.BadEvent):
-        return flat(str(exc), REASON_MAX_CHARS)
-    return one_line(exc, REASON_MAX_CHARS)

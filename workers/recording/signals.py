@@ -2,8 +2,8 @@
 
 Each handler only builds a small dict and hands it to the process's
 :class:`workers.recording.sink.EventSink` (one XADD); the recorder writes PostgreSQL. See
-DESIGN.md for the table of signals and the precedence rule that makes order and
-duplicates harmless, and CELERY_NOTES.md for where each signal fires.
+docs/architecture.md for the table of signals (where each fires, what it records) and
+the precedence rule that makes order and duplicates harmless.
 
 A handler never raises into Celery: telemetry must not fail the work. Handlers are
 module-level functions, so Celery's weak references keep them alive.
@@ -344,7 +344,13 @@ def on_revoked(
     agent_type = agent_type_of(name)
     if agent_type is None or request is None:
         return
-    attempt = (getattr(request, "request_dict", None) or {}).get("retries") or 0
+    # Celery sends the task's Context (retries is an attribute); older versions sent the
+    # Request (retries in request_dict). Reading only the latter recorded every
+    # cancellation as attempt 0, which loses to a later attempt's queued.
+    attempt = getattr(request, "retries", None)
+    if attempt is None:
+        attempt = (getattr(request, "request_dict", None) or {}).get("retries")
+    attempt = attempt or 0
     reason = "expired" if expired else "terminated" if terminated else "revoked"
     kwargs = getattr(request, "kwargs", None) or {}
     _emit(

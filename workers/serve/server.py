@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from persistence.sql_store import SQLStore
-from workers.health.checks import UNHEALTHY
+from workers import stores
+from workers.health.verdict import UNHEALTHY
 from workers.serve.metrics import AgentqCollector
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class HealthServer(ThreadingHTTPServer):
     def __init__(self, settings: Any, host: str, port: int) -> None:
         self.settings = settings
         # Built now, connected on first use (no connection before the first request).
-        self.store = SQLStore(settings.sqlalchemy_url, pool_size=2, connect_timeout=3)
+        self.store = stores.sql_store(settings, pool_size=2)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(AgentqCollector(settings, self.store))
         super().__init__((host, port), _Handler)
@@ -92,7 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- endpoints --------------------------------------------------------------------
     def _healthz(self) -> dict[str, Any]:
-        from workers.health.checks import health_check
+        from workers.health.report import health_check
 
         return health_check(self.server.settings, store=self.server.store)
 

@@ -1,4 +1,4 @@
-"""The seed's agent tables and enums, plus the lifecycle history.
+"""The integration design's agent tables and enums, plus the lifecycle history.
 
 Revision ID: 0001_initial
 Revises:

@@ -1,4 +1,5 @@
-"""Supabase roles, auth.role() shim on plain PostgreSQL, Row Level Security as in the seed (issue 6)
+"""Supabase roles, auth.role() shim on plain PostgreSQL, Row Level Security as in the
+integration design (issue 6)
 
 Skipped when RLS is off: ``MigrationService(enable_rls=False)`` (``agentq migrate`` passes
 ``SUPABASE_ENABLE_RLS``) sets the Alembic config attribute ``enable_rls``; a bare

@@ -50,7 +50,7 @@ from tasks.agents.code_review.lint_rules import (
 )
 from tasks.agents.code_review.py_lint import check_python
 from tasks.agents.luau.lint import check_luau
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("review", "lint")
 

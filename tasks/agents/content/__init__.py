@@ -53,7 +53,7 @@ from tasks.agents.content.lesson_parts import (
     objective_action,
     reading_level,
 )
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("lesson", "outline", "summary")
 

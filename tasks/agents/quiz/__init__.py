@@ -64,7 +64,7 @@ from tasks.agents.quiz.terms import (
     split_sentences,  # noqa: F401  (re-exported)
     term_pattern,
 )
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("quiz", "exit_ticket")
 EXIT_TICKET_MAX = 3

@@ -85,7 +85,7 @@ from tasks.agents.roblox_analytics.models import (  # noqa: F401
     SessionStats,
     UserSummary,
 )
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("engagement", "quiz_report")
 RUBRIC_WEIGHTS: dict[str, float] = {

@@ -60,7 +60,7 @@ from tasks.agents.roblox_assets.plan import MB as MB
 from tasks.agents.roblox_assets.plan import PlanStep as PlanStep
 from tasks.agents.roblox_assets.plan import PlanTotals as PlanTotals
 from tasks.agents.roblox_assets.plan import SkippedAsset as SkippedAsset
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("validate", "plan")
 Style = Literal["PascalCase", "camelCase", "snake_case", "any"]

@@ -65,7 +65,7 @@ from tasks.agents.terrain.noise import gradient_noise as gradient_noise
 from tasks.agents.terrain.script import CELL_STUDS, MAX_SCRIPT_BLOCKS, plan_script, render_luau
 from tasks.agents.terrain.script import Block as Block
 from tasks.agents.terrain.script import merge_blocks as merge_blocks
-from tasks.registry import AgentResult, AgentSpec, register
+from tasks.spec import AgentResult, AgentSpec, register
 
 TASK_TYPES: tuple[str, ...] = ("generate", "preview")
 BiomeName = Literal["grassland", "desert", "snow", "island", "volcanic"]
