@@ -10,25 +10,33 @@
 * PY004 eval/exec: a call of the builtin ``eval`` or ``exec``.
 * PY005 long function: a ``def``/``async def`` spanning more than
   ``max_function_lines`` lines (from ``def`` to its last line, decorators excluded).
-* PY006 unused import: an imported name that no ``Name`` node, string (forward
-  annotation) or ``__all__`` entry mentions. Not checked: ``__future__`` imports,
+* PY006 unused import: pyflakes' ``UnusedImport`` (an imported name no code, string
+  annotation or ``__all__`` entry of its scope uses), and its ``RedefinedWhileUnused``
+  when what was redefined is an import (reported at the import's line). Not checked:
   ``import x as x`` re-exports, star imports, imports inside ``try`` (optional
-  dependencies) and files named ``__init__.py``.
+  dependencies) and files named ``__init__.py``; nor, at all, code nested too deeply
+  for pyflakes' recursive walk (e.g. a chain of some 300 ``+``), where it raises
+  RecursionError. pyflakes' other messages (undefined names, ...) have no rule here
+  and are dropped. The other rules are not pyflakes checks and are done on the
+  ``ast`` here.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 import warnings
 
+from pyflakes import messages as pyflakes_messages
+from pyflakes.checker import Checker
+
 from tasks.agents.code_review.lint_rules import RawFinding
+
+_Import = ast.Import | ast.ImportFrom
 
 _MUTABLE_NODES = (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)
 _MUTABLE_CALLS = frozenset(
     {"list", "dict", "set", "bytearray", "defaultdict", "OrderedDict", "deque", "Counter"}
 )
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse(code: str) -> ast.Module | RawFinding:
@@ -113,7 +121,16 @@ def _node_findings(tree: ast.Module, max_lines: int) -> list[RawFinding]:
     return findings
 
 
-def _imports_in_try(tree: ast.Module) -> set[int]:
+def _import_statements(tree: ast.Module) -> dict[tuple[int, int], _Import]:
+    """Import statements by (line, column): where pyflakes' messages point."""
+    return {
+        (node.lineno, node.col_offset): node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    }
+
+
+def _statements_in_try(tree: ast.Module) -> set[int]:
     inside: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Try | ast.TryStar):
@@ -122,31 +139,48 @@ def _imports_in_try(tree: ast.Module) -> set[int]:
     return inside
 
 
-def _used_names(tree: ast.Module) -> set[str]:
-    used: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            used.add(node.id)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            used.update(_WORD.findall(node.value))  # forward references, __all__
-    return used
+def _bound_name(node: _Import, imported: str) -> str:
+    """The name an import binds, from pyflakes' ``imported_name`` (``a.b``, ``a.b as c``)."""
+    if " as " in imported:
+        return imported.rsplit(" as ", 1)[1]
+    if isinstance(node, ast.ImportFrom):
+        return imported.rsplit(".", 1)[-1]
+    return imported.split(".", 1)[0]
+
+
+def _binds(node: _Import, name: str) -> bool:
+    return any((a.asname or a.name.split(".")[0]) == name for a in node.names)
 
 
 def _unused_imports(tree: ast.Module) -> list[RawFinding]:
-    skip, used = _imports_in_try(tree), _used_names(tree)
+    try:
+        # withDoctest: not from $PYFLAKES_DOCTEST (the findings depend on the code alone)
+        messages = Checker(tree, withDoctest=False).messages
+    except RecursionError:
+        return []
+    in_try = _statements_in_try(tree)
+    imports = {k: v for k, v in _import_statements(tree).items() if id(v) not in in_try}
     findings: list[RawFinding] = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Import | ast.ImportFrom) or id(node) in skip:
-            continue
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            continue
-        for alias in node.names:
-            if alias.name == "*" or (alias.asname is not None and alias.asname == alias.name):
+    for msg in messages:
+        if isinstance(msg, pyflakes_messages.UnusedImport):
+            node = imports.get((msg.lineno, msg.col))
+            imported = msg.message_args[0]
+            if node is None or imported.endswith(".*"):
                 continue
-            bound = alias.asname or alias.name.split(".")[0]
-            if bound not in used:
+            bound = _bound_name(node, imported)
+            if not any(a.asname == a.name == bound for a in node.names):  # `as x` re-export
                 findings.append(
-                    RawFinding(node.lineno, "PY006", f"`{bound}` is imported but never used")
+                    RawFinding(msg.lineno, "PY006", f"`{bound}` is imported but never used")
+                )
+        elif isinstance(msg, pyflakes_messages.RedefinedWhileUnused):
+            name, line = msg.message_args
+            if any(at == line and _binds(node, name) for (at, _), node in imports.items()):
+                findings.append(
+                    RawFinding(
+                        line,
+                        "PY006",
+                        f"`{name}` is imported but never used (line {msg.lineno} redefines it)",
+                    )
                 )
     return findings
 
