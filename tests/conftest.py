@@ -76,17 +76,9 @@ def redis_client() -> Iterator[object]:
 @pytest.fixture
 def clean(database_url: str, redis_client: object) -> Iterator[str]:
     """Empty tables and an empty Redis DB before the test."""
-    import psycopg
+    from tests.support.database import reset_recording
 
-    from workers.recording import signals
-
-    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(
-            "TRUNCATE agent_execution_events, agent_executions, agent_metrics, "
-            "system_health, agent_instances CASCADE"
-        )
-    redis_client.flushdb()  # type: ignore[attr-defined]
-    signals.reset()
+    reset_recording(database_url, redis_client)
     yield database_url
 
 

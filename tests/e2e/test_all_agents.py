@@ -9,34 +9,24 @@ history, and one agent instance per type on the worker.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
 import redis
 
 from tasks.registry import AGENT_TYPES, load_agents
-from tests.support.workers import WorkerProcess, wait_for
-from workers.producer import enqueue, get_execution
-from workers.recording import signals
+from tests.e2e.conftest import wait_terminal
+from tests.support.database import libpq_url, reset_recording
+from tests.support.workers import WorkerProcess
+from workers.producer import enqueue
 
 
 @pytest.fixture(scope="module")
 def worker(database_url: str, redis_client: redis.Redis) -> Iterator[WorkerProcess]:
-    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute("TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE")
-    redis_client.flushdb()
-    signals.reset()
+    reset_recording(database_url, redis_client)
     w = WorkerProcess("all-agents", concurrency=2).start()
     yield w
     w.stop()
-
-
-def _done(task_id: str) -> dict[str, Any] | None:
-    rec = get_execution(task_id)
-    if rec and rec["status"] in {"completed", "failed"} and len(rec["history"]) >= 4:
-        return rec
-    return None
 
 
 def test_every_agent_type_runs_and_is_recorded(worker: WorkerProcess, database_url: str) -> None:
@@ -47,7 +37,7 @@ def test_every_agent_type_runs_and_is_recorded(worker: WorkerProcess, database_u
         for a in AGENT_TYPES
     }
     for agent_type, task_id in ids.items():
-        rec = wait_for(lambda tid=task_id: _done(tid), 60, what=f"{agent_type} to finish")
+        rec = wait_terminal(task_id, 4, timeout=60)
         assert rec["status"] == "completed", (agent_type, rec["error_message"])
         assert rec["agent_type"] == agent_type and rec["session_id"] == "e2e-all"
         specs[agent_type].output_model.model_validate(rec["output_data"])
@@ -60,7 +50,7 @@ def test_every_agent_type_runs_and_is_recorded(worker: WorkerProcess, database_u
             "completed",
         ]
         assert rec["worker"] == worker.hostname
-    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+    with psycopg.connect(libpq_url(database_url)) as conn:
         rows = conn.execute(
             "SELECT agent_type::text, total_tasks_completed FROM agent_instances WHERE worker = %s",
             (worker.hostname,),
@@ -73,7 +63,7 @@ def test_same_input_gives_the_same_output(worker: WorkerProcess) -> None:
     for agent_type in ("terrain_generator", "quiz_generator"):
         spec = specs[agent_type]
         first, second = (enqueue(agent_type, spec.example_task_type, spec.example) for _ in "ab")
-        a = wait_for(lambda t=first: _done(t), 60, what="first run")
-        b = wait_for(lambda t=second: _done(t), 60, what="second run")
+        a = wait_terminal(first, 4, timeout=60)
+        b = wait_terminal(second, 4, timeout=60)
         assert a["output_data"] == b["output_data"]
         assert a["quality_score"] == b["quality_score"]

@@ -12,88 +12,39 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import psycopg
 import pytest
 import redis
 
-import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
 from persistence import wire
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
-from tasks.registry import get_spec
+from tests.e2e.conftest import (
+    instance,
+    poll,
+    private_events_stream,
+    send_content,
+    send_test_task,
+    steps,
+    wait_terminal,
+)
 from tests.support.servers import PostgresServer
 from tests.support.workers import WorkerProcess, wait_for
-from workers.app import app
 from workers.producer import get_execution
-from workers.recording import signals
 from workers.recording.recorder import GROUP
-from workers.settings import get_settings
 
 pytestmark = pytest.mark.slow
 
-TERMINAL = {"completed", "failed", "cancelled"}
 STREAM = "agentq:events"
 
 
 # --- helpers --------------------------------------------------------------------------
-def send_test_task(variant: str, input_data: dict[str, Any] | None = None, **options: Any) -> str:
-    result = app.tasks[f"agents.content_generator.{variant}"].apply_async(
-        kwargs={"task_type": variant, "input_data": input_data or {}}, **options
-    )
-    return str(result.id)
-
-
-def send_content(**options: Any) -> str:
-    spec = get_spec("content_generator")
-    result = app.tasks["agents.content_generator"].apply_async(
-        kwargs={"task_type": spec.example_task_type, "input_data": spec.example}, **options
-    )
-    return str(result.id)
-
-
-Reader = Callable[[str], dict[str, Any] | None]
-T = TypeVar("T")
-
-
-def poll(predicate: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
-    """``wait_for`` for predicates that return None (or something falsy) until ready."""
-    return cast(T, wait_for(predicate, timeout, interval, what=what))
-
-
-def wait_terminal(
-    task_id: str, n_events: int, timeout: float = 40.0, read: Reader = get_execution
-) -> dict[str, Any]:
-    """The execution once it is terminal and its history holds ``n_events`` events."""
-
-    def done() -> dict[str, Any] | None:
-        try:
-            rec = read(task_id)
-        except Exception:  # the database may still be coming back
-            return None
-        if rec is None or rec["status"] not in TERMINAL or len(rec["history"]) < n_events:
-            return None
-        return rec
-
-    return poll(done, timeout, f"execution {task_id} to finish", 0.2)
-
-
-def steps(rec: dict[str, Any]) -> list[tuple[str, int]]:
-    return [(str(h["status"]), h["attempt"]) for h in rec["history"]]
-
-
 def pid_of(r: redis.Redis, key: str, index: int = 0, timeout: float = 20.0) -> int:
     """The pid that ran the slow task with ``key`` (its ``index``-th run)."""
     raw = poll(lambda: r.lindex(f"agentq:test:pid:{key}", index), timeout, f"run {key}", 0.02)
     return int(cast(bytes, raw))
-
-
-def instance(url: str, agent_id: str) -> dict[str, Any] | None:
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
-        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-        sql = "SELECT * FROM agent_instances WHERE agent_id = %s"
-        return cur.execute(sql, (agent_id,)).fetchone()
 
 
 def dump_on_failure(*workers: WorkerProcess) -> Callable[[], None]:
@@ -275,17 +226,8 @@ def private_stream(
 ) -> Iterator[str]:
     """This process (and the worker given the same env) records into a stream of its own,
     so no recorder of the session database can pick up the outage test's events."""
-    stream = f"agentq:test:outage:{uuid.uuid4().hex}"
-    monkeypatch.setenv("AGENTQ_EVENTS_STREAM", stream)
-    get_settings.cache_clear()
-    signals.reset()
-    try:
+    with private_events_stream(monkeypatch, redis_client, "outage") as stream:
         yield stream
-    finally:
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        signals.reset()
-        redis_client.delete(stream, stream + ":dead")
 
 
 def _outcome_logged(log: str, task_id: str) -> bool:

@@ -9,55 +9,48 @@ recorder drains the stream into the session's database.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import psycopg
 import pytest
 import redis
 from celery import signals as celery_signals
 
-import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
 from tasks.registry import AGENT_TYPES, get_spec
+from tests.e2e.conftest import (
+    instance,
+    poll,
+    private_events_stream,
+    send_test_task,
+    steps,
+    wait_history,
+    wait_terminal,
+)
+from tests.support.database import libpq_url, reset_recording
 from tests.support.workers import WorkerProcess, wait_for
 from workers.app import app
 from workers.producer import enqueue, get_execution
 from workers.recording import signals
 from workers.settings import get_settings
 
-TERMINAL = {"completed", "failed", "cancelled"}
-T = TypeVar("T")
-
-
-def poll(predicate: Callable[[], T | None], timeout: float, what: str) -> T:
-    """``wait_for`` for predicates that return None until ready."""
-    return cast(T, wait_for(predicate, timeout, what=what))
-
 
 # --- fixtures -------------------------------------------------------------------------
-def _pg(url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(url.replace("+psycopg", ""), autocommit=True)
-
-
 @pytest.fixture(scope="module")
 def worker(database_url: str, redis_client: redis.Redis) -> Iterator[WorkerProcess]:
     """One prefork worker for the module, started on empty tables and an empty Redis DB."""
-    with _pg(database_url) as conn:
-        conn.execute(
-            "TRUNCATE agent_execution_events, agent_executions, agent_metrics, "
-            "system_health, agent_instances CASCADE"
-        )
-    redis_client.flushdb()
-    signals.reset()
+    reset_recording(database_url, redis_client)
     w = WorkerProcess("lifecycle", concurrency=2).start()
     try:
         # The worker registered its instances (initializing -> idle) through the stream.
         wait_for(
-            lambda: _instance(database_url, f"content_generator@{w.hostname}"),
+            lambda: instance(database_url, f"content_generator@{w.hostname}"),
             what="the worker's agent instances",
         )
         yield w
@@ -67,52 +60,7 @@ def worker(database_url: str, redis_client: redis.Redis) -> Iterator[WorkerProce
             print(w.output()[-5000:])
 
 
-def _instance(database_url: str, agent_id: str) -> dict[str, Any] | None:
-    with _pg(database_url) as conn:
-        cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-        return cur.execute(
-            "SELECT * FROM agent_instances WHERE agent_id = %s", (agent_id,)
-        ).fetchone()
-
-
 # --- helpers --------------------------------------------------------------------------
-def wait_terminal(task_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    """The execution once it reached a terminal status and its history holds that event."""
-
-    def done() -> dict[str, Any] | None:
-        rec = get_execution(task_id)
-        if rec is None or rec["status"] not in TERMINAL:
-            return None
-        if not any(h["status"] == rec["status"] for h in rec["history"]):
-            return None
-        return rec
-
-    return poll(done, timeout, f"execution {task_id} to finish")
-
-
-def wait_history(task_id: str, n: int, timeout: float = 10.0) -> dict[str, Any]:
-    """The execution once its history holds at least ``n`` events (signals from several
-    processes are recorded in the order they reached the stream, not all at once)."""
-
-    def enough() -> dict[str, Any] | None:
-        rec = get_execution(task_id)
-        return rec if rec is not None and len(rec["history"]) >= n else None
-
-    return poll(enough, timeout, f"{n} history events of {task_id}")
-
-
-def steps(rec: dict[str, Any]) -> list[tuple[str, int]]:
-    return [(str(h["status"]), h["attempt"]) for h in rec["history"]]
-
-
-def send_test_task(variant: str, input_data: dict[str, Any] | None = None, **options: Any) -> str:
-    """Publish one of tests/support/tasks.py's tasks the way a producer would."""
-    result = app.tasks[f"agents.content_generator.{variant}"].apply_async(
-        kwargs={"task_type": variant, "input_data": input_data or {}}, **options
-    )
-    return str(result.id)
-
-
 def assert_history_sane(rec: dict[str, Any]) -> None:
     """History invariants every execution keeps: oldest first, first event pending."""
     hist = rec["history"]
@@ -130,7 +78,7 @@ def test_agent_task_completes_with_full_record(
 ) -> None:
     spec = get_spec(agent_type)
     agent_id = f"{agent_type}@{worker.hostname}"
-    before = _instance(database_url, agent_id)
+    before = instance(database_url, agent_id)
     assert before is not None
     done_before = before["total_tasks_completed"] or 0
 
@@ -166,7 +114,7 @@ def test_agent_task_completes_with_full_record(
 
     # The instance counted the task, and is idle again.
     def counted() -> dict[str, Any] | None:
-        inst = _instance(database_url, agent_id)
+        inst = instance(database_url, agent_id)
         if inst and (inst["total_tasks_completed"] or 0) == done_before + 1:
             return inst
         return None
@@ -245,11 +193,10 @@ def test_transient_errors_retry_then_succeed(worker: WorkerProcess) -> None:
     assert steps(rec)[-1] == ("completed", 2)
     for h in rec["history"]:
         if h["status"] == "retrying":
-            # The cause is named (today error_type is Celery's "Retry" wrapper and the
-            # message its str(); see the report: the hook does not unwrap Retry.exc).
+            # The cause is named, not Celery's Retry wrapper around it.
             detail = h["detail"]
-            assert f"transient failure on attempt {h['attempt']}" in detail["error_message"]
-            assert "TransientAgentError" in detail["error_type"] + detail["error_message"]
+            assert detail["error_message"] == f"transient failure on attempt {h['attempt']}"
+            assert detail["error_type"] == "TransientAgentError"
             assert h["worker"] == worker.hostname
     # Each attempt runs only after it was queued.
     for attempt in (0, 1, 2):
@@ -335,35 +282,36 @@ def test_countdown_task_waits_and_keeps_its_request(worker: WorkerProcess) -> No
 
 
 # --- enqueue validation -----------------------------------------------------------------
-@pytest.fixture
-def quiet_stream(
+@contextlib.contextmanager
+def quiet_publishing(
     monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
 ) -> Iterator[dict[str, Any]]:
     """This process records into a private stream no recorder reads, and every publish
-    it attempts is counted; settings are restored afterwards."""
-    stream = f"agentq:test:validation:{uuid.uuid4().hex}"
-    monkeypatch.setenv("AGENTQ_EVENTS_STREAM", stream)
-    get_settings.cache_clear()
-    signals.reset()
+    it attempts is counted; on the way out the spy is disconnected and ``monkeypatch``,
+    the settings and the sink are restored (``private_events_stream``)."""
     published: list[Any] = []
 
     def spy(sender: Any = None, headers: Any = None, **_: Any) -> None:
         published.append((sender, (headers or {}).get("id")))
 
-    celery_signals.before_task_publish.connect(spy, weak=False)
-    state = {"stream": stream, "published": published, "monkeypatch": monkeypatch}
-    try:
+    with private_events_stream(monkeypatch, redis_client, "validation") as stream:
+        celery_signals.before_task_publish.connect(spy, weak=False)
+        try:
+            yield {"stream": stream, "published": published, "monkeypatch": monkeypatch}
+        finally:
+            celery_signals.before_task_publish.disconnect(spy)
+
+
+@pytest.fixture
+def quiet_stream(
+    monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> Iterator[dict[str, Any]]:
+    with quiet_publishing(monkeypatch, redis_client) as state:
         yield state
-    finally:
-        celery_signals.before_task_publish.disconnect(spy)
-        monkeypatch.undo()
-        get_settings.cache_clear()
-        signals.reset()
-        redis_client.delete(stream)
 
 
 def _rows(db: str) -> int:
-    with _pg(db) as conn:
+    with psycopg.connect(libpq_url(db)) as conn:
         row = conn.execute("SELECT count(*) FROM agent_executions").fetchone()
         assert row is not None
         return int(row[0])
@@ -440,7 +388,30 @@ def test_enqueue_rejects_input_over_the_size_limit(
     _assert_nothing_sent(quiet_stream, redis_client, rows0, database_url)
 
 
-def test_validation_fixture_restores_settings() -> None:
-    """The size limit set above does not leak into later tests."""
-    assert get_settings().max_input_bytes == 1 << 20
-    assert get_settings().events_stream == "agentq:events"
+def test_validation_fixture_restores_settings(redis_client: redis.Redis) -> None:
+    """What the quiet_stream fixture changes for a test (the events stream, the publish
+    spy, and a size limit the test sets through the fixture's monkeypatch, as the test
+    above does) is undone when it ends, whatever ran before this test."""
+    names = ("AGENTQ_EVENTS_STREAM", "AGENTQ_MAX_INPUT_BYTES")
+    env_before = {name: os.environ.get(name) for name in names}
+    before = get_settings()
+    spies_before = len(celery_signals.before_task_publish.receivers)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        with quiet_publishing(monkeypatch, redis_client) as state:
+            limit = before.max_input_bytes + 1
+            state["monkeypatch"].setenv("AGENTQ_MAX_INPUT_BYTES", str(limit))
+            get_settings.cache_clear()
+            during = get_settings()
+            assert during.events_stream == state["stream"] != before.events_stream
+            assert during.max_input_bytes == limit
+            assert len(celery_signals.before_task_publish.receivers) == spies_before + 1
+            sink = signals.get_sink()
+            assert sink is not None and sink.stream == state["stream"]
+
+        assert {name: os.environ.get(name) for name in names} == env_before
+        after = get_settings()  # read again: not the settings cached during the test
+        assert after.events_stream == before.events_stream
+        assert after.max_input_bytes == before.max_input_bytes
+        assert len(celery_signals.before_task_publish.receivers) == spies_before
+        sink = signals.get_sink()
+        assert sink is not None and sink.stream == before.events_stream

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from tests.e2e.conftest import send_test_task
 from tests.support.servers import RedisServer
 from tests.support.workers import WorkerProcess, wait_for
 from workers.app import app
@@ -134,7 +134,7 @@ def redis_db(clean: str, redis_client: redis.Redis) -> redis.Redis:
 
 def _good_envelope(r: redis.Redis) -> tuple[bytes, Envelope]:
     """Publish a good task (no worker runs yet) and take its envelope off the queue."""
-    tid = send_noop()
+    tid = send_test_task("noop")
     keys = [k for k in r.keys(f"{QUEUE}*") if r.type(k) == b"list"]
     for key in keys:
         for raw in r.lrange(key, 0, -1):
@@ -145,25 +145,18 @@ def _good_envelope(r: redis.Redis) -> tuple[bytes, Envelope]:
     raise AssertionError(f"the good task's message is not on {QUEUE}: keys {keys}")
 
 
-def send_noop() -> str:
-    result = app.tasks["agents.content_generator.noop"].apply_async(
-        kwargs={"task_type": "noop", "input_data": {}}
-    )
-    return str(result.id)
-
-
 def _push_poisons(r: redis.Redis) -> tuple[list[str], str]:
     """Good tasks around each poison; returns the good tasks' ids and the id of the task
     whose message was taken off the queue as the poisons' template (recorded as queued)."""
     key, template = _good_envelope(r)
     good = []
     for mutate, _ in POISONS.values():
-        good.append(send_noop())
+        good.append(send_test_task("noop"))
         env = json.loads(json.dumps(template))
         env["headers"]["id"] = env["properties"]["correlation_id"] = str(uuid.uuid4())
         env["properties"]["delivery_tag"] = str(uuid.uuid4())
         r.lpush(key, mutate(env))
-    good.append(send_noop())
+    good.append(send_test_task("noop"))
     return good, template["headers"]["id"]
 
 
@@ -222,7 +215,7 @@ def test_poison_on_the_queue_never_stops_the_worker(
     again = WorkerProcess("poison-again", concurrency=1, env=worker_env, queues=QUEUE)
     again.start(timeout=60)
     try:
-        tid = send_noop()
+        tid = send_test_task("noop")
         wait_for(lambda: _completed(tid) or again._died(), 60, what="a task after the restart")
         assert not again._died(), again.output()[-4000:]
     finally:
@@ -316,7 +309,7 @@ def test_dead_letters_are_listed_counted_replayed_and_purged(
 
     # A worker whose size limit is below any real message sets a good task aside, and
     # its recorder sets aside a stream entry that is not JSON.
-    tid = send_noop()
+    tid = send_test_task("noop")
     redis_db.xadd("agentq:events", {"e": b"{not json"})
     tiny = WorkerProcess(
         "tiny", concurrency=1, env={**worker_env, "AGENTQ_MAX_MESSAGE_BYTES": "16"}, queues=QUEUE
@@ -390,7 +383,7 @@ def test_a_poison_stream_entry_never_halts_the_fleets_recording(
         WorkerProcess("a", concurrency=1, env=worker_env, queues=QUEUE),
         WorkerProcess("b", concurrency=1, env=worker_env, queues=QUEUE),
     ):
-        tids = [send_noop() for _ in range(6)]
+        tids = [send_test_task("noop") for _ in range(6)]
         wait_for(lambda: all(_completed(t) for t in tids), 90, what="tasks after the poison")
         dead = wait_for(lambda: redis_db.xrange("agentq:events:dead"), 30, what="the dead letter")
     assert [f[b"entry"] for _, f in dead] == [bad_id]

@@ -5,6 +5,7 @@ never touches the tasks.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,19 +17,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import redis
 
-import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
 from tasks.registry import get_spec
+from tests.e2e.conftest import send_test_task
+from tests.support.database import reset_recording
 from tests.support.soketi import SoketiServer, Subscriber, require_soketi
 from tests.support.workers import ROOT, WorkerProcess, wait_for
-from workers.app import app
 from workers.producer import enqueue, get_execution
-from workers.recording import signals
 
 RANK = {"pending": 0, "queued": 1, "running": 2, "retrying": 3}  # terminal: 4
+# Deadlines for what a busy machine (the whole suite, two cores) may slow down: each
+# wait ends as soon as its event is seen, so a generous one costs nothing when all is well.
+START_S = 120.0  # a process (worker, bridge, soketi) to be up
+EVENT_S = 120.0  # tasks to run, events to arrive, the breaker to change state
 
 
 class BridgeProcess:
@@ -48,7 +51,11 @@ class BridgeProcess:
                 stdout=fh,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: "realtime: listening" in self.output() or self.proc.poll() is not None)  # type: ignore[union-attr]
+        wait_for(
+            lambda: "realtime: listening" in self.output() or self.proc.poll() is not None,  # type: ignore[union-attr]
+            START_S,
+            what="the bridge to listen",
+        )
         assert self.proc.poll() is None, self.output()
         return self
 
@@ -56,12 +63,25 @@ class BridgeProcess:
         return self.log.read_text(errors="replace")
 
     def status(self) -> dict[str, Any]:
-        """The latest counters it logged."""
-        lines = [ln for ln in self.output().splitlines() if "realtime status {" in ln]
+        """The latest counters it logged (a line still being written is not read)."""
+        text = self.output()
+        complete = text[: text.rfind("\n") + 1]
+        lines = [ln for ln in complete.splitlines() if "realtime status {" in ln]
         return json.loads(lines[-1].split("realtime status ", 1)[1]) if lines else {}
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The bridge stopped in its tracks (SIGSTOP) until the block ends (SIGCONT)."""
+        assert self.proc is not None and self.proc.poll() is None, self.output()
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a stopped process would not see SIGTERM
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(20)
 
@@ -69,7 +89,7 @@ class BridgeProcess:
 @pytest.fixture(scope="module")
 def soketi() -> Iterator[SoketiServer]:
     require_soketi()
-    server = SoketiServer().start()
+    server = SoketiServer().start(timeout=START_S)
     yield server
     server.stop()
 
@@ -79,13 +99,7 @@ def system(
     database_url: str, redis_client: redis.Redis, soketi: SoketiServer
 ) -> Iterator[tuple[WorkerProcess, BridgeProcess]]:
     """A prefork worker and the bridge, on empty tables and an empty Redis DB."""
-    with psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(
-            "TRUNCATE agent_execution_events, agent_executions, agent_metrics, "
-            "system_health, agent_instances CASCADE"
-        )
-    redis_client.flushdb()
-    signals.reset()
+    reset_recording(database_url, redis_client)
     bridge = BridgeProcess(
         {
             **soketi.env,
@@ -94,7 +108,7 @@ def system(
             "AGENTQ_REALTIME_PUSHER_TIMEOUT": "1",
         }
     ).start()
-    worker = WorkerProcess("realtime", concurrency=2).start()
+    worker = WorkerProcess("realtime", concurrency=2).start(timeout=START_S)
     try:
         yield worker, bridge
     finally:
@@ -120,9 +134,10 @@ def test_a_tasks_updates_reach_the_subscriber_in_order(
     channels = ["agentq-executions", "agentq-agents", f"agentq-user-{user}"]
     with Subscriber(soketi.ws_url, channels) as sub:
         task_id = enqueue("quiz_generator", spec.example_task_type, spec.example, user_id=user)
-        wait_for(lambda: "completed" in statuses(sub, task_id), 30, what="completed event")
+        wait_for(lambda: "completed" in statuses(sub, task_id), EVENT_S, what="completed event")
         wait_for(
             lambda: "completed" in statuses(sub, task_id, f"agentq-user-{user}"),
+            EVENT_S,
             what="the user's channel",
         )
         agent_id = f"quiz_generator@{worker.hostname}"
@@ -131,6 +146,7 @@ def test_a_tasks_updates_reach_the_subscriber_in_order(
                 e["data"]["agent_id"] == agent_id and e["data"]["total_tasks_completed"] >= 1
                 for e in sub.received(lambda e: e["channel"] == "agentq-agents")
             ),
+            EVENT_S,
             what="the agent instance's update",
         )
     seen = statuses(sub, task_id)
@@ -154,18 +170,11 @@ def test_pusher_outage_never_touches_tasks_and_the_bridge_recovers(
     _, bridge = system
     soketi.stop()
     try:
-        ids = [
-            str(
-                app.tasks["agents.content_generator.noop"]
-                .apply_async(kwargs={"task_type": "noop", "input_data": {"i": i}})
-                .id
-            )
-            for i in range(20)
-        ]
+        ids = [send_test_task("noop", {"i": i}) for i in range(20)]
         # Every task completes while Pusher is gone.
         wait_for(
             lambda: all((get_execution(t) or {}).get("status") == "completed" for t in ids),
-            60,
+            EVENT_S,
             what="all tasks to complete",
         )
         down = wait_for(
@@ -174,20 +183,29 @@ def test_pusher_outage_never_touches_tasks_and_the_bridge_recovers(
                 and s["dropped"] > 0
                 and s
             ),
-            30,
+            EVENT_S,
             what="the breaker to open",
         )
         assert down["api_errors"] >= 3 and "pusher" in down["last_error"]
-    finally:
-        soketi.start()
-    with Subscriber(soketi.ws_url, ["agentq-executions"]) as sub:
+    except BaseException:
+        soketi.start(timeout=START_S)  # for the tests after this one
+        raise
+    with contextlib.ExitStack() as stack:
+        # Pusher comes back while the bridge stands still. Running, it probes every
+        # second and resends the dropped rows as soon as a probe gets through: on a busy
+        # machine that came before this process had subscribed, and nobody saw them.
+        with bridge.paused():
+            soketi.start(timeout=START_S)
+            sub = stack.enter_context(Subscriber(soketi.ws_url, ["agentq-executions"]))
         # The bridge probes by itself, closes the breaker and sends the dropped rows again.
-        wait_for(lambda: all("completed" in statuses(sub, t) for t in ids), 60, what="resync")
+        wait_for(lambda: all("completed" in statuses(sub, t) for t in ids), EVENT_S, what="resync")
         up = wait_for(
             lambda: (
-                (s := bridge.status())["breaker"]["state"] == "closed" and s["pending"] == 0 and s
+                (s := bridge.status()).get("breaker", {}).get("state") == "closed"
+                and s["pending"] == 0
+                and s
             ),
-            30,
+            EVENT_S,
             what="the breaker to close",
         )
     assert up["breaker"]["opened"] >= 1

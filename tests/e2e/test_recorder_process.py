@@ -5,17 +5,15 @@ worker is SIGKILLed (it lives in its own session, so the kill does not reach it)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-import redis
 
-from tests.support.tasks import noop
+from tests.e2e.conftest import send_test_task
+from tests.support.database import libpq_url
 from tests.support.workers import WorkerProcess, wait_for
-from workers.recording import signals
 
 pytestmark = pytest.mark.slow
 
@@ -41,29 +39,19 @@ def _alive(pid: int) -> bool:
 
 
 def _rows(url: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture
-def fresh(database_url: str, redis_client: redis.Redis) -> Iterator[str]:
-    _rows(
-        database_url, "TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE"
-    )
-    redis_client.flushdb()
-    signals.reset()
-    yield database_url
-
-
-def test_recorder_child_records_and_drains_on_warm_shutdown(fresh: str) -> None:
+def test_recorder_child_records_and_drains_on_warm_shutdown(clean: str) -> None:
     w = WorkerProcess("recproc").start()
     try:
         [child] = wait_for(lambda: _recorder_children(w), what="the recorder child")
-        task_id = noop.apply_async(kwargs={"task_type": "noop", "input_data": {"n": 1}}).id
+        task_id = send_test_task("noop", {"n": 1})
         wait_for(
             lambda: _rows(
-                fresh,
+                clean,
                 "SELECT 1 FROM agent_executions WHERE task_id = %s AND status = 'completed'",
                 task_id,
             ),
@@ -75,12 +63,12 @@ def test_recorder_child_records_and_drains_on_warm_shutdown(fresh: str) -> None:
     assert not _alive(child)
     # The offline event was emitted after the pool stopped and written by the draining child.
     statuses = _rows(
-        fresh, "SELECT DISTINCT status::text FROM agent_instances WHERE worker = %s", w.hostname
+        clean, "SELECT DISTINCT status::text FROM agent_instances WHERE worker = %s", w.hostname
     )
     assert statuses == [("offline",)]
 
 
-def test_recorder_child_stops_when_the_worker_is_killed(fresh: str) -> None:
+def test_recorder_child_stops_when_the_worker_is_killed(clean: str) -> None:
     w = WorkerProcess("recproc-kill").start()
     [child] = wait_for(lambda: _recorder_children(w), what="the recorder child")
     w.kill()  # SIGKILL to the worker's process group: the child is not in it

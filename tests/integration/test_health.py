@@ -27,7 +27,7 @@ from persistence.health import (
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.sql_store import SQLStore
 from tests.support.servers import PostgresServer, RedisServer
-from workers.health.checks import health_check, health_row
+from workers.health.report import health_check, health_row
 from workers.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

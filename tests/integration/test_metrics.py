@@ -1,5 +1,6 @@
 """Metrics aggregation in PostgreSQL: exact values per instance and per type, idempotent
-reruns and concurrent runs, backfill after a gap, the seed's service calls, the CLI."""
+reruns and concurrent runs, backfill after a gap, the integration design's service calls,
+the CLI."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.metrics import aggregate_metrics, get_agent_metrics, store_agent_metrics
 from persistence.sql_store import SQLStore
+from tests.support.database import truncate
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)  # a multiple of 5 minutes since the epoch
 QUIZ, CONTENT = "quiz_generator", "content_generator"
@@ -165,7 +167,7 @@ def test_exact_metrics_per_instance_and_per_type(seeded: SQLStore) -> None:
     late = rows[(_at(5), "quiz_generator@w1")]
     assert (late["tasks_completed"], late["tasks_failed"], late["total_tasks"]) == (0, 2, 2)
     assert (late["success_rate"], late["error_rate"]) == (0.0, 100.0)
-    assert late["average_quality_score"] == 0.0  # no scores: the seed's default
+    assert late["average_quality_score"] == 0.0  # no scores: the integration design's default
     assert late["median_execution_time"] == pytest.approx(2.0)
     assert rows[(_at(5), QUIZ)]["total_tasks"] == 2
 
@@ -187,8 +189,7 @@ def test_rerun_changes_nothing_and_takes_in_late_records(seeded: SQLStore) -> No
 def test_concurrent_runs_give_the_same_rows(seeded: SQLStore, database_url: str) -> None:
     aggregate_metrics(seeded, now=NOW, backfill_periods=12)
     expected = _values(seeded)
-    with seeded.engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE agent_metrics")
+    truncate(database_url, ["agent_metrics"])
 
     stores = [SQLStore(database_url, pool_size=1) for _ in range(6)]
     errors: list[BaseException] = []

@@ -122,7 +122,7 @@ def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.
 
 def test_rejected_entry_is_isolated(url: str, redis_client: redis.Redis, sql_store: Any) -> None:
     bad = _evs("bad")
-    bad[-1]["rs"]["quality_score"] = 7.0  # violates the seed's CHECK
+    bad[-1]["rs"]["quality_score"] = 7.0  # violates the integration design's CHECK
     redis_client.xadd(STREAM, {"e": wire.encode(bad)})
     redis_client.xadd(STREAM, {"e": wire.encode(_evs("fine"))})
     rec = _recorder(url, sql_store)

@@ -3,7 +3,7 @@ PostgREST runs a request: in a transaction, ``SET LOCAL ROLE <role>`` and
 ``set_config('request.jwt.claims', <claims>, true)``. Never as ``postgres``: owners
 and superusers bypass RLS.
 
-The rule (the seed's): anon sees nothing, authenticated reads, service_role does
+The rule (the integration design's): anon sees nothing, authenticated reads, service_role does
 everything, on every table. Internal tables (the mirror's outbox) are not readable by
 authenticated either. A new table in ``persistence.schema`` must get a sample here.
 """
@@ -22,6 +22,7 @@ from persistence.migration_service import MigrationService
 from persistence.schema import metadata
 from persistence.sql import read_sql
 from tests.conftest import PG_ADMIN
+from tests.support.database import EVERY_TABLE, truncate
 
 TASK = "rls-task"
 # Per table: an INSERT any role may try, and an UPDATE touching every row.
@@ -73,9 +74,8 @@ def _plain(url: str) -> str:
 def one_row_each(clean: str) -> Iterator[str]:
     """Exactly one row in every table, written by the owner; emptied afterwards."""
     url = _plain(clean)
-    tables = ", ".join(metadata.tables)
+    truncate(url, EVERY_TABLE)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {tables} CASCADE")
         conn.execute(
             "INSERT INTO agent_executions (task_id, agent_type, task_type) "
             "VALUES (%s, 'quiz_generator', 'quiz')",
@@ -85,8 +85,7 @@ def one_row_each(clean: str) -> Iterator[str]:
             if table != "agent_executions":
                 conn.execute(insert, {"key": f"owner-{table}"})
     yield url
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {tables} CASCADE")
+    truncate(url, EVERY_TABLE)
 
 
 def _as(conn: psycopg.Connection[Any], role: str, claims: dict[str, Any] | None) -> None:
@@ -172,7 +171,7 @@ def test_authenticated_without_claims_reads_nothing(one_row_each: str) -> None:
 
 def test_service_role_policy_serves_a_member_without_bypassrls(one_row_each: str) -> None:
     # A login role granted service_role (no BYPASSRLS of its own) reaches the rows only
-    # through the seed's service_role_full_access_* policy.
+    # through the integration design's service_role_full_access_* policy.
     probe = f"agentq_probe_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(one_row_each) as conn:
         try:

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from persistence.migration_service import MigrationService
 from persistence.schema import metadata
+from tests.support.database import EVERY_TABLE, libpq_url, truncate
 from tests.support.servers import PostgresServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,9 +97,8 @@ def served_factory() -> Iterator[Callable[..., Served]]:
 
 @pytest.fixture
 def empty(clean: str) -> str:
-    with psycopg.connect(clean.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(metadata.tables)} CASCADE")
-    return clean.replace("+psycopg", "")
+    truncate(clean, EVERY_TABLE)
+    return libpq_url(clean)
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

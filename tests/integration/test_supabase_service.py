@@ -1,4 +1,5 @@
-"""The seed's SupabaseService calls: one contract, two backends (SQL and supabase-py REST).
+"""The integration design's SupabaseService calls: one contract, two backends (SQL and
+supabase-py REST).
 
 The REST backend talks HTTP to tests/support/postgrest.py, which answers as PostgREST
 does from the same real PostgreSQL database the SQL backend uses; so every contract

@@ -15,7 +15,6 @@ from tasks.agents.content import (
     allocate_minutes,
     generate_content,
 )
-from tasks.registry import load_agents
 
 WATER_CYCLE: dict[str, Any] = {
     "topic": "the water cycle",
@@ -228,16 +227,3 @@ def test_objective_prefixes_are_stripped() -> None:
     lesson, _ = run(learning_objectives=["Students will be able to compare rain and snow."])
     assert lesson.objectives[0].bloom_level == "analyze"
     assert "Students will compare rain and snow." in lesson.key_facts
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["content_generator"]
-    assert spec.input_model is ContentInput
-    assert spec.output_model is LessonContent
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, spec.output_model)
-    assert 0.0 <= result.quality_score <= 1.0
-    assert result.output.key_facts

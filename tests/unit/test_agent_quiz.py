@@ -15,7 +15,6 @@ from tasks.agents.quiz import (
     candidate_terms,
     generate_quiz,
 )
-from tasks.registry import load_agents
 
 TWO_FACTS = (
     "Earth takes about 365 days to orbit the Sun. Water boils at 100 degrees Celsius at sea level."
@@ -266,16 +265,3 @@ def test_quality_score_bounds_and_rubric(num: int) -> None:
     expected = sum(RUBRIC_WEIGHTS[k] * v for k, v in quiz.quality_breakdown.items())
     assert score == round(expected, 4)
     assert quiz.quality_breakdown["completeness"] == round(quiz.stats.produced / num, 4)
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["quiz_generator"]
-    assert spec.input_model is QuizInput
-    assert spec.output_model is QuizOutput
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, QuizOutput)
-    assert result.output.stats.produced == spec.example["num_questions"]
-    assert 0.0 <= result.quality_score <= 1.0

@@ -15,7 +15,6 @@ from tasks.agents.roblox_analytics import (
     analyze_events,
     percentile,
 )
-from tasks.registry import load_agents
 
 DAY = "2024-05-06T"
 
@@ -373,17 +372,3 @@ def test_event_validation_errors_name_the_field(change: dict[str, Any], field: s
         AnalyticsInput.model_validate({"events": events})
     assert field in str(info.value)
     assert info.value.errors()[0]["loc"][:2] == ("events", 1)
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["roblox_analytics"]
-    assert spec.input_model is AnalyticsInput
-    assert spec.output_model is AnalyticsReport
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, AnalyticsReport)
-    assert result.output.events.valid == len(spec.example["events"])
-    assert result.output.sessions is not None and result.output.sessions.complete == 2
-    assert 0.0 <= result.quality_score <= 1.0

@@ -16,7 +16,6 @@ from tasks.agents.roblox_assets import (
     ManifestReport,
     check_manifest,
 )
-from tasks.registry import load_agents
 
 MB = 1_000_000
 
@@ -393,18 +392,3 @@ def test_validation_errors_name_the_field(fields: dict[str, Any], loc: tuple[Any
 def test_missing_assets_field() -> None:
     with pytest.raises(ValidationError, match="assets"):
         ManifestInput.model_validate({"naming": {}})
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["roblox_asset"]
-    assert spec.input_model is ManifestInput
-    assert spec.output_model is ManifestReport
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, ManifestReport)
-    assert result.output.valid
-    plan = plan_of(result.output)
-    assert plan.totals.assets_planned == len(spec.example["assets"])
-    assert 0.0 <= result.quality_score <= 1.0

@@ -21,7 +21,6 @@ from tasks.agents.roblox_testing import (
     module_table,
     parse_exports,
 )
-from tasks.registry import load_agents
 
 SCORING = """\
 --!strict
@@ -413,22 +412,6 @@ def test_expected_null_means_nil() -> None:
     case = {"function": "percent", "description": "d", "args": [1, 1], "expected": None}
     report, _ = run(cases=[case])
     assert report.spec is not None and "expect(result).to.equal(nil)" in report.spec
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["roblox_testing"]
-    assert spec.input_model is RobloxTestingInput
-    assert spec.output_model is RobloxTestingReport
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, RobloxTestingReport)
-    assert result.output.coverage_percent == 100.0
-    assert result.output.findings == []
-    assert result.output.spec is not None
-    assert result.output.spec.count("it(") == len(spec.example["cases"])
-    assert 0.0 <= result.quality_score <= 1.0
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,11 @@ from tasks.agents.code_review import review_code
 from tasks.agents.luau.templates import ScriptFile, lua_number, lua_string
 from tasks.agents.scripts import (
     RUBRIC_WEIGHTS,
-    SPEC,
     GeneratedScriptError,
     ScriptInput,
     ScriptOutput,
     generate_scripts,
 )
-from tasks.registry import load_agents
 
 QUESTIONS: list[dict[str, Any]] = [
     {"prompt": "Which planet is the largest?", "options": ["Mars", "Jupiter"], "answer_index": 1},
@@ -319,20 +317,6 @@ def test_unsupported_task_type() -> None:
     data = ScriptInput.model_validate({"kind": "timer"})
     with pytest.raises(ValueError, match="unsupported task_type 'compile'"):
         generate_scripts("compile", data)
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["script_generator"]
-    assert spec is SPEC
-    assert spec.input_model is ScriptInput
-    assert spec.output_model is ScriptOutput
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, ScriptOutput)
-    assert [f.name for f in result.output.files] == ["QuizData", "QuizServer", "QuizClient"]
-    assert result.quality_score == 1.0
 
 
 @pytest.mark.skipif(shutil.which("luac5.1") is None, reason="needs luac5.1 (apt: lua5.1)")

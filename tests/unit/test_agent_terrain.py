@@ -21,7 +21,6 @@ from tasks.agents.terrain import (
     generate_terrain,
     merge_blocks,
 )
-from tasks.registry import load_agents
 
 # gradient directions of hash & 7, as documented for improved noise
 GRADIENTS = [(1, 1), (-1, 1), (1, -1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1)]
@@ -331,17 +330,3 @@ def test_water_level_checked_against_given_max_height() -> None:
 def test_missing_required_field() -> None:
     with pytest.raises(ValidationError, match="seed"):
         TerrainInput.model_validate({"size": 32})
-
-
-def test_spec_example_validates_and_runs() -> None:
-    spec = load_agents()["terrain_generator"]
-    assert spec.input_model is TerrainInput
-    assert spec.output_model is TerrainOutput
-    assert spec.example_task_type in spec.task_types
-    assert spec.soft_time_limit < spec.time_limit
-    data = spec.input_model.model_validate(spec.example)
-    result = spec.handler(spec.example_task_type, data)
-    assert isinstance(result.output, TerrainOutput)
-    assert result.output.luau_script
-    assert 0.0 <= result.quality_score <= 1.0
-    result.output.model_dump(mode="json")
