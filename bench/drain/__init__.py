@@ -1,0 +1,1 @@
+"""Parts of bench_drain: traffic, full-table load, recorder processes, checks, report."""
