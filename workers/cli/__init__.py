@@ -19,6 +19,7 @@ from workers.cli.migrate import migrate
 from workers.cli.realtime import realtime
 from workers.cli.recorder import recorder
 from workers.cli.serve import serve
+from workers.cli.soak import soak
 from workers.cli.status import status
 
 
@@ -43,6 +44,7 @@ for _command, _name in (
     (serve, "serve"),
     (demo, "demo"),
     (dead_letters, "dead-letters"),
+    (soak, "soak"),
 ):
     main.add_command(_command, name=_name)
 

@@ -1,0 +1,127 @@
+"""``agentq soak``: three worker hosts in network namespaces under overlapping faults,
+and a verdict on every task (``workers/soak/``). Root only.
+
+Exit codes: 0 nothing lost, nothing wrong, no duplicate, every fault injected; 1 not
+root or no network namespaces (nothing is left behind), or the verdict failed; 130
+interrupted (everything started is stopped and removed).
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from workers.cli import common
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command()
+@click.option("--tasks", type=click.IntRange(min=50), default=10_000, show_default=True)
+@click.option("--seed", type=int, help="Replay a run exactly (default: random, printed).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="One JSON line per task."
+)
+@click.option("--keep", is_flag=True, help="Leave the database and logs in a directory it prints.")
+@click.option(
+    "--redis-kill",
+    type=click.Choice(["everysec", "always"]),
+    help="SIGKILL Redis (AOF with this appendfsync) instead of restarting it gracefully.",
+)
+@click.option(
+    "--fault-scale",
+    type=click.FloatRange(min=0.1, max=1.0),
+    default=1.0,
+    show_default=True,
+    help="Shorten every fault window (CI runs 0.3).",
+)
+def soak(
+    tasks: int,
+    seed: int | None,
+    as_json: bool,
+    report: Path | None,
+    keep: bool,
+    redis_kill: str | None,
+    fault_scale: float,
+) -> None:
+    """Run the fleet under overlapping faults and check every task's final state."""
+    from workers.soak.netns import NetnsUnavailable, check_support
+    from workers.soak.report import write_lines
+    from workers.soak.run import Soak, SoakOptions
+
+    try:
+        check_support()
+    except NetnsUnavailable as exc:
+        common.fail(str(exc), common.EXIT_INVALID)
+    seed = random.SystemRandom().randrange(1 << 31) if seed is None else seed
+    common.err_console.print(f"agentq soak: {tasks} tasks, seed {seed}", highlight=False)
+    opts = SoakOptions(tasks=tasks, seed=seed, scale=fault_scale, redis_kill=redis_kill, keep=keep)
+    run = Soak(opts)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run.build()
+        result = run.run()
+        if report is not None and run.verdict is not None:
+            write_lines(report, run, run.verdict, run.published)
+    except KeyboardInterrupt:
+        run.teardown()
+        sys.exit(common.EXIT_INTERRUPTED)
+    finally:
+        run.teardown()
+    if keep:
+        common.err_console.print(f"kept: {run.workdir}", highlight=False)
+    if as_json:
+        common.print_json(result)
+    else:
+        _print(result)
+    sys.exit(0 if result["passed"] else common.EXIT_INVALID)
+
+
+def _print(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    verdict = "[bold green]passed[/]" if r["passed"] else "[bold red]FAILED[/]"
+    common.console.print(f"soak {verdict}  (seed {r['seed']})", highlight=False)
+    table = Table("", "value", box=None)
+    rows = [
+        ("tasks", r["tasks"]),
+        ("expected / found", f"{r['expected']} / {r['found']}"),
+        ("lost", r["lost"]),
+        ("wrong", r["wrong"]),
+        ("duplicate history events", r["duplicates"]),
+        ("redelivered tasks", r["redelivered"]),
+        ("spool entries replayed", r["spool_replayed"]),
+        ("dead letters", r["dead_letters"]),
+        (
+            "recording lag p50 / p99 / max (s)",
+            f"{r['lag_p50_seconds']} / {r['lag_p99_seconds']} / {r['lag_max_seconds']}",
+        ),
+        ("converged after the last fault (s)", r["converged_seconds"]),
+        (
+            "throughput calm / in faults (tasks/s)",
+            f"{r['throughput_calm_per_s']} / {r['throughput_faults_per_s']}",
+        ),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    common.console.print(table)
+    faults = Table("fault", "start", "end", "evidence", box=None)
+    for f in r["faults"]:
+        faults.add_row(
+            f["kind"], str(f["start"]), str(f["end"]), str(f.get("error") or f["evidence"])
+        )
+    common.console.print(faults)
+    if r["faults_not_injected"]:
+        common.console.print(f"faults not injected: {r['faults_not_injected']}", highlight=False)
+    for kind in ("lost", "wrong"):
+        for example in r["examples"][kind]:
+            common.console.print(f"  {kind}: {example}", highlight=False)

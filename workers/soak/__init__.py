@@ -1,0 +1,1 @@
+"""agentq soak: a fleet of worker hosts in network namespaces under overlapping faults."""

@@ -1,0 +1,101 @@
+"""The soak's report: one summary (a table, or JSON), and one line per task (``--report``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from workers.soak.verify import Verdict
+
+if TYPE_CHECKING:
+    from workers.soak.run import Soak
+
+
+def summary(
+    soak: Soak,
+    v: Verdict,
+    t0: tuple[float, float],
+    published_at: float,
+    last_fault: float,
+    converged: float | None,
+) -> dict[str, Any]:
+    """``t0``: (wall, monotonic) when the load started; the other times are monotonic."""
+    assert soak.schedule is not None
+    faults = [f.as_dict(t0[1]) for f in soak.schedule.faults]
+    failed = [f.kind for f in soak.schedule.faults if not f.took_effect]
+    windows = [(t0[0] + f["start"], t0[0] + f["end"]) for f in faults if f["end"] is not None]
+    calm, stormy = _throughput(soak.database_url, list(v.rows), windows)
+    dead = soak.dead_letters()
+    return {
+        "seed": soak.opts.seed,
+        "tasks": v.tasks,
+        "expected": dict(v.expected),
+        "found": dict(v.found),
+        "lost": len(v.lost),
+        "wrong": len(v.wrong),
+        "duplicates": v.duplicates,
+        "redelivered": v.redelivered,
+        "spool_replayed": soak.spool_replayed(
+            "".join(h.log.read_text(errors="replace") for h in soak.hosts.values())
+        ),
+        "dead_letters": dead,
+        "lag_p50_seconds": v.lag.get("p50"),
+        "lag_p99_seconds": v.lag.get("p99"),
+        "lag_max_seconds": v.lag.get("max"),
+        "publish_seconds": round(published_at - t0[1], 1),
+        "converged_seconds": converged,
+        "throughput_calm_per_s": calm,
+        "throughput_faults_per_s": stormy,
+        "faults": faults,
+        "faults_not_injected": failed,
+        "examples": {"lost": v.lost[:10], "wrong": v.wrong[:10]},
+        "workdir": str(soak.workdir) if soak.opts.keep else None,
+        "passed": v.ok and not failed,
+    }
+
+
+def _throughput(
+    url: str, ids: list[str], windows: list[tuple[float, float]]
+) -> tuple[float | None, float | None]:
+    """Tasks ended per second outside and inside the fault windows (wall clock)."""
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        ends = [
+            r[0]
+            for r in conn.execute(
+                "SELECT extract(epoch FROM completed_at) FROM agent_executions "
+                "WHERE task_id = ANY(%s) AND completed_at IS NOT NULL",
+                (ids,),
+            )
+        ]
+    if not ends:
+        return None, None
+    ends = sorted(float(e) for e in ends)
+    inside = sum(1 for e in ends if any(a <= e <= b for a, b in windows))
+    span = ends[-1] - ends[0] or 1.0
+    fault_span = sum(min(b, ends[-1]) - max(a, ends[0]) for a, b in windows if b > ends[0])
+    fault_span = max(0.0, min(fault_span, span))
+    calm_span = span - fault_span
+    calm = round((len(ends) - inside) / calm_span, 1) if calm_span > 1 else None
+    stormy = round(inside / fault_span, 1) if fault_span > 1 else None
+    return calm, stormy
+
+
+def write_lines(path: Path, soak: Soak, v: Verdict, expected: dict[str, tuple[str, int]]) -> None:
+    with path.open("w") as fh:
+        for task_id, (status, attempt) in expected.items():
+            row = v.rows.get(task_id) or {}
+            fh.write(
+                json.dumps(
+                    {
+                        "task_id": task_id,
+                        "agent_type": row.get("agent_type"),
+                        "expected": {"status": status, "attempts": attempt},
+                        "found": {"status": row.get("status"), "attempts": row.get("retry_count")},
+                        "history": v.histories.get(task_id, []),
+                    }
+                )
+                + "\n"
+            )

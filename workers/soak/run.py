@@ -1,0 +1,286 @@
+"""``agentq soak``: build the fleet, run the load under overlapping faults, judge it.
+
+The fleet: the soak's own PostgreSQL and Redis (AOF on) on the bridge, three worker
+hosts in network namespaces (w1 also runs beat; w2's clock runs 5 s ahead), and a
+producer namespace. The faults (``workers/soak/faults.py``) start at seeded times and
+overlap; after the last one the soak waits for every task to reach its final state, then
+compares each row with what its input dictates (``workers/soak/verify.py``).
+Everything it started is stopped and removed at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+from persistence.migration_service import MigrationService
+from workers.soak import poison
+from workers.soak.faults import Fault, Schedule, hold, kill_children, seeded_offsets
+from workers.soak.fleet import WorkerHost, run_producers
+from workers.soak.netns import BRIDGE_IP, Network, check_support
+from workers.soak.plan import as_dict, plan
+from workers.soak.servers import PostgresServer, RedisServer, free_port
+from workers.soak.verify import Verdict, unfinished, verify
+
+HOSTS = ("w1", "w2", "w3")
+SKEWED, CUT, KILLED = "w2", "w3", "w2"
+
+
+@dataclass
+class SoakOptions:
+    tasks: int = 10_000
+    seed: int = 0
+    scale: float = 1.0  # shortens every fault window and offset (a CI run)
+    redis_kill: str | None = None  # None, "everysec" or "always"
+    keep: bool = False
+    producers: int = 3
+    poison_messages: int = 300
+    converge_timeout: float = 600.0
+
+
+@dataclass
+class Soak:
+    opts: SoakOptions
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="agentq-soak-")))
+    network: Network | None = None
+    pg: PostgresServer | None = None
+    redis: RedisServer | None = None
+    hosts: dict[str, WorkerHost] = field(default_factory=dict)
+    schedule: Schedule | None = None
+    published: dict[str, tuple[str, int]] = field(default_factory=dict)
+    verdict: Verdict | None = None
+
+    # --- building ------------------------------------------------------------------
+    def build(self) -> None:
+        check_support()
+        self.network = Network((*HOSTS, "prod")).build()
+        self.pg = PostgresServer(port=free_port(BRIDGE_IP), host=BRIDGE_IP)
+        self.pg.start()
+        with psycopg.connect(self.pg.url, autocommit=True) as conn:
+            conn.execute("CREATE DATABASE agentq_soak")
+        MigrationService(self.database_url).run_migrations()
+        fsync = self.opts.redis_kill or "everysec"
+        redis_dir = self.workdir / "redis"
+        redis_dir.mkdir()
+        args = ["--appendonly", "yes", "--appendfsync", fsync, "--dir", str(redis_dir)]
+        self.redis = RedisServer(port=free_port(BRIDGE_IP), host=BRIDGE_IP, extra_args=args)
+        self.redis.start()
+        for name in HOSTS:
+            host = WorkerHost(
+                name,
+                self.network,
+                self.env,
+                self.workdir,
+                clock_ahead_s=5.0 if name == SKEWED else 0.0,
+                beat=name == "w1",
+            )
+            self.hosts[name] = host
+            host.start()
+        for host in self.hosts.values():
+            host.wait_ready()
+
+    @property
+    def database_url(self) -> str:
+        assert self.pg is not None
+        return self.pg.url.rsplit("/", 1)[0] + "/agentq_soak"
+
+    @property
+    def env(self) -> dict[str, str]:
+        assert self.redis is not None
+        return {
+            "CELERY_BROKER_URL": self.redis.url,
+            "DATABASE_URL": self.database_url,
+            "AGENTQ_VISIBILITY_TIMEOUT": str(max(10, int(20 * self.opts.scale))),
+            "AGENTQ_RECORDER_CLAIM_IDLE_MS": "5000",
+            "AGENTQ_HEARTBEAT_SECONDS": "2",
+            "AGENTQ_MAX_MESSAGE_BYTES": "65536",
+            "AGENTQ_METRICS_INTERVAL_SECONDS": "30",
+        }
+
+    # --- the faults --------------------------------------------------------------------
+    def faults(self, rng: random.Random) -> list[Fault]:
+        s = self.opts.scale
+        at = seeded_offsets(rng, s)
+        out = [
+            Fault("poison", at["poison"], 0, lambda f: self._poison(f, rng)),
+            Fault("kill_child", at["kill_child"], 0, self._kill_child),
+            Fault("partition", at["partition"], 30 * s, self._partition),
+            Fault("kill_worker", at["kill_worker"], 5 * s, self._kill_worker),
+            Fault("postgres_down", at["postgres_down"], 60 * s, self._postgres_down),
+            Fault("clock_skew", 0, 0, self._clock_skew),
+        ]
+        kind = "redis_kill" if self.opts.redis_kill else "redis_restart"
+        out.append(Fault(kind, at["redis_restart"], 3 * s, self._redis_restart))
+        return out
+
+    def _poison(self, fault: Fault, rng: random.Random) -> None:
+        assert self.redis is not None
+        client = redis.Redis.from_url(self.redis.url)
+        msgs = poison.messages(self.opts.poison_messages, rng, oversize=256 * 1024)
+        entries = poison.stream_entries(max(8, self.opts.poison_messages // 10))
+        pipe = client.pipeline(transaction=False)
+        for queue, raw in msgs:
+            pipe.lpush(queue, raw)
+        for entry in entries:
+            pipe.xadd("agentq:events", {"e": entry})
+        pipe.execute()
+        fault.evidence.update(messages=len(msgs), stream_entries=len(entries))
+
+    def _kill_child(self, fault: Fault) -> None:
+        fault.evidence["children_killed"] = kill_children(self.hosts["w1"].pool_children())
+
+    def _partition(self, fault: Fault) -> None:
+        assert self.network is not None and self.schedule is not None
+        self.network.cut(CUT)
+        try:
+            hold(fault, self.schedule.stop)
+        finally:
+            self.network.heal(CUT)
+        fault.evidence["link_down_seconds"] = round(time.monotonic() - (fault.start or 0), 1)
+
+    def _kill_worker(self, fault: Fault) -> None:
+        assert self.schedule is not None
+        host = self.hosts[KILLED]
+        host.kill()
+        fault.evidence["killed"] = 1
+        hold(fault, self.schedule.stop)
+        host.start()
+        host.wait_ready()
+        fault.evidence["restarted"] = 1
+
+    def _postgres_down(self, fault: Fault) -> None:
+        assert self.pg is not None and self.schedule is not None
+        self.pg.stop("fast")
+        try:
+            hold(fault, self.schedule.stop)
+        finally:
+            self.pg.start()
+        fault.evidence["down_seconds"] = round(time.monotonic() - (fault.start or 0), 1)
+
+    def _redis_restart(self, fault: Fault) -> None:
+        assert self.redis is not None and self.schedule is not None
+        before = redis.Redis.from_url(self.redis.url).xlen("agentq:events")
+        if self.opts.redis_kill:
+            self.redis.kill()
+        else:
+            self.redis.stop()
+        hold(fault, self.schedule.stop)
+        self.redis.start()
+        after = redis.Redis.from_url(self.redis.url).xlen("agentq:events")
+        fault.evidence.update(restarts=1, stream_before=before, stream_after_restart=after)
+
+    def _clock_skew(self, fault: Fault) -> None:
+        fault.evidence["seconds_ahead"] = 5
+
+    # --- the run -----------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        rng = random.Random(self.opts.seed)
+        jobs = plan(self.opts.tasks, self.opts.seed)
+        assert self.network is not None
+        self.schedule = Schedule(self.faults(rng))
+        # Revoked jobs first, before any fault: Celery keeps revokes in the workers'
+        # memory, so a worker cut off or restarted later would never learn of them.
+        revoked = [j for j in jobs if j.kind == "revoked"]
+        self.published = self._publish(revoked, "revoked", 1)
+        self._converge(list(self.published), time.monotonic())
+        t0 = (time.time(), time.monotonic())
+        self.schedule.begin(t0[1])
+        rest = [j for j in jobs if j.kind != "revoked"]
+        self.published.update(self._publish(rest, "main", self.opts.producers))
+        published_at = time.monotonic()
+        self.schedule.join(timeout=300 * max(self.opts.scale, 0.2) + 120)
+        last_fault = self.schedule.last_end()
+        converged = self._converge(list(self.published), last_fault)
+        verdict = self.verdict = verify(self.database_url, self.published, f"{SKEWED}@soak")
+        self._evidence(verdict)
+        from workers.soak.report import summary
+
+        return summary(self, verdict, t0, published_at, last_fault, converged)
+
+    def _publish(self, jobs: list[Any], phase: str, producers: int) -> dict[str, tuple[str, int]]:
+        """Publish ``jobs`` from ``producers`` processes in the producer namespace."""
+        assert self.network is not None
+        plan_file = self.workdir / f"plan-{phase}.jsonl"
+        plan_file.write_text("".join(json.dumps(as_dict(j)) + "\n" for j in jobs))
+        procs = run_producers(
+            self.network, "prod", self.env, plan_file, self.workdir / phase, producers
+        )
+        for proc, _ in procs:
+            proc.wait(timeout=self.opts.converge_timeout)
+        return self._published(jobs, [out for _, out in procs])
+
+    def _published(self, jobs: list[Any], outs: list[Path]) -> dict[str, tuple[str, int]]:
+        published: dict[str, tuple[str, int]] = {}
+        for out in outs:
+            for line in out.read_text().splitlines():
+                index, task_id = line.split()
+                published[task_id] = jobs[int(index)].expected
+        return published
+
+    def _converge(self, ids: list[str], since: float) -> float | None:
+        """Seconds from the end of the last fault (``since``, monotonic) until every task
+        is final; None when the deadline passes first (those tasks count as lost)."""
+        deadline = time.monotonic() + self.opts.converge_timeout
+        while time.monotonic() < deadline:
+            try:
+                if unfinished(self.database_url, ids) == 0:
+                    return round(time.monotonic() - since, 1)
+            except psycopg.Error:
+                pass
+            time.sleep(1.0)
+        return None
+
+    def _evidence(self, verdict: Verdict) -> None:
+        """Evidence that shows only in the logs and the database once the run is over."""
+        assert self.schedule is not None and self.redis is not None
+        logs = "".join(h.log.read_text(errors="replace") for h in self.hosts.values())
+        by_kind = {f.kind: f for f in self.schedule.faults}
+        by_kind["kill_child"].evidence["redelivered_tasks"] = verdict.redelivered
+        by_kind["partition"].evidence["spool_entries_replayed"] = self.spool_replayed(logs)
+        by_kind["postgres_down"].evidence["recorder_backoffs"] = logs.count("recorder paused")
+        restart = by_kind.get("redis_restart") or by_kind["redis_kill"]
+        restart.evidence["reconnections"] = len(re.findall(r"Connected to redis", logs)) - len(
+            self.hosts
+        )
+        by_kind["clock_skew"].evidence["events_ahead"] = sum(
+            1 for h in verdict.histories.values() for e in h if e["worker"] == f"{SKEWED}@soak"
+        )
+        counts = self.dead_letters()
+        by_kind["poison"].evidence["dead_letters"] = sum(counts.values())
+
+    @staticmethod
+    def spool_replayed(logs: str) -> int:
+        return sum(int(n) for n in re.findall(r"replayed (\d+) spooled entries", logs))
+
+    def dead_letters(self) -> dict[str, int]:
+        from workers.broker.dead_letters import DeadLetters
+
+        assert self.redis is not None
+        return DeadLetters(redis.Redis.from_url(self.redis.url)).count()
+
+    # --- teardown ------------------------------------------------------------------------
+    def teardown(self) -> None:
+        if self.schedule is not None:
+            self.schedule.stop.set()
+        for host in self.hosts.values():
+            host.stop(timeout=20)
+        if self.redis is not None:
+            self.redis.stop()
+        if self.pg is not None and not self.opts.keep:
+            self.pg.destroy()
+        elif self.pg is not None:
+            self.pg.stop("fast")
+        if self.network is not None:
+            self.network.teardown()
+        if not self.opts.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,57 @@
+"""Soak-only tasks: each agent's real task after a pause, so that faults always find
+tasks in flight (a pool child killed mid-task, a host cut off while it runs). Named
+``agents.<agent_type>.soak_slow``; only the soak's workers load this module
+(``-I workers.soak.tasks``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from celery import Celery
+
+from tasks.base import AgentTask
+from tasks.registry import load_agents
+from workers.routing import queue_name, task_name
+
+SLOW_SUFFIX = ".soak_slow"
+
+
+def slow_name(agent_type: str) -> str:
+    return task_name(agent_type) + SLOW_SUFFIX
+
+
+def register_slow_tasks(app: Celery) -> None:
+    for agent_type in load_agents():
+        _register(app, agent_type)
+
+
+def _register(app: Celery, agent_type: str) -> None:
+    def run(
+        self: AgentTask,
+        task_type: str,
+        input_data: Any,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        seconds: float = 1.0,
+    ) -> dict[str, Any]:
+        time.sleep(seconds)
+        return self.run_agent(task_type, input_data)
+
+    app.task(
+        run,
+        bind=True,
+        base=AgentTask,
+        name=slow_name(agent_type),
+        agent_type=agent_type,
+        queue=queue_name(agent_type),
+    )
+
+
+def _register_on_default_app() -> None:
+    from workers.app import app
+
+    register_slow_tasks(app)
+
+
+_register_on_default_app()
