@@ -78,10 +78,12 @@ def render_supabase_migrations(
     written: list[Path] = []
     for rev, stamp in zip(revisions, _timestamps(revisions), strict=True):
         span = f"{rev.down_revision}:{rev.revision}" if rev.down_revision else rev.revision
+        # Every line of the revision's docstring stays a comment (a wrapped one broke the SQL).
+        doc = "".join(f"-- {line}\n" for line in rev.doc.splitlines())
         header = (
             f"{MARKER} {rev.revision} ({Path(rev.path).name}).\n"
             "-- Do not edit: regenerate with `agentq migrate --supabase-dir supabase/migrations`.\n"
-            f"-- {rev.doc}\n\n"
+            f"{doc}\n"
         )
         path = target / f"{stamp}_{rev.revision}.sql"
         path.write_text(header + _body(service.render_sql(span)))

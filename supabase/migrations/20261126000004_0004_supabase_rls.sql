@@ -1,7 +1,7 @@
 -- agentq: generated from Alembic revision 0004_supabase_rls (0004_supabase_rls.py).
 -- Do not edit: regenerate with `agentq migrate --supabase-dir supabase/migrations`.
 -- Supabase roles, auth.role() shim on plain PostgreSQL, Row Level Security as in the
-integration design (issue 6)
+-- integration design (issue 6)
 
 -- Running upgrade 0003_realtime -> 0004_supabase_rls
 

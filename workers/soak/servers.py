@@ -117,7 +117,10 @@ class RedisServer:
         """Until Redis has loaded its AOF / RDB (it answers LOADING meanwhile)."""
         import redis
 
-        client = redis.Redis(host=self.host, port=self.port, socket_timeout=2)
+        # A server started with --requirepass wants the password before it answers at all.
+        args = self.extra_args
+        password = args[args.index("--requirepass") + 1] if "--requirepass" in args else None
+        client = redis.Redis(host=self.host, port=self.port, password=password, socket_timeout=2)
         deadline = time.monotonic() + timeout
         try:
             while True:
