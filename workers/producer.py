@@ -26,6 +26,7 @@ from workers.stores import get_store
 # over 2704 bytes: the limits keep far below it (4 UTF-8 bytes per character at most).
 MAX_TYPE_CHARS = 64  # agent_type and task_type (the registry's names are far shorter)
 MAX_SESSION_ID_CHARS = 255
+MAX_TASK_ID_CHARS = 255  # what the worker's message check accepts
 MAX_USER_ID_CHARS = 64  # a UUID in any form uuid.UUID accepts ("urn:uuid:{...}")
 #: Longest countdown: 366 days. A task a year out is a bug, and far larger ones overflow
 #: Celery's ETA (datetime) arithmetic after the checks.
@@ -92,8 +93,14 @@ def enqueue(
     countdown: float | None = None,
     priority: int | str | None = None,
     producer: Any = None,
+    task_id: str | None = None,
 ) -> str:
     """Publish an agent task; returns its task id (also ``agent_executions.task_id``).
+
+    ``task_id`` (default: a new UUID) makes a retried call idempotent: a caller that did
+    not learn whether a publish went through (the broker connection dropped) publishes
+    again under the same id, and the task has one row, whose history shows both runs if
+    both messages arrived.
 
     ``producer`` (a kombu producer from ``app.producer_or_acquire()``) lets a batch of
     calls share one broker connection.
@@ -106,7 +113,8 @@ def enqueue(
     ``MAX_INPUT_DEPTH`` = 32 levels), that is larger than ``AGENTQ_MAX_INPUT_BYTES`` or fails
     the agent's input model; a ``task_type`` / ``agent_type`` over 64 characters, a
     ``session_id`` that is not a string or is over 255 characters, a ``user_id`` that is not
-    a UUID, a ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
+    a UUID, a ``task_id`` that is empty, not a string or over 255 characters, a
+    ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
     ``priority`` that is not an int 0-9 or a name.
     """
     from workers.app import app  # the app registers the tasks and the hooks
@@ -119,6 +127,8 @@ def enqueue(
     session = _check_session_id(session_id)
     seconds = _check_countdown(countdown)
     celery_priority = _celery_priority(priority)
+    if task_id is not None and not check_text("task_id", task_id, MAX_TASK_ID_CHARS):
+        raise InvalidAgentInput("task_id must not be empty")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
     options: dict[str, Any] = {}
     if celery_priority is not None:
@@ -127,6 +137,8 @@ def enqueue(
         options["countdown"] = seconds
     if producer is not None:
         options["producer"] = producer
+    if task_id is not None:
+        options["task_id"] = task_id
     result = app.tasks[task_name(spec.agent_type)].apply_async(
         kwargs={
             "task_type": task_type,

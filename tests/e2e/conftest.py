@@ -20,6 +20,7 @@ import redis
 import sqlalchemy.exc
 
 import tests.support.tasks  # noqa: F401  (registers the test tasks in this process too)
+from persistence.lifecycle import RANK, TaskStatus
 from tasks.registry import get_spec
 from tests.support.database import libpq_url
 from tests.support.workers import wait_for
@@ -99,9 +100,18 @@ def wait_history(task_id: str, n_events: int, timeout: float = 10.0) -> dict[str
     return poll(enough, timeout, f"{n_events} history events of {task_id}")
 
 
+def in_lifecycle_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History events by (attempt, lifecycle rank, time): the order the merge sees.
+    Their times alone do not order them: the producer stamps ``queued`` after its publish
+    returns, and on a busy machine a worker can stamp ``running`` before that."""
+    return sorted(
+        history, key=lambda h: (h["attempt"], RANK[TaskStatus(h["status"])], h["occurred_at"])
+    )
+
+
 def steps(rec: dict[str, Any]) -> list[tuple[str, int]]:
-    """The history as (status, attempt) pairs, oldest first."""
-    return [(str(h["status"]), h["attempt"]) for h in rec["history"]]
+    """The history as (status, attempt) pairs in lifecycle order."""
+    return [(str(h["status"]), h["attempt"]) for h in in_lifecycle_order(rec["history"])]
 
 
 def instance(database_url: str, agent_id: str) -> dict[str, Any] | None:

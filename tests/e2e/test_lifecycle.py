@@ -25,6 +25,7 @@ from celery import signals as celery_signals
 
 from tasks.registry import AGENT_TYPES, get_spec
 from tests.e2e.conftest import (
+    in_lifecycle_order,
     instance,
     poll,
     private_events_stream,
@@ -157,7 +158,7 @@ def test_handler_exception_fails_the_execution(worker: WorkerProcess) -> None:
     assert rec["completed_at"] is not None and rec["started_at"] <= rec["completed_at"]
     assert steps(rec) == [("pending", 0), ("queued", 0), ("running", 0), ("failed", 0)]
     assert_history_sane(rec)
-    failed = rec["history"][-1]
+    failed = in_lifecycle_order(rec["history"])[-1]
     assert failed["detail"]["error_type"] == "RuntimeError"
     assert "boom" in failed["detail"]["error_message"]
 

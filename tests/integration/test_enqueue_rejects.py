@@ -76,6 +76,10 @@ BAD_CALLS: list[Any] = [
     pytest.param({"task_type": "t" * 65}, "task_type is 65 characters long, over the limit of 64"),
     pytest.param({"task_type": "quiz\x00"}, "task_type: contains a NUL", id="nul-task-type"),
     pytest.param({"user_id": "u" * 65}, "user_id is 65 characters long, over the limit of 64"),
+    pytest.param({"task_id": ""}, "task_id must not be empty", id="empty-task-id"),
+    pytest.param({"task_id": 7}, "task_id must be a string", id="int-task-id"),
+    pytest.param({"task_id": "t" * 256}, "task_id is 256 characters long, over the limit of 255"),
+    pytest.param({"task_id": "t\x00"}, "task_id: contains a NUL", id="nul-task-id"),
     pytest.param({"countdown": math.inf}, "countdown must be a finite number", id="inf"),
     pytest.param({"countdown": math.nan}, "countdown must be a finite number", id="nan"),
     pytest.param({"countdown": 1e300}, "countdown must be between 0 and 31622400", id="1e300"),
@@ -102,7 +106,9 @@ def test_enqueue_rejects_naming_the_field_and_publishes_nothing(
 
 def test_a_good_enqueue_is_seen_by_the_same_checks(clean: str, redis_client: redis.Redis) -> None:
     """The control: what assert_nothing_published looks at does show a publish."""
-    enqueue(AGENT, TASK_TYPE, EXAMPLE, session_id="s" * 255, countdown=0, priority=9)
+    given = "t" * 255
+    got = enqueue(AGENT, TASK_TYPE, EXAMPLE, session_id="s" * 255, priority=9, task_id=given)
+    assert got == given
     with pytest.raises(AssertionError):
         assert_nothing_published(redis_client)
 

@@ -4,7 +4,8 @@ Called from the worker's consumer (``workers/broker/consumer.py``) and its Redis
 transport (``workers/broker/redis_transport.py``), in the worker's main process, for
 messages that cannot become a task. It never raises: when the dead-letter Redis cannot
 be reached the message is appended to ``<AGENTQ_DATA_DIR>/dead-letters.jsonl`` on this
-host, and moved into the stream by the next dead letter that reaches Redis.
+host, and moved into the stream by the next dead letter that reaches Redis, or when the
+worker's broker connection is made again (:func:`move_local_dead_letters`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,16 @@ def _keep(raw: bytes, queue: str, reason: str, kind: str, task_id: str | None) -
         _append_local(raw, fields)
 
 
+def move_local_dead_letters() -> None:
+    """Move dead letters kept on this host's disk into their stream (never raises)."""
+    if not _local_file().exists():
+        return
+    try:
+        _move_local(_keeper(), get_settings().dead_letter_max_bytes)
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("dead letters kept on disk stay there for now: %s", exc)
+
+
 def _local_file() -> Path:
     return get_settings().data_dir / "dead-letters.jsonl"
 
@@ -126,16 +137,26 @@ def _append_local(raw: bytes, fields: dict[str, Any]) -> None:
 
 
 def _move_local(keeper: DeadLetters, max_bytes: int) -> None:
+    """Move the dead letters kept on disk into the stream; what cannot be moved (Redis
+    gone again) goes back into the file, a leftover of a crash first."""
     path = _local_file()
-    if not path.exists():
-        return
     moving = path.with_suffix(".moving")
-    path.rename(moving)
-    for line in moving.read_bytes().splitlines():
+    if not moving.exists():
+        if not path.exists():
+            return
+        path.rename(moving)
+    lines = moving.read_bytes().splitlines()
+    for i, line in enumerate(lines):
         try:
             row = orjson.loads(line)
             raw = base64.b64decode(row.pop("raw"))
         except (orjson.JSONDecodeError, KeyError, ValueError):
             continue  # a torn last line of a crash
-        keeper.add_message(raw, max_bytes=max_bytes, **row)
+        try:
+            keeper.add_message(raw, max_bytes=max_bytes, **row)
+        except redis.RedisError:
+            with path.open("ab") as fh:
+                fh.write(b"".join(rest + b"\n" for rest in lines[i:]))
+            moving.unlink()
+            raise
     moving.unlink()

@@ -7,7 +7,9 @@ UTF-8, not an object, without ``properties`` / ``delivery_tag``, or whose body i
 valid base64 raises there, in the worker's event loop, and ends the worker
 ("Unrecoverable error"). Here such an envelope is set aside in the dead letters
 (``workers/broker/guard.py``) instead; it was already off the queue and not yet in the
-unacked set, so nothing else has to be acknowledged.
+unacked set, so nothing else has to be acknowledged. A message whose unacked-set write
+fails because the connection broke is kept on disk and requeued on reconnect
+(``workers/broker/inflight.py``).
 
 :func:`install` makes it the transport of ``redis://`` and ``rediss://`` URLs in this
 process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
@@ -16,6 +18,7 @@ process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
@@ -23,13 +26,19 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import loads
 
-from workers.broker import guard
+from workers.broker import guard, inflight
 
 
 class Channel(kombu_redis.Channel):
     def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
         self._conninfo = connection.client  # the kombu Connection, see _connparams
-        super().__init__(connection, *args, **kwargs)
+        super().__init__(connection, *args, **kwargs)  # connects (it pings)
+        # Connected again: what was taken off a queue when the last connection broke
+        # goes back on it, and dead letters kept on disk move into their stream.
+        if self.ack_emulation:
+            with contextlib.suppress(*self.connection_errors):  # broken again: next time
+                inflight.requeue(self)
+        guard.move_local_dead_letters()
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         # When Redis dies under the worker, Celery closes the connection; kombu has then
@@ -60,7 +69,13 @@ class Channel(kombu_redis.Channel):
             except Exception as exc:
                 return guard.set_aside_envelope(raw_message, queue, guard.reason_of(exc))
             if not no_ack:
-                self.qos.append(message, message.delivery_tag)
+                try:
+                    self.qos.append(message, message.delivery_tag)
+                except self.connection.connection_errors:
+                    # Off the queue but not in the unacked set: kombu would drop it.
+                    info = message.delivery_info
+                    inflight.hold(raw_message, info["exchange"], info["routing_key"])
+                    raise
             return callback(message)
 
         self.connection._callbacks[queue] = _callback

@@ -73,7 +73,7 @@ def soak(
         if report is not None and run.verdict is not None:
             write_lines(report, run, run.verdict, run.published)
     except KeyboardInterrupt:
-        run.teardown()
+        run.teardown()  # before the exit: the finally's second call finds nothing left
         sys.exit(common.EXIT_INTERRUPTED)
     finally:
         run.teardown()
@@ -93,7 +93,7 @@ def _print(r: dict[str, Any]) -> None:
     common.console.print(f"soak {verdict}  (seed {r['seed']})", highlight=False)
     table = Table("", "value", box=None)
     rows = [
-        ("tasks", r["tasks"]),
+        ("tasks enqueued / planned", f"{r['tasks']} / {r['planned']}"),
         ("expected / found", f"{r['expected']} / {r['found']}"),
         ("lost", r["lost"]),
         ("wrong", r["wrong"]),
@@ -101,6 +101,8 @@ def _print(r: dict[str, Any]) -> None:
         ("redelivered tasks", r["redelivered"]),
         ("spool entries replayed", r["spool_replayed"]),
         ("dead letters", r["dead_letters"]),
+        ("dead-letter reasons", r["dead_letter_reasons"]),
+        ("poison not in the dead letters", r["poison_unaccounted"]),
         (
             "recording lag p50 / p99 / max (s)",
             f"{r['lag_p50_seconds']} / {r['lag_p99_seconds']} / {r['lag_max_seconds']}",
@@ -120,6 +122,8 @@ def _print(r: dict[str, Any]) -> None:
             f["kind"], str(f["start"]), str(f["end"]), str(f.get("error") or f["evidence"])
         )
     common.console.print(faults)
+    for log in r["producer_failures"]:
+        common.console.print(f"a producer gave up on some jobs: {log}", highlight=False)
     if r["faults_not_injected"]:
         common.console.print(f"faults not injected: {r['faults_not_injected']}", highlight=False)
     for kind in ("lost", "wrong"):

@@ -5,6 +5,11 @@ job each), publishes jobs ``I, I+N, ...`` over one broker connection (agent task
 ``workers.producer.enqueue``, drills as the demo publishes them), revokes the jobs that
 must end cancelled, and writes ``index task_id`` lines to OUT. Runs inside the soak's
 producer namespace with the soak's broker in ``CELERY_BROKER_URL``.
+
+A publish that fails (the broker restarting) is retried under the same task id, as a web
+app would retry a request: a message that did reach the broker and is published again
+runs twice under one id, which the record must show as one task. A job still not
+published after ``PUBLISH_DEADLINE`` seconds is reported on stderr and the exit code is 1.
 """
 
 from __future__ import annotations
@@ -12,11 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+PUBLISH_DEADLINE = 120.0
 
-def publish(job: dict[str, Any], producer: Any) -> str:
+
+def publish(job: dict[str, Any], producer: Any, task_id: str) -> str:
     from workers.app import app
     from workers.demo.drills import drill_name
     from workers.producer import enqueue
@@ -26,14 +35,13 @@ def publish(job: dict[str, Any], producer: Any) -> str:
 
         kwargs = {"task_type": job["task_type"], "input_data": job["input_data"]}
         sig = app.signature(slow_name(job["agent_type"]))
-        return str(
-            sig.apply_async(kwargs={**kwargs, "seconds": job["seconds"]}, producer=producer).id
-        )
+        kwargs["seconds"] = job["seconds"]
+        return str(sig.apply_async(kwargs=kwargs, producer=producer, task_id=task_id).id)
     if job["fail_attempts"] is not None:
         kwargs = {"task_type": job["task_type"], "input_data": job["input_data"]}
         kwargs["fail_attempts"] = job["fail_attempts"]
         sig = app.signature(drill_name(job["agent_type"]))
-        return str(sig.apply_async(kwargs=kwargs, producer=producer).id)
+        return str(sig.apply_async(kwargs=kwargs, producer=producer, task_id=task_id).id)
     return enqueue(
         job["agent_type"],
         job["task_type"],
@@ -41,7 +49,29 @@ def publish(job: dict[str, Any], producer: Any) -> str:
         session_id="soak",
         countdown=job["countdown"],
         producer=producer,
+        task_id=task_id,
     )
+
+
+def publish_until_sent(job: dict[str, Any], deadline: float) -> str | None:
+    """Publish ``job``, retrying under one task id until ``deadline`` (monotonic)."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from workers.app import app
+
+    task_id = str(uuid.uuid4())
+    pause = 0.2
+    while True:
+        try:
+            with app.producer_or_acquire() as producer:
+                return publish(job, producer, task_id)
+        except (OperationalError, RedisConnectionError, OSError) as exc:
+            if time.monotonic() + pause > deadline:
+                print(f"not published after retries: {task_id}: {exc}", file=sys.stderr)
+                return None
+            time.sleep(pause)  # the broker is restarting: wait, then the same id again
+            pause = min(pause * 2, 2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,9 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     mine, every = (int(x) for x in args.slice.split("/"))
     jobs = [json.loads(line) for line in args.plan.read_text().splitlines()]
     revoke: list[str] = []
-    with args.out.open("w") as out, app.producer_or_acquire() as producer:
+    failed = 0
+    with args.out.open("w") as out:
         for index in range(mine, len(jobs), every):
-            task_id = publish(jobs[index], producer)
+            task_id = publish_until_sent(jobs[index], time.monotonic() + PUBLISH_DEADLINE)
+            if task_id is None:
+                failed += 1
+                continue
             out.write(f"{index} {task_id}\n")
             out.flush()
             if jobs[index]["kind"] == "revoked":
@@ -67,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                     revoke.clear()
     if revoke:
         app.control.revoke(revoke)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -29,9 +29,14 @@ def summary(
     windows = [(t0[0] + f["start"], t0[0] + f["end"]) for f in faults if f["end"] is not None]
     calm, stormy = _throughput(soak.database_url, list(v.rows), windows)
     dead = soak.dead_letters()
+    poison_unaccounted = next(
+        (f.evidence.get("unaccounted", 0) for f in soak.schedule.faults if f.kind == "poison"), 0
+    )
     return {
         "seed": soak.opts.seed,
         "tasks": v.tasks,
+        "planned": soak.planned,
+        "not_published": soak.planned - v.tasks,
         "expected": dict(v.expected),
         "found": dict(v.found),
         "lost": len(v.lost),
@@ -42,6 +47,8 @@ def summary(
             "".join(h.log.read_text(errors="replace") for h in soak.hosts.values())
         ),
         "dead_letters": dead,
+        "dead_letter_reasons": soak.dead_letter_reasons(),
+        "poison_unaccounted": poison_unaccounted,
         "lag_p50_seconds": v.lag.get("p50"),
         "lag_p99_seconds": v.lag.get("p99"),
         "lag_max_seconds": v.lag.get("max"),
@@ -53,7 +60,8 @@ def summary(
         "faults_not_injected": failed,
         "examples": {"lost": v.lost[:10], "wrong": v.wrong[:10]},
         "workdir": str(soak.workdir) if soak.opts.keep else None,
-        "passed": v.ok and not failed,
+        "producer_failures": soak.producer_failures,
+        "passed": v.ok and not failed and soak.planned == v.tasks and not poison_unaccounted,
     }
 
 
@@ -73,14 +81,24 @@ def _throughput(
     if not ends:
         return None, None
     ends = sorted(float(e) for e in ends)
-    inside = sum(1 for e in ends if any(a <= e <= b for a, b in windows))
+    merged = _union(windows)  # the faults overlap: count each second once
+    inside = sum(1 for e in ends if any(a <= e <= b for a, b in merged))
     span = ends[-1] - ends[0] or 1.0
-    fault_span = sum(min(b, ends[-1]) - max(a, ends[0]) for a, b in windows if b > ends[0])
-    fault_span = max(0.0, min(fault_span, span))
+    fault_span = sum(max(0.0, min(b, ends[-1]) - max(a, ends[0])) for a, b in merged if b > ends[0])
     calm_span = span - fault_span
     calm = round((len(ends) - inside) / calm_span, 1) if calm_span > 1 else None
     stormy = round(inside / fault_span, 1) if fault_span > 1 else None
     return calm, stormy
+
+
+def _union(windows: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(windows):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def write_lines(path: Path, soak: Soak, v: Verdict, expected: dict[str, tuple[str, int]]) -> None:

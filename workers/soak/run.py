@@ -30,7 +30,7 @@ from workers.soak.fleet import WorkerHost, run_producers
 from workers.soak.netns import BRIDGE_IP, Network, check_support
 from workers.soak.plan import as_dict, plan
 from workers.soak.servers import PostgresServer, RedisServer, free_port
-from workers.soak.verify import Verdict, unfinished, verify
+from workers.soak.verify import Verdict, expected_output, unfinished, verify
 
 HOSTS = ("w1", "w2", "w3")
 SKEWED, CUT, KILLED = "w2", "w3", "w2"
@@ -58,6 +58,9 @@ class Soak:
     hosts: dict[str, WorkerHost] = field(default_factory=dict)
     schedule: Schedule | None = None
     published: dict[str, tuple[str, int]] = field(default_factory=dict)
+    planned: int = 0
+    jobs_by_id: dict[str, Any] = field(default_factory=dict)
+    producer_failures: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
 
     # --- building ------------------------------------------------------------------
@@ -186,6 +189,7 @@ class Soak:
     def run(self) -> dict[str, Any]:
         rng = random.Random(self.opts.seed)
         jobs = plan(self.opts.tasks, self.opts.seed)
+        self.planned = len(jobs)
         assert self.network is not None
         self.schedule = Schedule(self.faults(rng))
         # Revoked jobs first, before any fault: Celery keeps revokes in the workers'
@@ -201,7 +205,9 @@ class Soak:
         self.schedule.join(timeout=300 * max(self.opts.scale, 0.2) + 120)
         last_fault = self.schedule.last_end()
         converged = self._converge(list(self.published), last_fault)
-        verdict = self.verdict = verify(self.database_url, self.published, f"{SKEWED}@soak")
+        verdict = self.verdict = verify(
+            self.database_url, self.published, f"{SKEWED}@soak", self._expected_outputs()
+        )
         self._evidence(verdict)
         from workers.soak.report import summary
 
@@ -215,8 +221,11 @@ class Soak:
         procs = run_producers(
             self.network, "prod", self.env, plan_file, self.workdir / phase, producers
         )
-        for proc, _ in procs:
-            proc.wait(timeout=self.opts.converge_timeout)
+        for i, (proc, _) in enumerate(procs):
+            # A producer that gave up on some jobs says so; the run then fails (its load
+            # was not what the plan said), and the log shows why.
+            if proc.wait(timeout=self.opts.converge_timeout) != 0:
+                self.producer_failures.append(str(self.workdir / phase / f"producer-{i}.log"))
         return self._published(jobs, [out for _, out in procs])
 
     def _published(self, jobs: list[Any], outs: list[Path]) -> dict[str, tuple[str, int]]:
@@ -225,7 +234,23 @@ class Soak:
             for line in out.read_text().splitlines():
                 index, task_id = line.split()
                 published[task_id] = jobs[int(index)].expected
+                self.jobs_by_id[task_id] = jobs[int(index)]
         return published
+
+    def _expected_outputs(self) -> dict[str, Any]:
+        """Task id -> the output its agent makes of its input, for the tasks that must
+        complete (computed once per distinct input: the plan repeats the examples)."""
+        cache: dict[str, Any] = {}
+        out: dict[str, Any] = {}
+        for task_id, sj in self.jobs_by_id.items():
+            if sj.expected[0] != "completed":
+                continue
+            job = sj.job
+            key = json.dumps([job.agent_type, job.task_type, job.input_data], sort_keys=True)
+            if key not in cache:
+                cache[key] = expected_output(job.agent_type, job.task_type, job.input_data)
+            out[task_id] = cache[key]
+        return out
 
     def _converge(self, ids: list[str], since: float) -> float | None:
         """Seconds from the end of the last fault (``since``, monotonic) until every task
@@ -252,11 +277,29 @@ class Soak:
         restart.evidence["reconnections"] = len(re.findall(r"Connected to redis", logs)) - len(
             self.hosts
         )
-        by_kind["clock_skew"].evidence["events_ahead"] = sum(
-            1 for h in verdict.histories.values() for e in h if e["worker"] == f"{SKEWED}@soak"
-        )
+        by_kind["clock_skew"].evidence.update(self._clock_lead())
         counts = self.dead_letters()
-        by_kind["poison"].evidence["dead_letters"] = sum(counts.values())
+        poison_ = by_kind["poison"].evidence
+        poison_["dead_letters"] = sum(counts.values())
+        # every poison message and entry must end as a dead letter with its reason
+        sent = poison_.get("messages", 0) + poison_.get("stream_entries", 0)
+        poison_["unaccounted"] = sent - poison_["dead_letters"]
+
+    def _clock_lead(self) -> dict[str, Any]:
+        """The skewed host's events stamped later than they were committed (only a clock
+        ahead does that), and its median lead over the other hosts' lag."""
+        sql = (
+            "SELECT count(*) FILTER (WHERE worker = %(w)s AND occurred_at > recorded_at), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM recorded_at - "
+            "occurred_at)) FILTER (WHERE worker IS DISTINCT FROM %(w)s), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM recorded_at - "
+            "occurred_at)) FILTER (WHERE worker = %(w)s) FROM agent_execution_events"
+        )
+        with psycopg.connect(self.database_url, connect_timeout=5) as conn:
+            row = conn.execute(sql, {"w": f"{SKEWED}@soak"}).fetchone()
+        ahead, others, skewed = row if row else (0, None, None)
+        lead = None if others is None or skewed is None else round(others - skewed, 2)
+        return {"events_ahead": int(ahead or 0), "median_lead_seconds": lead}
 
     @staticmethod
     def spool_replayed(logs: str) -> int:
@@ -268,19 +311,39 @@ class Soak:
         assert self.redis is not None
         return DeadLetters(redis.Redis.from_url(self.redis.url)).count()
 
+    def dead_letter_reasons(self) -> dict[str, dict[str, int]]:
+        """Broker messages set aside per kind; recording entries per reason (its words
+        before the first colon: the rest names the entry)."""
+        from collections import Counter
+
+        from workers.broker.dead_letters import SOURCE_RECORDING, DeadLetters
+
+        assert self.redis is not None
+        keeper = DeadLetters(redis.Redis.from_url(self.redis.url))
+        reasons = Counter(
+            row.get("reason", "").split(":", 1)[0]
+            for row in keeper.entries(SOURCE_RECORDING, limit=100_000)
+        )
+        return {"messages": keeper.kinds_total(), "recording": dict(reasons)}
+
     # --- teardown ------------------------------------------------------------------------
     def teardown(self) -> None:
+        """Stop and remove everything started; a second call finds nothing left to do."""
         if self.schedule is not None:
             self.schedule.stop.set()
         for host in self.hosts.values():
             host.stop(timeout=20)
+        self.hosts = {}
         if self.redis is not None:
             self.redis.stop()
+            self.redis = None
         if self.pg is not None and not self.opts.keep:
             self.pg.destroy()
         elif self.pg is not None:
             self.pg.stop("fast")
+        self.pg = None
         if self.network is not None:
             self.network.teardown()
+            self.network = None
         if not self.opts.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -2,7 +2,9 @@
 
 * **lost** — a published task with no row, or a row not final by the deadline;
 * **wrong** — final status or attempt (``retry_count``) other than expected, a completed
-  task without output, or a row whose state is not the lifecycle merge of its own history
+  task whose output is not what its agent makes of its input (the agents are
+  deterministic: :func:`expected_output` runs the handler here), or a row whose state is
+  not the lifecycle merge of its own history
   (the history event greatest by (attempt, status rank, time) names the row's status and
   attempt: ``persistence/lifecycle.py``);
 * **duplicates** — history events that are the same transition twice (same task, status,
@@ -55,8 +57,24 @@ def unfinished(url: str, task_ids: list[str]) -> int:
     return len(task_ids) - int(done[0] if done else 0)
 
 
-def verify(url: str, published: dict[str, tuple[str, int]], skewed_worker: str | None) -> Verdict:
-    """``published``: task id -> (expected status, expected attempt)."""
+def expected_output(agent_type: str, task_type: str, input_data: Any) -> Any:
+    """The ``output_data`` the agent makes of this input (what a worker stores)."""
+    from tasks.registry import get_spec
+    from tasks.validation import validate_input
+
+    spec = get_spec(agent_type)
+    result = spec.handler(task_type, validate_input(agent_type, task_type, input_data))
+    return result.output.model_dump(mode="json")
+
+
+def verify(
+    url: str,
+    published: dict[str, tuple[str, int]],
+    skewed_worker: str | None,
+    outputs: dict[str, Any] | None = None,
+) -> Verdict:
+    """``published``: task id -> (expected status, expected attempt); ``outputs``: task
+    id -> the output a completed task must have."""
     v = Verdict(tasks=len(published))
     v.expected.update(status for status, _ in published.values())
     ids = list(published)
@@ -73,6 +91,9 @@ def verify(url: str, published: dict[str, tuple[str, int]], skewed_worker: str |
             continue
         v.found[row["status"]] += 1
         problems = _problems(row, status, attempt, heads.get(task_id))
+        want = (outputs or {}).get(task_id)
+        if row["status"] == "completed" and want is not None and row["output_data"] != want:
+            problems.append("output is not what the agent makes of the input")
         if problems:
             v.wrong.append({"task_id": task_id, "problems": problems})
     v.redelivered = sum(
@@ -104,7 +125,7 @@ def _problems(
 def _rows(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, dict[str, Any]]:
     cur = conn.execute(
         "SELECT task_id, agent_type::text, status::text, retry_count, attempts, "
-        "output_data IS NOT NULL FROM agent_executions WHERE task_id = ANY(%s)",
+        "output_data FROM agent_executions WHERE task_id = ANY(%s)",
         (ids,),
     )
     keys = ("task_id", "agent_type", "status", "retry_count", "attempts", "output_data")
