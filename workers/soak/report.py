@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from workers.soak import evidence
 from workers.soak.verify import Verdict
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ def summary(
     failed = [f.kind for f in soak.schedule.faults if not f.took_effect]
     windows = [(t0[0] + f["start"], t0[0] + f["end"]) for f in faults if f["end"] is not None]
     calm, stormy = _throughput(soak.database_url, list(v.rows), windows)
-    dead = soak.dead_letters()
+    assert soak.redis is not None
+    dead = evidence.dead_letters(soak.redis.url)
     poison_unaccounted = next(
         (f.evidence.get("unaccounted", 0) for f in soak.schedule.faults if f.kind == "poison"), 0
     )
@@ -43,11 +45,11 @@ def summary(
         "wrong": len(v.wrong),
         "duplicates": v.duplicates,
         "redelivered": v.redelivered,
-        "spool_replayed": soak.spool_replayed(
+        "spool_replayed": evidence.spool_replayed(
             "".join(h.log.read_text(errors="replace") for h in soak.hosts.values())
         ),
         "dead_letters": dead,
-        "dead_letter_reasons": soak.dead_letter_reasons(),
+        "dead_letter_reasons": evidence.dead_letter_reasons(soak.redis.url),
         "poison_unaccounted": poison_unaccounted,
         "lag_p50_seconds": v.lag.get("p50"),
         "lag_p99_seconds": v.lag.get("p99"),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ import psycopg
 import redis
 
 from persistence.migration_service import MigrationService
-from workers.soak import poison
+from workers.soak import evidence, poison
 from workers.soak.faults import Fault, Schedule, hold, kill_children, seeded_offsets
 from workers.soak.fleet import WorkerHost, run_producers
 from workers.soak.netns import BRIDGE_IP, Network, check_support
@@ -266,65 +265,15 @@ class Soak:
         return None
 
     def _evidence(self, verdict: Verdict) -> None:
-        """Evidence that shows only in the logs and the database once the run is over."""
+        """Evidence that shows only in the logs and the databases once the run is over."""
         assert self.schedule is not None and self.redis is not None
         logs = "".join(h.log.read_text(errors="replace") for h in self.hosts.values())
-        by_kind = {f.kind: f for f in self.schedule.faults}
-        by_kind["kill_child"].evidence["redelivered_tasks"] = verdict.redelivered
-        by_kind["partition"].evidence["spool_entries_replayed"] = self.spool_replayed(logs)
-        by_kind["postgres_down"].evidence["recorder_backoffs"] = logs.count("recorder paused")
-        restart = by_kind.get("redis_restart") or by_kind["redis_kill"]
-        restart.evidence["reconnections"] = len(re.findall(r"Connected to redis", logs)) - len(
-            self.hosts
+        evidence.gather(
+            {f.kind: f for f in self.schedule.faults},
+            evidence.Sources(self.redis.url, self.database_url, logs, len(self.hosts)),
+            verdict,
+            f"{SKEWED}@soak",
         )
-        by_kind["clock_skew"].evidence.update(self._clock_lead())
-        counts = self.dead_letters()
-        poison_ = by_kind["poison"].evidence
-        poison_["dead_letters"] = sum(counts.values())
-        # every poison message and entry must end as a dead letter with its reason
-        sent = poison_.get("messages", 0) + poison_.get("stream_entries", 0)
-        poison_["unaccounted"] = sent - poison_["dead_letters"]
-
-    def _clock_lead(self) -> dict[str, Any]:
-        """The skewed host's events stamped later than they were committed (only a clock
-        ahead does that), and its median lead over the other hosts' lag."""
-        sql = (
-            "SELECT count(*) FILTER (WHERE worker = %(w)s AND occurred_at > recorded_at), "
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM recorded_at - "
-            "occurred_at)) FILTER (WHERE worker IS DISTINCT FROM %(w)s), "
-            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM recorded_at - "
-            "occurred_at)) FILTER (WHERE worker = %(w)s) FROM agent_execution_events"
-        )
-        with psycopg.connect(self.database_url, connect_timeout=5) as conn:
-            row = conn.execute(sql, {"w": f"{SKEWED}@soak"}).fetchone()
-        ahead, others, skewed = row if row else (0, None, None)
-        lead = None if others is None or skewed is None else round(others - skewed, 2)
-        return {"events_ahead": int(ahead or 0), "median_lead_seconds": lead}
-
-    @staticmethod
-    def spool_replayed(logs: str) -> int:
-        return sum(int(n) for n in re.findall(r"replayed (\d+) spooled entries", logs))
-
-    def dead_letters(self) -> dict[str, int]:
-        from workers.broker.dead_letters import DeadLetters
-
-        assert self.redis is not None
-        return DeadLetters(redis.Redis.from_url(self.redis.url)).count()
-
-    def dead_letter_reasons(self) -> dict[str, dict[str, int]]:
-        """Broker messages set aside per kind; recording entries per reason (its words
-        before the first colon: the rest names the entry)."""
-        from collections import Counter
-
-        from workers.broker.dead_letters import SOURCE_RECORDING, DeadLetters
-
-        assert self.redis is not None
-        keeper = DeadLetters(redis.Redis.from_url(self.redis.url))
-        reasons = Counter(
-            row.get("reason", "").split(":", 1)[0]
-            for row in keeper.entries(SOURCE_RECORDING, limit=100_000)
-        )
-        return {"messages": keeper.kinds_total(), "recording": dict(reasons)}
 
     # --- teardown ------------------------------------------------------------------------
     def teardown(self) -> None:

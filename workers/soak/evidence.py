@@ -1,0 +1,104 @@
+"""What shows, once the soak is over, that each fault took effect, and the dead letters.
+
+Some evidence is known when a fault is injected (children killed, seconds down); the
+rest is in the workers' logs, the soak's Redis and its database afterwards: tasks that ran
+twice at one attempt, spooled events replayed, recorder back-offs, reconnections, events
+stamped by a clock ahead of the database's, and poison found in the dead letters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import redis
+
+from workers.broker.dead_letters import SOURCE_MESSAGES, SOURCE_RECORDING, DeadLetters
+from workers.soak.faults import Fault
+from workers.soak.verify import Verdict
+
+
+@dataclass(frozen=True)
+class Sources:
+    redis_url: str
+    database_url: str
+    logs: str  # every worker host's log, concatenated
+    hosts: int  # each connected to Redis once at start (not a reconnection)
+
+
+def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: str) -> None:
+    by_kind["kill_child"].evidence["redelivered_tasks"] = verdict.redelivered
+    by_kind["partition"].evidence["spool_entries_replayed"] = spool_replayed(src.logs)
+    by_kind["postgres_down"].evidence["recorder_backoffs"] = src.logs.count("recorder paused")
+    restart = by_kind.get("redis_restart") or by_kind["redis_kill"]
+    reconnects = len(re.findall(r"Connected to redis", src.logs)) - src.hosts
+    restart.evidence["reconnections"] = reconnects
+    by_kind["clock_skew"].evidence.update(clock_lead(src.database_url, skewed))
+    keeper = _keeper(src.redis_url)
+    total = sum(keeper.count().values())
+    distinct = distinct_dead_letters(keeper)
+    poison = by_kind["poison"].evidence
+    poison["dead_letters"] = total
+    # Every poison message and entry must end as a dead letter with its reason. Keeping
+    # one is at-least-once (a worker killed between keeping and acknowledging it keeps it
+    # again after the redelivery): each counts once.
+    poison["kept_twice"] = total - distinct
+    sent = poison.get("messages", 0) + poison.get("stream_entries", 0)
+    poison["unaccounted"] = sent - distinct
+
+
+def spool_replayed(logs: str) -> int:
+    return sum(int(n) for n in re.findall(r"replayed (\d+) spooled entries", logs))
+
+
+def clock_lead(database_url: str, skewed: str) -> dict[str, Any]:
+    """The skewed host's events stamped later than they were committed (only a clock
+    ahead does that), and its median lead over the other hosts' lag."""
+    lag = "extract(epoch FROM recorded_at - occurred_at)"
+    sql = (
+        "SELECT count(*) FILTER (WHERE worker = %(w)s AND occurred_at > recorded_at), "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) "
+        "FILTER (WHERE worker IS DISTINCT FROM %(w)s), "
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) FILTER (WHERE worker = %(w)s) "
+        "FROM agent_execution_events"
+    )
+    with psycopg.connect(database_url, connect_timeout=5) as conn:
+        row = conn.execute(sql, {"w": skewed}).fetchone()
+    ahead, others, mine = row if row else (0, None, None)
+    lead = None if others is None or mine is None else round(others - mine, 2)
+    return {"events_ahead": int(ahead or 0), "median_lead_seconds": lead}
+
+
+def _keeper(redis_url: str) -> DeadLetters:
+    return DeadLetters(redis.Redis.from_url(redis_url))
+
+
+def dead_letters(redis_url: str) -> dict[str, int]:
+    return _keeper(redis_url).count()
+
+
+def distinct_dead_letters(keeper: DeadLetters) -> int:
+    """Dead letters counted once per message (its task id, else its bytes) or per stream
+    entry (its original id)."""
+    keys: set[str] = set()
+    for eid, fields in keeper.redis.xrange(keeper.streams[SOURCE_MESSAGES]):
+        task_id = fields.get(b"task_id", b"").decode()
+        keys.add("m:" + (task_id or hashlib.sha1(fields.get(b"raw", eid)).hexdigest()))
+    for eid, fields in keeper.redis.xrange(keeper.streams[SOURCE_RECORDING]):
+        keys.add("r:" + fields.get(b"entry", eid).decode())
+    return len(keys)
+
+
+def dead_letter_reasons(redis_url: str) -> dict[str, dict[str, int]]:
+    """Broker messages set aside per kind; recording entries per reason (its words before
+    the first colon: the rest names the entry)."""
+    keeper = _keeper(redis_url)
+    reasons = Counter(
+        row.get("reason", "").split(":", 1)[0]
+        for row in keeper.entries(SOURCE_RECORDING, limit=100_000)
+    )
+    return {"messages": keeper.kinds_total(), "recording": dict(reasons)}
