@@ -1,10 +1,11 @@
 """A TCP proxy in front of Redis that breaks every connection at one chosen moment.
 
-When a reply from Redis first contains ``trigger`` (bytes), the proxy closes every other
-connection, stops accepting new ones for ``outage`` seconds, passes that one reply on,
-and then closes its connection too: to the client it looks like Redis going away right
-after answering. Used to put a worker exactly in the gap between taking a message off
-its queue (``BRPOP``) and writing it to the unacked set.
+When a reply from Redis first contains ``trigger`` (bytes), the proxy runs
+``on_trigger`` (the test kills the worker there), closes every other connection, stops
+accepting new ones for ``outage`` seconds, passes that one reply on (unless
+``forward=False``), and then closes its connection too: to the client it looks like
+Redis going away right after answering. Used to put a worker exactly in the gap after
+it has taken a message off its queue.
 """
 
 from __future__ import annotations
@@ -12,13 +13,23 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 
 
 class BreakingProxy:
-    def __init__(self, upstream: tuple[str, int], trigger: bytes, outage: float = 3.0) -> None:
+    def __init__(
+        self,
+        upstream: tuple[str, int],
+        trigger: bytes,
+        outage: float = 3.0,
+        on_trigger: Callable[[], None] | None = None,
+        forward: bool = True,
+    ) -> None:
         self.upstream = upstream
         self.trigger = trigger
         self.outage = outage
+        self.on_trigger = on_trigger
+        self.forward = forward
         self.fired = threading.Event()
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
@@ -78,11 +89,14 @@ class BreakingProxy:
                     s.close()
 
     def _break(self, src: socket.socket, dst: socket.socket, reply: bytes) -> None:
+        if self.on_trigger is not None:
+            self.on_trigger()
         self.fired.set()
         self._close_all(keep=(src, dst))
         self._listener.close()  # refused from now on
         with contextlib.suppress(OSError):
-            dst.sendall(reply)
+            if self.forward:
+                dst.sendall(reply)
             dst.shutdown(socket.SHUT_WR)  # the reply, then end of stream: Redis went away
         for s in (src, dst):
             with contextlib.suppress(OSError):

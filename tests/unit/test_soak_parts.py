@@ -22,7 +22,7 @@ from workers.broker import message_check
 from workers.cli.soak import soak
 from workers.soak import poison
 from workers.soak.faults import PROOF, Fault, seeded_offsets
-from workers.soak.plan import EXPECTED, REVOKED_COUNTDOWN, plan
+from workers.soak.plan import EXPECTED, REVOKED_COUNTDOWN, pinned, plan
 from workers.soak.report import _union
 from workers.soak.run import Soak, SoakOptions
 
@@ -97,8 +97,10 @@ def test_a_fault_counts_only_with_its_evidence() -> None:
     fault = Fault("partition", 1.0, 3.0, lambda f: None)
     assert not fault.took_effect
     fault.evidence["link_down_seconds"] = 3
-    assert not fault.took_effect  # the cut alone is not proof: a replayed spool is
+    assert not fault.took_effect  # the cut alone is not proof: a replayed spool and reruns are
     fault.evidence["spool_entries_replayed"] = 2
+    assert not fault.took_effect
+    fault.evidence["rerun_elsewhere"] = 1
     assert fault.took_effect
     fault.error = "RuntimeError: ip link failed"
     assert not fault.took_effect
@@ -113,6 +115,13 @@ def test_fault_times_overlap_shrink_with_scale_and_follow_the_seed() -> None:
     # the partition (30 s) is still going when the worker kill and the outage begin
     assert a["partition"] < a["kill_worker"] < a["partition"] + 30
     assert a["partition"] < a["postgres_down"] < a["partition"] + 30
+
+
+def test_pinned_jobs_go_to_one_host_s_queue_and_must_complete() -> None:
+    jobs = pinned(3, 4.0, "soak.w3")
+    assert len(jobs) == 3 and len({j.job.agent_type for j in jobs}) == 3
+    assert all(j.queue == "soak.w3" and j.seconds == 4.0 for j in jobs)
+    assert all(j.expected == ("completed", 0) for j in jobs)
 
 
 def test_fault_windows_are_counted_once_where_they_overlap() -> None:

@@ -1,15 +1,17 @@
-"""Kombu's Redis transport, with the two places where a raw envelope becomes a message
-guarded: one unreadable envelope must cost one message, not the worker.
+"""Kombu's Redis transport, made safe for the fleet in three places.
 
-Kombu pops a message off the queue (``BRPOP``), parses its JSON envelope and builds a
-``Message`` from it before Celery sees anything. An envelope that is not JSON, not
-UTF-8, not an object, without ``properties`` / ``delivery_tag``, or whose body is not
-valid base64 raises there, in the worker's event loop, and ends the worker
-("Unrecoverable error"). Here such an envelope is set aside in the dead letters
-(``workers/broker/guard.py``) instead; it was already off the queue and not yet in the
-unacked set, so nothing else has to be acknowledged. A message whose unacked-set write
-fails because the connection broke is kept on disk and requeued on reconnect
-(``workers/broker/inflight.py``).
+* **Taking a message** (``workers/broker/take.py``): the worker blocks on its queues'
+  bells and takes a message with a script that moves it into the unacked set in the
+  same step, instead of ``BRPOP`` (after which a worker killed, or a connection broken,
+  before it wrote the unacked set lost the message). Producers ring the bell with each
+  message, in the same round trip.
+* **Reading the envelope**: kombu parses the JSON envelope and builds a ``Message`` from
+  it before Celery sees anything. An envelope that is not JSON, not UTF-8, not an object,
+  without ``properties`` / ``delivery_tag``, or whose body is not valid base64 raises
+  there, in the worker's event loop, and ends the worker ("Unrecoverable error"). Such an
+  envelope is set aside in the dead letters (``workers/broker/guard.py``) and taken out
+  of the unacked set.
+* **Reconnecting** after Redis died under the worker (``_connparams``).
 
 :func:`install` makes it the transport of ``redis://`` and ``rediss://`` URLs in this
 process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
@@ -18,27 +20,30 @@ process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
 
 from __future__ import annotations
 
-import contextlib
+import time
 from typing import Any
 
-from kombu.transport import TRANSPORT_ALIASES
+from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import loads
+from kombu.utils.json import dumps, loads
 
-from workers.broker import guard, inflight
+from workers.broker import guard, take
 
 
 class Channel(kombu_redis.Channel):
     def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
         self._conninfo = connection.client  # the kombu Connection, see _connparams
+        self._held: str | None = None  # the delivery tag TAKE put in the unacked set
+        self._take_script: Any = None
+        self._take_queues: list[str] = []
         super().__init__(connection, *args, **kwargs)  # connects (it pings)
-        # Connected again: what was taken off a queue when the last connection broke
-        # goes back on it, and dead letters kept on disk move into their stream.
-        if self.ack_emulation:
-            with contextlib.suppress(*self.connection_errors):  # broken again: next time
-                inflight.requeue(self)
-        guard.move_local_dead_letters()
+        guard.move_local_dead_letters()  # connected again: dead letters kept on disk move
+
+    @property
+    def _atomic_take(self) -> bool:
+        # kombu's own path where the unacked set is not used or keys are prefixed
+        return bool(self.ack_emulation) and not self.global_keyprefix
 
     def _connparams(self, asynchronous: bool = False) -> Any:
         # When Redis dies under the worker, Celery closes the connection; kombu has then
@@ -64,28 +69,86 @@ class Channel(kombu_redis.Channel):
 
         # kombu's own _callback (virtual.Channel.basic_consume), with the envelope guarded.
         def _callback(raw_message: Any) -> Any:
+            held, self._held = self._held, None
             try:
                 message = self.Message(raw_message, channel=self)
             except Exception as exc:
+                if held:  # it will never be acknowledged: out of the unacked set
+                    self.qos._remove_from_indices(held).execute()
                 return guard.set_aside_envelope(raw_message, queue, guard.reason_of(exc))
             if not no_ack:
-                try:
+                if held == message.delivery_tag:  # TAKE wrote the unacked set already
+                    virtual.QoS.append(self.qos, message, message.delivery_tag)
+                else:
                     self.qos.append(message, message.delivery_tag)
-                except self.connection.connection_errors:
-                    # Off the queue but not in the unacked set: kombu would drop it.
-                    info = message.delivery_info
-                    inflight.hold(raw_message, info["exchange"], info["routing_key"])
-                    raise
             return callback(message)
 
         self.connection._callbacks[queue] = _callback
         return ret
 
+    # --- producing: the message and its bell in one round trip ---------------------
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:
+        if not self._atomic_take:
+            return super()._put(queue, message, **kwargs)
+        bell = take.bell(queue, self.sep)
+        batch = kwargs.get("_publish_batch")
+        if batch is not None:  # kombu's producer batch: add the bell to its pipeline
+            super()._put(queue, message, **kwargs)
+            batch.add("lpush", bell, "1")
+            batch.add("ltrim", bell, 0, take.BELL_MAX - 1)
+            return None
+        key = self._q_for_pri(queue, self._get_message_priority(message, reverse=False))
+        with self.conn_or_acquire() as client, client.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, dumps(message))
+            if self._expires and queue in self._expires:
+                for pri in self.priority_steps:
+                    pipe.pexpire(self._q_for_pri(queue, pri), self._expires[queue])
+            pipe.lpush(bell, "1")
+            pipe.ltrim(bell, 0, take.BELL_MAX - 1)
+            pipe.execute()
+        return None
+
+    # --- consuming: wait on the bells, then TAKE ---------------------------------------
+    def _brpop_start(self, timeout: Any = None) -> None:
+        if not self._atomic_take:
+            return super()._brpop_start(timeout)
+        timeout = self.brpop_timeout if timeout is None else timeout
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return None
+        self._take_queues = list(queues)
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
+        bells = [take.bell(q, self.sep) for q in queues]
+        self.client.connection.send_command("BRPOP", *bells, timeout or 0)
+        return None
+
+    def _take(self) -> tuple[str, bytes, str] | None:
+        """TAKE over the queues of the last wait, in kombu's order (priority, then the
+        fair cycle): the first message, already in the unacked set."""
+        if self._take_script is None:
+            self._take_script = self.client.register_script(take.TAKE)
+        keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in self._take_queues]
+        args = [self.unacked_key, self.unacked_index_key, time.time()]
+        reply = self._take_script(keys=keys, args=args, client=self.client)
+        if not reply:
+            return None
+        key, item, held = reply
+        return bytes_to_str(key), item, bytes_to_str(held)
+
     def _brpop_read(self, **options: Any) -> bool:
-        # kombu.transport.redis.Channel._brpop_read (kombu 5.4-5.7), with loads() guarded.
+        # kombu.transport.redis.Channel._brpop_read (kombu 5.4-5.7), with loads() guarded;
+        # with TAKE, the reply is only a bell (or the wait's timeout).
         try:
             try:
                 dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
+                if self._atomic_take:
+                    taken = self._take()
+                    if taken is None:
+                        raise kombu_redis.Empty()
+                    key, item, held = taken
+                    dest__item = (key, item)
+                    self._held = held or None
             except self.connection_errors:
                 # A ConnectionError: disconnect, and the next iteration reconnects.
                 self.client.connection.disconnect()
@@ -98,11 +161,13 @@ class Channel(kombu_redis.Channel):
             try:
                 envelope = loads(bytes_to_str(item))
             except Exception as exc:
+                self._held = None  # (TAKE holds only what it could parse)
                 guard.set_aside_envelope(item, dest, guard.reason_of(exc, "envelope"))
                 return True
             self.connection._deliver(envelope, dest)
             return True
         finally:
+            self._held = None
             self._in_poll = None  # type: ignore[assignment]
             flush_reauth = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
             if flush_reauth is not None:

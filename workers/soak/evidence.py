@@ -31,8 +31,13 @@ class Sources:
 
 
 def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: str) -> None:
-    by_kind["kill_child"].evidence["redelivered_tasks"] = verdict.redelivered
-    by_kind["partition"].evidence["spool_entries_replayed"] = spool_replayed(src.logs)
+    kill = by_kind["kill_child"]
+    kill.evidence["pinned_rerun"] = sum(1 for t in kill.pinned if _runs(verdict, t) >= 2)
+    cut = by_kind["partition"]
+    cut.evidence["spool_entries_replayed"] = spool_replayed(src.logs)
+    cut.evidence["rerun_elsewhere"] = sum(
+        1 for t in cut.pinned if len({w for w in _runners(verdict, t)}) >= 2
+    )
     by_kind["postgres_down"].evidence["recorder_backoffs"] = src.logs.count("recorder paused")
     restart = by_kind.get("redis_restart") or by_kind["redis_kill"]
     reconnects = len(re.findall(r"Connected to redis", src.logs)) - src.hosts
@@ -51,26 +56,34 @@ def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: st
     poison["unaccounted"] = sent - distinct
 
 
+def _runs(verdict: Verdict, task_id: str) -> int:
+    return len(_runners(verdict, task_id))
+
+
+def _runners(verdict: Verdict, task_id: str) -> list[str]:
+    """The worker of each ``running`` event of the task (one per run)."""
+    history = verdict.histories.get(task_id, [])
+    return [h["worker"] for h in history if h["status"] == "running"]
+
+
 def spool_replayed(logs: str) -> int:
     return sum(int(n) for n in re.findall(r"replayed (\d+) spooled entries", logs))
 
 
 def clock_lead(database_url: str, skewed: str) -> dict[str, Any]:
-    """The skewed host's events stamped later than they were committed (only a clock
-    ahead does that), and its median lead over the other hosts' lag."""
-    lag = "extract(epoch FROM recorded_at - occurred_at)"
+    """The skewed host's events stamped later than PostgreSQL committed them (only a
+    clock ahead does that), and by how much at most: close to the skew."""
     sql = (
-        "SELECT count(*) FILTER (WHERE worker = %(w)s AND occurred_at > recorded_at), "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) "
-        "FILTER (WHERE worker IS DISTINCT FROM %(w)s), "
-        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {lag}) FILTER (WHERE worker = %(w)s) "
-        "FROM agent_execution_events"
+        "SELECT count(*), max(extract(epoch FROM occurred_at - recorded_at)) "
+        "FROM agent_execution_events WHERE worker = %s AND occurred_at > recorded_at"
     )
     with psycopg.connect(database_url, connect_timeout=5) as conn:
-        row = conn.execute(sql, {"w": skewed}).fetchone()
-    ahead, others, mine = row if row else (0, None, None)
-    lead = None if others is None or mine is None else round(others - mine, 2)
-    return {"events_ahead": int(ahead or 0), "median_lead_seconds": lead}
+        row = conn.execute(sql, (skewed,)).fetchone()
+    ahead, most = row if row else (0, None)
+    return {
+        "events_ahead": int(ahead or 0),
+        "max_ahead_seconds": None if most is None else round(float(most), 2),
+    }
 
 
 def _keeper(redis_url: str) -> DeadLetters:

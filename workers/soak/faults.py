@@ -29,6 +29,7 @@ class Fault:
     end: float | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    pinned: list[str] = field(default_factory=list)  # tasks it made sure to find in flight
 
     def as_dict(self, t0: float) -> dict[str, Any]:
         return {
@@ -41,21 +42,21 @@ class Fault:
 
     @property
     def took_effect(self) -> bool:
-        """The count that shows this kind of fault happened is above zero."""
-        key = PROOF.get(self.kind)
-        return self.error is None and key is not None and bool(self.evidence.get(key))
+        """Every count that shows this kind of fault happened is above zero."""
+        keys = PROOF.get(self.kind, ())
+        return self.error is None and bool(keys) and all(self.evidence.get(k) for k in keys)
 
 
-# The evidence that each kind of fault took effect.
-PROOF = {
-    "poison": "dead_letters",
-    "kill_child": "redelivered_tasks",
-    "partition": "spool_entries_replayed",
-    "kill_worker": "restarted",
-    "postgres_down": "recorder_backoffs",
-    "redis_restart": "reconnections",
-    "redis_kill": "reconnections",
-    "clock_skew": "events_ahead",
+# The evidence that each kind of fault took effect (all of it).
+PROOF: dict[str, tuple[str, ...]] = {
+    "poison": ("dead_letters",),
+    "kill_child": ("children_killed", "pinned_rerun"),
+    "partition": ("spool_entries_replayed", "rerun_elsewhere"),
+    "kill_worker": ("killed", "restarted"),
+    "postgres_down": ("recorder_backoffs",),
+    "redis_restart": ("reconnections",),
+    "redis_kill": ("reconnections",),
+    "clock_skew": ("events_ahead",),
 }
 
 

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from workers.routing import agent_queues
 from workers.soak.netns import Network
 
 
@@ -37,6 +38,16 @@ class WorkerHost:
     def hostname(self) -> str:
         return f"{self.name}@soak"
 
+    @property
+    def own_queue(self) -> str:
+        """A queue only this host reads: jobs that must run here."""
+        return f"soak.{self.name}"
+
+    def started(self, task_ids: list[str]) -> bool:
+        """Whether every one of ``task_ids`` (soak_slow tasks) has begun on this host."""
+        marks = self.workdir / self.name / "started"
+        return all((marks / t).exists() for t in task_ids)
+
     def _argv(self, celery_args: list[str]) -> list[str]:
         argv = [sys.executable, "-m", "celery", "-A", "workers.app", *celery_args]
         if self.clock_ahead_s:
@@ -54,6 +65,7 @@ class WorkerHost:
     def start(self) -> None:
         args = ["worker", "-l", "info", "-n", self.hostname, "-P", "prefork", "-c", "2"]
         args += ["-I", "workers.demo.drills,workers.soak.tasks"]
+        args += ["-Q", ",".join([*(q.name for q in agent_queues()), self.own_queue])]
         args += ["--without-mingle", "--without-gossip"]
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(

@@ -42,6 +42,7 @@ class SoakJob:
     kind: str
     countdown: float | None = None
     seconds: float | None = None  # slow jobs: how long the task pauses before the agent
+    queue: str | None = None  # a queue only one host reads (the partition's pinned jobs)
 
     @property
     def expected(self) -> tuple[str, int]:
@@ -65,6 +66,14 @@ def plan(n: int, seed: int) -> list[SoakJob]:
     return jobs
 
 
+def pinned(n: int, seconds: float, queue: str) -> list[SoakJob]:
+    """``n`` slow jobs for the one host that reads ``queue``: the partition cuts that host
+    off while it runs them, so they finish there during the cut (their events spool) and
+    run again elsewhere once the visibility timeout brings their messages back."""
+    ok = [j for j in plan_batch(8 * n) if j.kind == "ok"][:n]
+    return [SoakJob(j, "slow", seconds=seconds, queue=queue) for j in ok]
+
+
 def as_dict(sj: SoakJob) -> dict[str, Any]:
     return {
         "kind": sj.kind,
@@ -74,4 +83,5 @@ def as_dict(sj: SoakJob) -> dict[str, Any]:
         "fail_attempts": sj.job.fail_attempts,
         "countdown": sj.countdown,
         "seconds": sj.seconds,
+        "queue": sj.queue,
     }

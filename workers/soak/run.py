@@ -14,6 +14,7 @@ import json
 import random
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from workers.soak import evidence, poison
 from workers.soak.faults import Fault, Schedule, hold, kill_children, seeded_offsets
 from workers.soak.fleet import WorkerHost, run_producers
 from workers.soak.netns import BRIDGE_IP, Network, check_support
-from workers.soak.plan import as_dict, plan
+from workers.soak.plan import as_dict, pinned, plan
 from workers.soak.servers import PostgresServer, RedisServer, free_port
 from workers.soak.verify import Verdict, expected_output, unfinished, verify
 
@@ -58,6 +59,7 @@ class Soak:
     schedule: Schedule | None = None
     published: dict[str, tuple[str, int]] = field(default_factory=dict)
     planned: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     jobs_by_id: dict[str, Any] = field(default_factory=dict)
     producer_failures: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
@@ -97,12 +99,16 @@ class Soak:
         return self.pg.url.rsplit("/", 1)[0] + "/agentq_soak"
 
     @property
+    def visibility_timeout(self) -> int:
+        return max(10, int(20 * self.opts.scale))
+
+    @property
     def env(self) -> dict[str, str]:
         assert self.redis is not None
         return {
             "CELERY_BROKER_URL": self.redis.url,
             "DATABASE_URL": self.database_url,
-            "AGENTQ_VISIBILITY_TIMEOUT": str(max(10, int(20 * self.opts.scale))),
+            "AGENTQ_VISIBILITY_TIMEOUT": str(self.visibility_timeout),
             "AGENTQ_RECORDER_CLAIM_IDLE_MS": "5000",
             "AGENTQ_HEARTBEAT_SECONDS": "2",
             "AGENTQ_MAX_MESSAGE_BYTES": "65536",
@@ -138,11 +144,29 @@ class Soak:
         pipe.execute()
         fault.evidence.update(messages=len(msgs), stream_entries=len(entries))
 
+    def _pin(self, host: str, n: int, seconds: float) -> list[str]:
+        """Publish ``n`` slow jobs only ``host`` reads and wait until they all run there."""
+        jobs = pinned(n, seconds, self.hosts[host].own_queue)
+        with self._lock:
+            self.planned += len(jobs)
+        ids = list(self._publish(jobs, f"pinned-{host}", 1))
+        deadline = time.monotonic() + 60
+        while not self.hosts[host].started(ids):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the jobs pinned to {host} did not start within 60 s")
+            time.sleep(0.1)
+        return ids
+
     def _kill_child(self, fault: Fault) -> None:
+        fault.pinned = self._pin("w1", 2, seconds=max(3.0, 10 * self.opts.scale))
         fault.evidence["children_killed"] = kill_children(self.hosts["w1"].pool_children())
 
     def _partition(self, fault: Fault) -> None:
         assert self.network is not None and self.schedule is not None
+        # Long enough for the visibility timeout to pass and a worker to look (every 10 s):
+        # the cut host's tasks must come back to the others while it is away.
+        fault.duration = max(fault.duration, self.visibility_timeout + 12)
+        fault.pinned = self._pin(CUT, 3, seconds=fault.duration / 3)
         self.network.cut(CUT)
         try:
             hold(fault, self.schedule.stop)
@@ -194,16 +218,17 @@ class Soak:
         # Revoked jobs first, before any fault: Celery keeps revokes in the workers'
         # memory, so a worker cut off or restarted later would never learn of them.
         revoked = [j for j in jobs if j.kind == "revoked"]
-        self.published = self._publish(revoked, "revoked", 1)
-        self._converge(list(self.published), time.monotonic())
+        self._converge(list(self._publish(revoked, "revoked", 1)), time.monotonic())
         t0 = (time.time(), time.monotonic())
         self.schedule.begin(t0[1])
         rest = [j for j in jobs if j.kind != "revoked"]
-        self.published.update(self._publish(rest, "main", self.opts.producers))
+        self._publish(rest, "main", self.opts.producers)
         published_at = time.monotonic()
         self.schedule.join(timeout=300 * max(self.opts.scale, 0.2) + 120)
         last_fault = self.schedule.last_end()
-        converged = self._converge(list(self.published), last_fault)
+        with self._lock:
+            ids = list(self.published)
+        converged = self._converge(ids, last_fault)
         verdict = self.verdict = verify(
             self.database_url, self.published, f"{SKEWED}@soak", self._expected_outputs()
         )
@@ -228,12 +253,17 @@ class Soak:
         return self._published(jobs, [out for _, out in procs])
 
     def _published(self, jobs: list[Any], outs: list[Path]) -> dict[str, tuple[str, int]]:
+        """What the producers wrote they published; added to the run's (faults publish
+        their pinned jobs from their own threads)."""
         published: dict[str, tuple[str, int]] = {}
         for out in outs:
             for line in out.read_text().splitlines():
                 index, task_id = line.split()
                 published[task_id] = jobs[int(index)].expected
-                self.jobs_by_id[task_id] = jobs[int(index)]
+                with self._lock:
+                    self.jobs_by_id[task_id] = jobs[int(index)]
+        with self._lock:
+            self.published.update(published)
         return published
 
     def _expected_outputs(self) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Soak-only tasks: each agent's real task after a pause, so that faults always find
 tasks in flight (a pool child killed mid-task, a host cut off while it runs). Named
 ``agents.<agent_type>.soak_slow``; only the soak's workers load this module
-(``-I workers.soak.tasks``)."""
+(``-I workers.soak.tasks``). A run leaves a mark (``<AGENTQ_DATA_DIR>/started/<task id>``)
+when it begins, so the soak knows a fault will find it in flight."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from celery import Celery
 from tasks.base import AgentTask
 from tasks.registry import load_agents
 from workers.routing import queue_name, task_name
+from workers.settings import get_settings
 
 SLOW_SUFFIX = ".soak_slow"
 
@@ -35,6 +37,9 @@ def _register(app: Celery, agent_type: str) -> None:
         session_id: str | None = None,
         seconds: float = 1.0,
     ) -> dict[str, Any]:
+        mark = get_settings().data_dir / "started" / str(self.request.id)
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        mark.touch()
         time.sleep(seconds)
         return self.run_agent(task_type, input_data)
 
