@@ -35,8 +35,8 @@ class Channel(kombu_redis.Channel):
     def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
         self._conninfo = connection.client  # the kombu Connection, see _connparams
         self._held: str | None = None  # the delivery tag TAKE put in the unacked set
-        self._take_script: Any = None
         self._take_queues: list[str] = []
+        self._take_next = False  # TAKE again at once (a backlog) rather than wait on bells
         super().__init__(connection, *args, **kwargs)  # connects (it pings)
         guard.move_local_dead_letters()  # connected again: dead letters kept on disk move
 
@@ -108,7 +108,7 @@ class Channel(kombu_redis.Channel):
             pipe.execute()
         return None
 
-    # --- consuming: wait on the bells, then TAKE ---------------------------------------
+    # --- consuming: TAKE while there is work, wait on the bells when there is none ------
     def _brpop_start(self, timeout: Any = None) -> None:
         if not self._atomic_take:
             return super()._brpop_start(timeout)
@@ -119,18 +119,21 @@ class Channel(kombu_redis.Channel):
         self._take_queues = list(queues)
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
-        bells = [take.bell(q, self.sep) for q in queues]
-        self.client.connection.send_command("BRPOP", *bells, timeout or 0)
+        if self._take_next:  # the last TAKE found a message: there may be more
+            self.client.connection.send_command("EVAL", take.TAKE, *self._take_args())
+        else:
+            bells = [take.bell(q, self.sep) for q in queues]
+            self.client.connection.send_command("BRPOP", *bells, timeout or 0)
         return None
 
-    def _take(self) -> tuple[str, bytes, str] | None:
-        """TAKE over the queues of the last wait, in kombu's order (priority, then the
-        fair cycle): the first message, already in the unacked set."""
-        if self._take_script is None:
-            self._take_script = self.client.register_script(take.TAKE)
+    def _take_args(self) -> list[Any]:
+        """EVAL's arguments after the script: the queue keys in kombu's order (priority,
+        then the fair cycle), then the unacked hash, its index and the time."""
         keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in self._take_queues]
-        args = [self.unacked_key, self.unacked_index_key, time.time()]
-        reply = self._take_script(keys=keys, args=args, client=self.client)
+        return [len(keys), *keys, self.unacked_key, self.unacked_index_key, time.time()]
+
+    @staticmethod
+    def _taken(reply: Any) -> tuple[str, bytes, str] | None:
         if not reply:
             return None
         key, item, held = reply
@@ -138,17 +141,15 @@ class Channel(kombu_redis.Channel):
 
     def _brpop_read(self, **options: Any) -> bool:
         # kombu.transport.redis.Channel._brpop_read (kombu 5.4-5.7), with loads() guarded;
-        # with TAKE, the reply is only a bell (or the wait's timeout).
+        # with TAKE the reply is TAKE's, or a bell (or the wait's timeout) after which the
+        # worker takes on the same connection, now idle.
         try:
             try:
-                dest__item = self.client.parse_response(self.client.connection, "BRPOP", **options)
-                if self._atomic_take:
-                    taken = self._take()
-                    if taken is None:
-                        raise kombu_redis.Empty()
-                    key, item, held = taken
-                    dest__item = (key, item)
-                    self._held = held or None
+                if not self._atomic_take:
+                    conn = self.client.connection
+                    dest__item = self.client.parse_response(conn, "BRPOP", **options)
+                else:
+                    dest__item = self._read_take(**options)
             except self.connection_errors:
                 # A ConnectionError: disconnect, and the next iteration reconnects.
                 self.client.connection.disconnect()
@@ -172,6 +173,20 @@ class Channel(kombu_redis.Channel):
             flush_reauth = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
             if flush_reauth is not None:
                 flush_reauth()
+
+    def _read_take(self, **options: Any) -> tuple[str, bytes] | None:
+        conn = self.client.connection
+        if self._take_next:
+            taken = self._taken(self.client.parse_response(conn, "EVAL", **options))
+        else:
+            self.client.parse_response(conn, "BRPOP", **options)  # a bell, or the timeout
+            taken = self._taken(self.client.eval(take.TAKE, *self._take_args()))
+        self._take_next = taken is not None
+        if taken is None:
+            return None
+        key, item, held = taken
+        self._held = held or None
+        return key, item
 
 
 class Transport(kombu_redis.Transport):

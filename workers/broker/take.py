@@ -6,15 +6,16 @@ or a connection broken, between the two loses the message: it is on no queue and
 set. The fleet soak lost tasks this way when it SIGKILLed a worker (1 run in 5 at
 1 500 tasks) and around a Redis restart.
 
-Here the worker does not pop queues with ``BRPOP``. Producers ring a *bell* with each
-message (``LPUSH <queue>:bell``, in the same round trip as the message); the worker
-blocks on the bells of its queues (``BRPOP``, losing a bell costs nothing), and then runs
-:data:`TAKE` — a Lua script that pops the first message of its queues, in kombu's order,
-and writes it to the unacked set (``unacked`` hash and ``unacked_index``, as kombu would)
-before it replies. From then on the message is either on its queue or in the unacked
-set, whatever happens to the worker. A message put on a queue without a bell (kombu's
-restore of unacked messages, a replayed dead letter, an older producer) is taken when
-the worker's ``BRPOP`` times out (``brpop_timeout``, 1 s) and it looks anyway.
+Here the worker does not pop queues with ``BRPOP``. It takes messages with :data:`TAKE`,
+a Lua script that pops the first message of its queues, in kombu's order, and writes it
+to the unacked set (``unacked`` hash and ``unacked_index``, as kombu would) before it
+replies: from then on the message is either on its queue or in the unacked set, whatever
+happens to the worker. While TAKE finds messages the worker takes again at once; when it
+finds none, the worker waits on its queues' *bells* (``BRPOP`` on ``<queue>:bell``; a bell
+lost costs nothing), which producers ring with each message in the same round trip, and
+takes again when one rings or after ``brpop_timeout`` (1 s) — so a message put on a queue
+without a bell (kombu's restore of unacked messages, a replayed dead letter, an older
+producer) waits at most that long on an idle worker.
 """
 
 from __future__ import annotations
