@@ -100,7 +100,7 @@ def test_a_fault_counts_only_with_its_evidence() -> None:
     assert not fault.took_effect  # the cut alone is not proof: a replayed spool and reruns are
     fault.evidence["spool_entries_replayed"] = 2
     assert not fault.took_effect
-    fault.evidence["rerun_elsewhere"] = 1
+    fault.evidence["pinned_rerun"] = 1
     assert fault.took_effect
     fault.error = "RuntimeError: ip link failed"
     assert not fault.took_effect

@@ -35,8 +35,17 @@ def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: st
     kill.evidence["pinned_rerun"] = sum(1 for t in kill.pinned if _runs(verdict, t) >= 2)
     cut = by_kind["partition"]
     cut.evidence["spool_entries_replayed"] = spool_replayed(src.logs)
+    # Its pinned tasks ran there during the cut and again after the visibility timeout
+    # (back on its own queue: on the same host once it is back); tasks it had taken off
+    # the shared queues ran again on another host.
+    cut.evidence["pinned_rerun"] = sum(1 for t in cut.pinned if _runs(verdict, t) >= 2)
+    cut_host = cut.evidence.get("host")
     cut.evidence["rerun_elsewhere"] = sum(
-        1 for t in cut.pinned if len({w for w in _runners(verdict, t)}) >= 2
+        1
+        for t in verdict.histories
+        if (runners := _runners(verdict, t))
+        and runners[0] == cut_host
+        and any(w != cut_host for w in runners[1:])
     )
     by_kind["postgres_down"].evidence["recorder_backoffs"] = src.logs.count("recorder paused")
     restart = by_kind.get("redis_restart") or by_kind["redis_kill"]

@@ -51,7 +51,7 @@ class Fault:
 PROOF: dict[str, tuple[str, ...]] = {
     "poison": ("dead_letters",),
     "kill_child": ("children_killed", "pinned_rerun"),
-    "partition": ("spool_entries_replayed", "rerun_elsewhere"),
+    "partition": ("spool_entries_replayed", "pinned_rerun"),
     "kill_worker": ("killed", "restarted"),
     "postgres_down": ("recorder_backoffs",),
     "redis_restart": ("reconnections",),

@@ -36,7 +36,8 @@ def publish(job: dict[str, Any], producer: Any, task_id: str) -> str:
         kwargs = {"task_type": job["task_type"], "input_data": job["input_data"]}
         sig = app.signature(slow_name(job["agent_type"]))
         kwargs["seconds"] = job["seconds"]
-        options = {"queue": job["queue"]} if job.get("queue") else {}
+        # Pinned jobs jump the backlog (priority 0 is served first): the fault waits for them.
+        options = {"queue": job["queue"], "priority": 0} if job.get("queue") else {}
         return str(sig.apply_async(kwargs=kwargs, producer=producer, task_id=task_id, **options).id)
     if job["fail_attempts"] is not None:
         kwargs = {"task_type": job["task_type"], "input_data": job["input_data"]}

@@ -165,14 +165,16 @@ class Soak:
         assert self.network is not None and self.schedule is not None
         # Long enough for the visibility timeout to pass and a worker to look (every 10 s):
         # the cut host's tasks must come back to the others while it is away.
-        fault.duration = max(fault.duration, self.visibility_timeout + 12)
-        fault.pinned = self._pin(CUT, 3, seconds=fault.duration / 3)
+        fault.duration = max(fault.duration, self.visibility_timeout + 15)
+        fault.pinned = self._pin(CUT, 2, seconds=fault.duration / 3)
+        fault.evidence["host"] = self.hosts[CUT].hostname
+        cut_at = time.monotonic()
         self.network.cut(CUT)
         try:
             hold(fault, self.schedule.stop)
         finally:
             self.network.heal(CUT)
-        fault.evidence["link_down_seconds"] = round(time.monotonic() - (fault.start or 0), 1)
+        fault.evidence["link_down_seconds"] = round(time.monotonic() - cut_at, 1)
 
     def _kill_worker(self, fault: Fault) -> None:
         assert self.schedule is not None
