@@ -3,7 +3,7 @@
 Signals reach us from several processes, in any order, sometimes twice. Two rules
 keep an execution's record right (docs/architecture.md, "The precedence rule"). This
 module is the reference model: the SQL function ``agentq_record_batch``
-(``persistence/sql/0006_record_batch.sql``) implements the same merge set-based, and
+(``persistence/sql/0007_record_batch_speed.sql``) implements the same merge set-based, and
 ``tests/integration/test_sql_store.py`` proves (hypothesis) that both give the same rows:
 
 * **Current state** moves only forward: a transition replaces the stored status

@@ -1,7 +1,7 @@
 """The SQL store: SQLAlchemy Core + psycopg 3, pooled, for any PostgreSQL.
 
-A batch of transitions is recorded in one call of ``agentq_record_batch()``
-(``persistence/sql/0006_record_batch.sql``): the events go in as one JSON list in the
+A batch of transitions is recorded in one call of ``agentq_record_batch_within()``
+(``persistence/sql/0007_record_batch_speed.sql``): the events go in as one JSON list in the
 wire format (``persistence/wire.py``) and PostgreSQL appends the new ones to the
 history, moves the instance counters and merges one patch per execution, in one
 transaction. The recorder passes stream entries through without decoding them.
@@ -23,16 +23,10 @@ from persistence.sql import queries
 from persistence.store import RecordResult, WireRecording, agent_id
 
 # The batch's call, guarded: to_timestamp() would store times Python cannot read back
-# (years 1..9999), so every "at" must lie within the strict decoder's bounds or the
-# function is not called at all (no row comes back). One more pass of PostgreSQL's JSON
-# parser, in C, in the same statement; everything else is checked by the function's casts.
-_RECORD_BATCH = """
-SELECT r.* FROM (SELECT %(batch)s::json AS b) AS x
-CROSS JOIN LATERAL agentq_record_batch(x.b) AS r
-WHERE NOT EXISTS (
-    SELECT FROM json_to_recordset(x.b) AS e("at" float8)
-    WHERE e."at" NOT BETWEEN %(min_at)s AND %(max_at)s)
-"""
+# (years 1..9999), so every "at" must lie within the strict decoder's bounds or nothing is
+# recorded and no row comes back. The function checks that on the events it has parsed
+# anyway (revision 0007); everything else is checked by its casts.
+_RECORD_BATCH = "SELECT * FROM agentq_record_batch_within(%(batch)s::json, %(min_at)s, %(max_at)s)"
 
 
 def _json(value: Any) -> str | None:

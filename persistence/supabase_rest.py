@@ -2,7 +2,7 @@
 
 It is a :class:`persistence.store.Store` (the recorder can write through it) and a
 :class:`persistence.records.Records` (the integration design's service calls). Lifecycle batches go
-to ``agentq_record_batch()`` (revision 0006) as an RPC, because an upsert cannot say
+to ``agentq_record_batch()`` (revisions 0006, 0007) as an RPC, because an upsert cannot say
 "only if newer"; everything else is plain PostgREST: upserts by natural key
 (``on_conflict`` + ``Prefer: resolution=merge-duplicates``), PATCH, GET.
 

@@ -2,7 +2,7 @@
 
 Hooks write it (``workers/events.py`` builds the dicts without any objects: they run on
 the hot path), the recorder passes it to the store as is, and PostgreSQL reads it in
-``agentq_record_batch()`` (``persistence/sql/0006_record_batch.sql``). The keys are short
+``agentq_record_batch()`` (``persistence/sql/0007_record_batch_speed.sql``). The keys are short
 because every task writes four events:
 
 ======  ===========================================================

@@ -106,6 +106,25 @@ def test_records_batches_and_acknowledges(
     assert rec.stats.new_events == 200
 
 
+def test_a_backlog_is_read_without_the_batch_window(
+    url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # After a full read the next batch is there already: waiting would only cap the rate.
+    sink = EventSink(url, STREAM, tmp_path)
+    for i in range(25):
+        sink.emit(_evs(f"task-{i}"))
+    store = InMemoryStore()
+    rec = _recorder(url, store, batch_size=10, batch_window_ms=2_000)
+    start = time.monotonic()
+    assert [rec.run_once() for _ in range(3)] == [10, 10, 5]
+    assert time.monotonic() - start < 1.5  # two windows would be 4 s
+    assert len(store.executions) == 25
+    sink.emit(_evs("late"))
+    start = time.monotonic()
+    assert rec.run_once() == 1  # the last read was short: the window applies again
+    assert time.monotonic() - start >= 1.8
+
+
 def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.Redis) -> None:
     redis_client.xadd(STREAM, {"e": b"{not json"})
     redis_client.xadd(STREAM, {"e": wire.encode([{"k": "t", "id": "zz"}])})

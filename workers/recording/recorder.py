@@ -97,6 +97,7 @@ class Recorder:
         self.block_ms = block_ms
         self.batch_window = batch_window_ms / 1000
         self._last_batch = 0.0
+        self._backlog_seen = False  # the last read of new entries came back full
         self.claim_idle_ms = claim_idle_ms
         self.spool_dir = spool_dir
         self.heartbeat_target = heartbeat
@@ -170,6 +171,7 @@ class Recorder:
         if not entries:
             self._wait_for_window()
             entries = self._read(">", block=True)
+            self._backlog_seen = len(entries) >= self.batch_size
         if entries:
             self._process(entries)
             self._last_batch = time.monotonic()
@@ -182,7 +184,12 @@ class Recorder:
         set-based, and a task's four transitions then usually land in one batch, so its
         row is inserted once instead of inserted and updated); the price is that much
         extra recording lag.
+
+        No wait after a full read: the stream holds a backlog, so the next batch is full
+        already, and waiting would only cap the recorder (500 entries per 100 ms).
         """
+        if self._backlog_seen:
+            return
         remaining = self._last_batch + self.batch_window - time.monotonic()
         if remaining > 0:
             self._stop.wait(remaining)
