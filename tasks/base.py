@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any
+from typing import Any, ClassVar
 
 from celery import Task
 
@@ -33,6 +33,20 @@ class AgentTask(Task):
     retry_backoff_max: float = 600.0
     #: Bad input never gets better by retrying.
     dont_autoretry_for = (InvalidAgentInput,)
+
+    #: How long a retry's publish rides out a broker restart. Celery drops the task
+    #: (Reject, requeue=False: recorded failed) when publishing its retry fails, and its
+    #: default policy gives up after about 0.6 s.
+    retry_publish_policy: ClassVar[dict[str, float]] = {
+        "max_retries": 20,
+        "interval_start": 0.5,
+        "interval_step": 0.5,
+        "interval_max": 2.0,
+    }
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("retry_policy", self.retry_publish_policy)
+        return super().retry(*args, **kwargs)
 
     def backoff(self) -> float:
         """Seconds to wait before the next attempt: full-jitter exponential backoff."""

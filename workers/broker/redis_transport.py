@@ -27,6 +27,7 @@ from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from workers.broker import guard, take
 
@@ -54,6 +55,13 @@ class Channel(kombu_redis.Channel):
         # restore then fails as a connection error, which Celery handles (the messages
         # stay in the unacked set and come back after the visibility timeout).
         transport = self.connection
+        if transport is None:
+            # kombu closed this channel after a lost connection (close_channel sets its
+            # transport to None) and a producer still holds it: a task's retry published
+            # through it after a network cut failed with an AttributeError, which Celery
+            # turns into Reject (the task dropped). As a connection error, kombu's ensure()
+            # revives the channel and publishes again.
+            raise RedisConnectionError("the broker channel was closed after a lost connection")
         if transport.client is not None or self._conninfo is None:
             return super()._connparams(asynchronous=asynchronous)
         transport.client = self._conninfo

@@ -68,7 +68,10 @@ def soak(
     run = Soak(opts)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        run.build()
+        try:
+            run.build()
+        except RuntimeError as exc:  # a server or worker that would not start, no libfaketime
+            common.fail(f"the soak's fleet could not be built: {exc}")
         result = run.run()
         if report is not None and run.verdict is not None:
             write_lines(report, run, run.verdict, run.published)

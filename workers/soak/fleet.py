@@ -50,16 +50,20 @@ class WorkerHost:
 
     def _argv(self, celery_args: list[str]) -> list[str]:
         argv = [sys.executable, "-m", "celery", "-A", "workers.app", *celery_args]
-        if self.clock_ahead_s:
-            argv = ["faketime", "-f", f"+{self.clock_ahead_s:g}s", *argv]
         return self.network.command(self.name, argv)
 
     def _env(self) -> dict[str, str]:
         env = {**os.environ, **self.env, "AGENTQ_DATA_DIR": str(self.workdir / self.name)}
         env["PYTHONUNBUFFERED"] = "1"
-        # libfaketime moves the monotonic clock by the same offset too (a constant offset
-        # leaves every timer right); FAKETIME_DONT_FAKE_MONOTONIC=1 would make Python's
-        # time.sleep (an absolute clock_nanosleep) fail with EINVAL.
+        if self.clock_ahead_s:
+            # libfaketime preloaded directly, not through the `faketime` command: that one
+            # shares a semaphore between the processes it starts, and a process SIGKILLed
+            # while holding it (the worker-kill fault) froze every timed wait of the
+            # survivors (the orphaned recorder never noticed its worker was gone). The
+            # monotonic clock moves by the same offset (a constant offset leaves timers
+            # right; FAKETIME_DONT_FAKE_MONOTONIC=1 made time.sleep fail with EINVAL).
+            env["LD_PRELOAD"] = str(libfaketime())
+            env["FAKETIME"] = f"+{self.clock_ahead_s:g}s"
         return env
 
     def start(self) -> None:
@@ -138,6 +142,15 @@ class WorkerHost:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+
+
+def libfaketime() -> Path:
+    """Debian's libfaketime (package ``faketime``)."""
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    found += sorted(Path("/usr/lib").glob("faketime/libfaketime.so.1"))
+    if not found:
+        raise RuntimeError("libfaketime not found: install Debian's faketime package")
+    return found[0]
 
 
 def _cmdline(pid: int) -> bytes:

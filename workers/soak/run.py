@@ -26,7 +26,7 @@ import redis
 from persistence.migration_service import MigrationService
 from workers.soak import evidence, poison
 from workers.soak.faults import Fault, Schedule, hold, kill_children, seeded_offsets
-from workers.soak.fleet import WorkerHost, run_producers
+from workers.soak.fleet import WorkerHost, libfaketime, run_producers
 from workers.soak.netns import BRIDGE_IP, Network, check_support
 from workers.soak.plan import as_dict, pinned, plan
 from workers.soak.servers import PostgresServer, RedisServer, free_port
@@ -67,6 +67,7 @@ class Soak:
     # --- building ------------------------------------------------------------------
     def build(self) -> None:
         check_support()
+        libfaketime()  # the skewed host needs it: say so before building anything
         self.network = Network((*HOSTS, "prod")).build()
         self.pg = PostgresServer(port=free_port(BRIDGE_IP), host=BRIDGE_IP)
         self.pg.start()
