@@ -6,6 +6,7 @@ when it begins, so the soak knows a fault will find it in flight."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -17,6 +18,19 @@ from workers.routing import queue_name, task_name
 from workers.settings import get_settings
 
 SLOW_SUFFIX = ".soak_slow"
+
+
+def _recorder_on_the_true_clock() -> None:
+    """On the host whose clock runs ahead (libfaketime preloaded), let the recorder child
+    start without it. libfaketime 0.9.10 fakes the monotonic clock from the wall clock,
+    and Python's timed lock waits (``Event.wait(timeout)``) then never return: the
+    recorder hung from its first wait, so the host's heartbeats and spool replays never
+    happened. This worker process and its forked pool keep libfaketime (it is loaded;
+    the variable only matters to programs started later), so every transition the host
+    stamps is still 5 s ahead; the recorder stamps nothing (``recorded_at`` is
+    PostgreSQL's)."""
+    if os.environ.get("FAKETIME"):
+        os.environ.pop("LD_PRELOAD", None)
 
 
 def slow_name(agent_type: str) -> str:
@@ -60,3 +74,4 @@ def _register_on_default_app() -> None:
 
 
 _register_on_default_app()
+_recorder_on_the_true_clock()
