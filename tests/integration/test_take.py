@@ -12,14 +12,16 @@ import time
 import redis
 from kombu import Connection, Exchange, Queue
 
-from workers.broker import take
+from workers.broker import guard, take
+from workers.broker.dead_letters import SOURCE_MESSAGES, DeadLetters
 from workers.broker.redis_transport import install
 
 QUEUE = "take_test"
 
 
-def _take(client: redis.Redis, keys: list[str]) -> list[bytes] | None:
-    reply = client.eval(take.TAKE, len(keys), *keys, "unacked", "unacked_index", time.time())
+def _take(client: redis.Redis, keys: list[str], tag: str = "call-1") -> list[bytes] | None:
+    held = ["unacked", "unacked_index", time.time(), take.TAKING, take.TAKING_INDEX, tag]
+    reply = client.eval(take.TAKE, len(keys), *keys, *held)
     return reply  # type: ignore[no-any-return]
 
 
@@ -44,18 +46,30 @@ def test_take_pops_in_order_and_holds_what_it_took(clean: str, redis_client: red
     assert json.loads(redis_client.hget("unacked", "tag-1") or b"")[0] == env
     assert redis_client.zscore("unacked_index", "tag-1") is not None
 
-    # not JSON: taken (the worker sets it aside), not held
-    assert _take(redis_client, ["q", "q:9"]) == [b"q:9", b"second", b""]
+    # not JSON: taken (the worker sets it aside), kept in the taking hash meanwhile
+    assert _take(redis_client, ["q", "q:9"], "c2") == [b"q:9", b"second", b"taking:c2"]
     assert redis_client.hlen("unacked") == 1
+    assert redis_client.hget(take.TAKING, "c2") == b"q:9\nsecond"
     assert _take(redis_client, ["q", "q:9"]) is None
 
 
-def test_a_message_without_delivery_info_is_taken_but_not_held(
+def test_poison_a_worker_took_and_never_set_aside_ends_in_the_dead_letters(
     clean: str, redis_client: redis.Redis
 ) -> None:
-    redis_client.lpush("q", json.dumps({"properties": {"delivery_tag": "t"}}))
-    assert _take(redis_client, ["q"]) == [b"q", b'{"properties": {"delivery_tag": "t"}}', b""]
+    """A message without delivery info cannot go to the unacked set: TAKE keeps it in the
+    taking hash; if the worker dies before setting it aside, the visibility sweep does."""
+    raw = json.dumps({"properties": {"delivery_tag": "t"}}).encode()
+    redis_client.lpush("content_generator:5", raw)
+    taken = _take(redis_client, ["content_generator:5"], "c9")
+    assert taken == [b"content_generator:5", raw, b"taking:c9"]
     assert redis_client.hlen("unacked") == 0
+    # (the worker is "killed" here) not yet stale: nothing happens
+    assert guard.set_aside_abandoned(redis_client, time.time() - 60) == 0
+    assert guard.set_aside_abandoned(redis_client, time.time() + 1) == 1
+    assert redis_client.hlen(take.TAKING) == 0 and redis_client.zcard(take.TAKING_INDEX) == 0
+    (row,) = DeadLetters(redis_client).entries(SOURCE_MESSAGES)
+    assert row["queue"] == "content_generator" and "stopped before" in row["reason"]
+    assert row["preview"] == raw.decode()
 
 
 def test_publishing_rings_the_bell_with_each_message(clean: str, redis_client: redis.Redis) -> None:

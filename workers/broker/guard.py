@@ -121,6 +121,28 @@ def move_local_dead_letters() -> None:
         logger.warning("dead letters kept on disk stay there for now: %s", exc)
 
 
+def set_aside_abandoned(client: Any, older_than: float) -> int:
+    """Poison a worker took off its queue (``workers/broker/take.py`` kept it in the
+    taking hash) and never set aside, because it died: set it aside now. Each entry is
+    claimed by removing it from the index first, so two workers never both keep it."""
+    from workers.broker import take
+
+    done = 0
+    for tag in client.zrangebyscore(take.TAKING_INDEX, "-inf", older_than, start=0, num=100):
+        if not client.zrem(take.TAKING_INDEX, tag):
+            continue  # another worker claimed it
+        kept = client.hget(take.TAKING, tag)
+        client.hdel(take.TAKING, tag)
+        if kept is None:
+            continue
+        key, _, raw = kept.partition(b"\n")
+        queue = key.decode("utf-8", "replace").split(":", 1)[0]
+        reason = "taken off the queue by a worker that stopped before it could set it aside"
+        _keep(raw, queue, reason, message_check.OTHER, None)
+        done += 1
+    return done
+
+
 def _local_file() -> Path:
     return get_settings().data_dir / "dead-letters.jsonl"
 

@@ -21,6 +21,7 @@ process (``workers/celeryconfig.py`` calls it), so logs and Flower still say
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES, virtual
@@ -32,12 +33,24 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from workers.broker import guard, take
 
 
+class QoS(kombu_redis.QoS):
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        # kombu brings back unacked messages older than the visibility timeout; poison a
+        # worker took and never set aside (it died) is set aside here, after as long.
+        super().restore_visible(*args, **kwargs)
+        with self.channel.conn_or_acquire() as client:
+            guard.set_aside_abandoned(client, time.time() - self.visibility_timeout)
+
+
 class Channel(kombu_redis.Channel):
+    QoS = QoS  # (kombu swaps in virtual.QoS when ack emulation is off)
+
     def __init__(self, connection: Any, *args: Any, **kwargs: Any) -> None:
         self._conninfo = connection.client  # the kombu Connection, see _connparams
         self._held: str | None = None  # the delivery tag TAKE put in the unacked set
         self._take_queues: list[str] = []
         self._take_next = False  # TAKE again at once (a backlog) rather than wait on bells
+        self._taking: str | None = None  # the tag TAKE kept a poison message under
         super().__init__(connection, *args, **kwargs)  # connects (it pings)
         guard.move_local_dead_letters()  # connected again: dead letters kept on disk move
 
@@ -138,7 +151,8 @@ class Channel(kombu_redis.Channel):
         """EVAL's arguments after the script: the queue keys in kombu's order (priority,
         then the fair cycle), then the unacked hash, its index and the time."""
         keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in self._take_queues]
-        return [len(keys), *keys, self.unacked_key, self.unacked_index_key, time.time()]
+        held = [self.unacked_key, self.unacked_index_key, time.time()]
+        return [len(keys), *keys, *held, take.TAKING, take.TAKING_INDEX, uuid.uuid4().hex]
 
     @staticmethod
     def _taken(reply: Any) -> tuple[str, bytes, str] | None:
@@ -170,17 +184,24 @@ class Channel(kombu_redis.Channel):
             try:
                 envelope = loads(bytes_to_str(item))
             except Exception as exc:
-                self._held = None  # (TAKE holds only what it could parse)
                 guard.set_aside_envelope(item, dest, guard.reason_of(exc, "envelope"))
-                return True
-            self.connection._deliver(envelope, dest)
+            else:
+                self.connection._deliver(envelope, dest)
+            self._release_taking()  # set aside, or in the unacked set: no longer needed
             return True
         finally:
             self._held = None
+            self._taking = None
             self._in_poll = None  # type: ignore[assignment]
             flush_reauth = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
             if flush_reauth is not None:
                 flush_reauth()
+
+    def _release_taking(self) -> None:
+        if self._taking is not None:
+            tag, self._taking = self._taking, None
+            with self.client.pipeline() as pipe:
+                pipe.zrem(take.TAKING_INDEX, tag).hdel(take.TAKING, tag).execute()
 
     def _read_take(self, **options: Any) -> tuple[str, bytes] | None:
         conn = self.client.connection
@@ -193,7 +214,10 @@ class Channel(kombu_redis.Channel):
         if taken is None:
             return None
         key, item, held = taken
-        self._held = held or None
+        if held.startswith(take.TAKING_PREFIX):  # poison: kept aside until set aside
+            self._taking = held[len(take.TAKING_PREFIX) :]
+        else:
+            self._held = held or None
         return key, item
 
 

@@ -23,11 +23,14 @@ from __future__ import annotations
 BELL_SUFFIX = "bell"
 BELL_MAX = 10_000  # bells beyond this add nothing: a worker that wakes takes what is there
 
-# KEYS: the queue keys in the order to try; ARGV: unacked hash, unacked index, now.
-# Returns false, or {key, message, held}: held is the delivery tag when the message
-# went into the unacked set, "" when it could not (not JSON, or no delivery tag /
-# delivery info: the worker sets such a message aside). The message is written to the
-# hash as kombu writes it ([message, exchange, routing key]) without re-encoding it.
+# KEYS: the queue keys in the order to try; ARGV: unacked hash, unacked index, now, the
+# "taking" hash and its index, and a fresh tag for this call.
+# Returns false, or {key, message, held}: held is the delivery tag when the message went
+# into the unacked set. A message that cannot go there (not JSON, no delivery tag or
+# delivery info: poison the worker will set aside) is kept in the taking hash under the
+# call's tag instead, as "<queue key>\n<message>", until the worker has set it aside;
+# held is then "taking:<tag>". The message is written as kombu writes it
+# ([message, exchange, routing key]) without re-encoding it.
 TAKE = """
 for _, key in ipairs(KEYS) do
   local item = redis.call('RPOP', key)
@@ -44,11 +47,17 @@ for _, key in ipairs(KEYS) do
       redis.call('HSET', ARGV[1], tag, held)
       return {key, item, tag}
     end
-    return {key, item, ''}
+    redis.call('ZADD', ARGV[5], ARGV[3], ARGV[6])
+    redis.call('HSET', ARGV[4], ARGV[6], key .. '\\n' .. item)
+    return {key, item, 'taking:' .. ARGV[6]}
   end
 end
 return false
 """
+
+TAKING = "agentq:messages:taking"  # poison taken and not yet set aside: tag -> key\nmessage
+TAKING_INDEX = "agentq:messages:taking:index"  # tag -> when it was taken
+TAKING_PREFIX = "taking:"
 
 
 def bell(queue: str, sep: str) -> str:
