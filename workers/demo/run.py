@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -110,8 +111,20 @@ class DemoRun:
         return self.data_dir / "demo"
 
 
+_interrupted = threading.Event()
+
+
 def _interrupt(signum: int, frame: Any) -> None:
+    _interrupted.set()
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _pause(seconds: float) -> None:
+    """``time.sleep`` that also ends the demo on a signal whose KeyboardInterrupt was
+    lost: raised while a weakref callback or ``__del__`` ran, Python only prints it (the
+    interrupted demo then ran to the end under a loaded CI)."""
+    if _interrupted.wait(seconds):
+        raise KeyboardInterrupt("interrupted")
 
 
 def run_demo(
@@ -126,6 +139,7 @@ def run_demo(
     execution reached a final state). Raises DemoError, EmbeddedUnavailable,
     DatabaseUnavailable, kombu's OperationalError or KeyboardInterrupt after cleaning up."""
     run = DemoRun(tasks, console)
+    _interrupted.clear()
     run.run_dir.mkdir(parents=True, exist_ok=True)
     # SIGINT too: Python leaves it ignored when the parent ignored it (a shell's
     # background job, some CI runners), and Ctrl-C must stop the demo anyway.
@@ -206,7 +220,7 @@ def _start_children(run: DemoRun, flower_port: int | None) -> None:
                 child.check()
             if time.monotonic() > deadline:
                 raise DemoError(f"worker not ready after 60 s (log {worker.log})")
-            time.sleep(0.2)
+            _pause(0.2)
 
 
 def _run_batch(run: DemoRun, timeout: float, flower_port: int | None, show: bool) -> dict[str, Any]:
@@ -251,7 +265,7 @@ def _run_batch(run: DemoRun, timeout: float, flower_port: int | None, show: bool
             while True:
                 for child in run.children:
                     child.check()
-                time.sleep(1)
+                _pause(1)
     return summary
 
 
@@ -298,7 +312,7 @@ def _wait_final(run: DemoRun, store: SQLStore, n: int, timeout: float) -> bool:
                 return False
             for child in run.children:
                 child.check()
-            time.sleep(0.25)
+            _pause(0.25)
 
 
 def _wait_metrics(run: DemoRun, store: SQLStore, since: datetime) -> list[dict[str, Any]]:
@@ -320,7 +334,7 @@ def _wait_metrics(run: DemoRun, store: SQLStore, since: datetime) -> list[dict[s
                 return rows
             for child in run.children:
                 child.check()
-            time.sleep(1)
+            _pause(1)
 
 
 def _shutdown(run: DemoRun) -> None:
