@@ -23,6 +23,9 @@ class AgentError(RuntimeError):
     """A handler broke its contract (for example a quality score outside [0, 1])."""
 
 
+DEFAULT_BACKOFF_MAX = 600.0
+
+
 class AgentTask(Task):
     """Base class of agent tasks; ``agent_type`` is set per task."""
 
@@ -30,7 +33,13 @@ class AgentTask(Task):
     agent_type: str = ""
     #: Exponential backoff for transient errors: factor (s) and cap (s).
     retry_backoff_factor: float = 2.0
-    retry_backoff_max: float = 600.0
+
+    @property
+    def retry_backoff_max(self) -> float:
+        """``AGENTQ_RETRY_BACKOFF_MAX`` (the app's ``agentq_retry_backoff_max``; 600 when
+        the app does not say); a subclass may set a number instead (the demo's drills)."""
+        return float(self.app.conf.get("agentq_retry_backoff_max") or DEFAULT_BACKOFF_MAX)
+
     #: Bad input never gets better by retrying.
     dont_autoretry_for = (InvalidAgentInput,)
 

@@ -41,6 +41,8 @@ event_serializer = "json"
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = _s.prefetch_multiplier
+# Not a Celery setting: the agents' retry backoff cap, read by tasks.base.AgentTask.
+agentq_retry_backoff_max = _s.retry_backoff_max
 broker_connection_retry_on_startup = True
 broker_transport_options = {
     # Unacked messages of a worker that died come back after this long (Redis).
