@@ -111,3 +111,28 @@ def test_create_migration_writes_a_revision(
     path = Path(service.create_migration("add nothing"))
     assert path.exists() and path.parent == copy / "versions"
     assert "add nothing" in path.read_text()
+
+
+def _functions(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.proname LIKE 'agentq_record_batch%'"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_downgrading_the_record_batch_revisions_removes_their_functions(fresh_db: str) -> None:
+    """0006's downgrade named the function with the wrong argument type (jsonb for json)
+    and silently dropped nothing; 0007's drops its own and puts 0006's back."""
+    from alembic import command
+
+    service = MigrationService(_url(fresh_db))
+    service.run_migrations()
+    assert _functions(_url(fresh_db)) == {"agentq_record_batch", "agentq_record_batch_within"}
+    command.downgrade(service._config(), "0006_record_batch")
+    assert _functions(_url(fresh_db)) == {"agentq_record_batch"}
+    command.downgrade(service._config(), "0005_mirror_outbox")
+    assert _functions(_url(fresh_db)) == set()
+    service.run_migrations()  # and up again
+    assert _functions(_url(fresh_db)) == {"agentq_record_batch", "agentq_record_batch_within"}

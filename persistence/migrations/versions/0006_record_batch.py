@@ -24,7 +24,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION IF EXISTS agentq_record_batch(jsonb)")
+    # (json: the function's argument type; this said jsonb once and dropped nothing)
+    op.execute("DROP FUNCTION IF EXISTS agentq_record_batch(json)")
     op.execute(
         "DROP FUNCTION IF EXISTS agentq_state_wins(integer, task_status, timestamptz,"
         " integer, task_status, timestamptz)"
