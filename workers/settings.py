@@ -161,6 +161,10 @@ class Settings(BaseSettings):
     supabase_db_name: str = Field("postgres", validation_alias="SUPABASE_DB_NAME")
     supabase_db_user: str = Field("postgres", validation_alias="SUPABASE_DB_USER")
     supabase_db_pass: SecretStr = Field(SecretStr("postgres"), validation_alias="SUPABASE_DB_PASS")
+    # Supabase refuses plain connections: a URL built from SUPABASE_DB_* asks for TLS.
+    supabase_db_sslmode: Literal[
+        "disable", "allow", "prefer", "require", "verify-ca", "verify-full"
+    ] = Field("require", validation_alias="SUPABASE_DB_SSLMODE")
     supabase_agent_schema: str = Field(
         "public", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", validation_alias="SUPABASE_AGENT_SCHEMA"
     )
@@ -316,7 +320,7 @@ class Settings(BaseSettings):
         password = quote(self.supabase_db_pass.get_secret_value(), safe="")
         return (
             f"postgresql://{user}:{password}@{self.supabase_db_host}:"
-            f"{self.supabase_db_port}/{self.supabase_db_name}"
+            f"{self.supabase_db_port}/{self.supabase_db_name}?sslmode={self.supabase_db_sslmode}"
         )
 
 

@@ -44,5 +44,5 @@ def test_supabase_database_alone_is_the_primary(monkeypatch: pytest.MonkeyPatch)
     assert settings.sqlalchemy_url.startswith("postgresql+psycopg://postgres:")
     assert "@db.example.supabase.co:54322/postgres" in settings.sqlalchemy_url
     assert describe(settings)["primary_url"] == (
-        "postgresql://postgres:***@db.example.supabase.co:54322/postgres"
+        "postgresql://postgres:***@db.example.supabase.co:54322/postgres?sslmode=require"
     )

@@ -42,8 +42,13 @@ def test_seed_supabase_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.is_supabase_configured()
     assert (
         s.get_supabase_database_url()
-        == "postgresql://postgres:p%40ss%20word@db.example.co:54322/postgres"
+        == "postgresql://postgres:p%40ss%20word@db.example.co:54322/postgres?sslmode=require"
     )
+    monkeypatch.setenv("SUPABASE_DB_SSLMODE", "disable")  # a local Supabase without TLS
+    assert load_settings().get_supabase_database_url().endswith("/postgres?sslmode=disable")
+    monkeypatch.setenv("SUPABASE_DB_SSLMODE", "sometimes")
+    with pytest.raises(SettingsError, match="SUPABASE_DB_SSLMODE"):
+        load_settings()
     cfg = s.get_supabase_config()
     assert cfg["agent_schema"] == "public" and cfg["max_retries"] == 3 and cfg["enable_rls"]
 
