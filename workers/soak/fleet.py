@@ -71,25 +71,22 @@ class WorkerHost:
         args += ["-I", "workers.demo.drills,workers.soak.tasks"]
         args += ["-Q", ",".join([*(q.name for q in agent_queues()), self.own_queue])]
         args += ["--without-mingle", "--without-gossip"]
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                self._argv(args),
+        self.proc = self._spawn(args, self.log)
+        self.starts += 1
+        if self.beat and self.beat_proc is None:
+            beat_args = ["beat", "-l", "info", "-s", str(self.workdir / "beat-schedule")]
+            self.beat_proc = self._spawn(beat_args, self.workdir / "beat.log")
+
+    def _spawn(self, celery_args: list[str], log: Path) -> subprocess.Popen[bytes]:
+        """A Celery command in this host's namespace, in its own session, logging to ``log``."""
+        with log.open("ab") as fh:
+            return subprocess.Popen(
+                self._argv(celery_args),
                 env=self._env(),
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.starts += 1
-        if self.beat and self.beat_proc is None:
-            beat_args = ["beat", "-l", "info", "-s", str(self.workdir / "beat-schedule")]
-            with (self.workdir / "beat.log").open("ab") as fh:
-                self.beat_proc = subprocess.Popen(
-                    self._argv(beat_args),
-                    env=self._env(),
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
 
     def ready_count(self) -> int:
         return self.log.read_bytes().count(b" ready.") if self.log.exists() else 0
