@@ -176,6 +176,8 @@ agent_executions = Table(
     ),
     # added (0003): the realtime bridge catches up on rows changed since a time
     Index("idx_agent_executions_updated_at", "updated_at"),
+    # added (0008): the instance cascade and an instance's history filter on it
+    Index("idx_agent_executions_agent_instance_id", "agent_instance_id"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)
