@@ -58,13 +58,13 @@ def run_system_health(
     settings = settings or _settings()
     store, mirror = _databases(store, mirror)
     report = health_check(settings, store=store)
+    row_id = None
     try:
         row_id = store_system_health(store, health_row(report))
+        if mirror is not None:
+            mirror.effect(OP_HEALTH, {"rows": system_health_rows(store, [row_id])}, 1)
     except Exception as exc:  # the database is down: the report says so already
-        logger.warning("system health not stored: %s", exc)
-        row_id = None
-    if row_id is not None and mirror is not None:
-        mirror.effect(OP_HEALTH, {"rows": system_health_rows(store, [row_id])}, 1)
+        logger.warning("system health not stored (or not mirrored): %s", exc)
     if report["status"] != "healthy":
         logger.warning("system %s: %s", report["status"], "; ".join(report["reasons"]))
     return {"status": report["status"], "reasons": report["reasons"], "id": row_id}
