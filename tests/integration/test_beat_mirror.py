@@ -10,6 +10,7 @@ explicit settings and stores, at chosen times: no beat process, no waiting for p
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -246,3 +247,30 @@ def test_beat_writes_reach_the_mirror_through_an_outage(dual: Dual) -> None:
     }
     instances = {r["agent_id"]: r["status"] for r in got["agent_instances"]}
     assert instances[f"{AGENT}@w-lost"] == "offline"
+
+
+def test_metric_rows_converge_and_unknown_instances_are_set_aside(dual: Dual) -> None:
+    """A metric row the mirror holds under its own id (written before rows carried the
+    primary's) takes the primary's id and values; rows naming an instance the mirror
+    does not have are refused once and kept dead, not retried forever."""
+    from persistence.metrics import metrics_rows
+
+    primary, mirror = dual.primary, dual.mirror
+    store = MirroredStore(primary, mirror)
+    store.record(task_transitions("t-1"))  # the instance quiz_generator@w1, in both
+    start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    for key in ({"agent_type": AGENT}, {"agent_id": f"{AGENT}@w1"}):
+        row = {**key, "period_start": start, "period_end": start + timedelta(minutes=5)}
+        SQLRecords(primary).store_agent_metrics({**row, "tasks_completed": 2})
+        mirror.records.store_agent_metrics({**row, "tasks_completed": 1})  # another id
+    with psycopg.connect(libpq_url(primary.url)) as conn:
+        ids = [str(r[0]) for r in conn.execute("SELECT id FROM agent_metrics")]
+    rows = metrics_rows(primary, ids)
+    assert mirror.effect(outbox.OP_METRICS, {"rows": rows}, len(rows)) is True
+    assert snapshot(primary.url) == snapshot(dual.mirror_url)
+
+    ghost = [{**rows[0], "id": str(uuid.uuid4()), "agent_id": f"{AGENT}@ghost"}]
+    assert mirror.effect(outbox.OP_METRICS, {"rows": ghost}, 1) is False  # queued
+    result = mirror.replay()
+    assert (result.dead, result.remaining) == (1, 0)
+    assert "no agent instance quiz_generator@ghost" in outbox.stats(primary)["last_error"]
