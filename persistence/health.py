@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.lifecycle import TaskStatus, Transition, stable_event_id
 from persistence.sql import queries
@@ -49,6 +50,10 @@ WORKER_LOST_TYPE = "WorkerLost"
 # An execution created longer than this before the window and finishing in it is
 # not counted by the window statistics (the bound lets an index serve the scan).
 DEFAULT_LOOKBACK_S = 86_400.0
+# Told what a job changed in the primary, after its commit (beat mirrors it): the
+# agent_ids an update marked offline; a table and the keys a retention batch deleted.
+OnOffline = Callable[[list[str]], None]
+OnDeleted = Callable[[str, list[str]], None]
 
 
 def _q() -> dict[str, str]:
@@ -184,12 +189,25 @@ def store_system_health(store: SQLStore, row: Mapping[str, Any]) -> str:
         return str(conn.exec_driver_sql(_q()["insert_system_health"], params).scalar_one())
 
 
+def system_health_rows(store: SQLStore, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Whole ``system_health`` rows by id, as JSON values (what the mirror is given)."""
+    with wrap_db_errors(), store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(_q()["system_health_rows"], {"ids": list(ids)}).mappings()
+        return [r.jsonable(dict(row)) for row in rows]
+
+
 # --- reaper ----------------------------------------------------------------------
-def mark_stale_instances(store: SQLStore, timeout_s: float) -> int:
-    """Instances without a heartbeat for ``timeout_s`` become offline; how many did."""
+def mark_stale_instances(
+    store: SQLStore, timeout_s: float, *, on_offline: OnOffline | None = None
+) -> int:
+    """Instances without a heartbeat for ``timeout_s`` become offline; how many did.
+    ``on_offline`` gets their agent_ids after the commit (when there are any)."""
     with wrap_db_errors(), store.engine.begin() as conn:
         res = conn.exec_driver_sql(_q()["mark_stale_instances"], {"stale_s": float(timeout_s)})
-        return int(res.rowcount or 0)
+        changed = sorted(str(row[0]) for row in res)
+    if changed and on_offline is not None:
+        on_offline(changed)
+    return len(changed)
 
 
 def fail_lost_executions(
@@ -198,11 +216,14 @@ def fail_lost_executions(
     *,
     stale_s: float = 60.0,
     limit: int = 1000,
+    on_offline: OnOffline | None = None,
 ) -> int:
     """Executions lost with their worker become ``failed`` ('worker lost'); how many.
 
     See the module docstring for what "lost" means. At most ``limit`` per call (the
-    reaper runs every minute).
+    reaper runs every minute). The transitions go through ``store.record`` (a mirrored
+    store mirrors them, event ids and all); ``on_offline`` gets the instances that
+    recording created and this call then set offline.
     """
     q = _q()
     params = {"visibility_s": float(visibility_timeout_s), "stale_s": float(stale_s)}
@@ -215,7 +236,10 @@ def fail_lost_executions(
     store.record([_worker_lost(r, now) for r in lost])
     ids = sorted({agent_id(r["agent_type"], r["worker"]) for r in lost if r["worker"]})
     with wrap_db_errors(), store.engine.begin() as conn:
-        conn.exec_driver_sql(q["settle_lost_workers"], {"agent_ids": ids, "since": now})
+        res = conn.exec_driver_sql(q["settle_lost_workers"], {"agent_ids": ids, "since": now})
+        settled = sorted(str(row[0]) for row in res)
+    if settled and on_offline is not None:
+        on_offline(settled)
     return len(lost)
 
 
@@ -244,6 +268,7 @@ def purge_old(
     batch: int = 5000,
     budget_s: float = 10.0,
     lock_timeout_ms: int = 2000,
+    on_deleted: OnDeleted | None = None,
 ) -> dict[str, Any]:
     """Delete what is older than the ages given, ``batch`` rows per short transaction,
     until done or ``budget_s`` is spent.
@@ -252,6 +277,8 @@ def purge_old(
     first: the next run continues). Terminal executions count from their end
     (``completed_at``), metrics from ``period_end``, health rows from ``timestamp``.
     The small tables go first so a large executions backlog cannot starve them.
+    ``on_deleted(table, keys)`` is told each batch's deleted keys after its commit
+    (ids; task_ids for executions).
     """
     q = _q()
     deadline = time.monotonic() + budget_s
@@ -273,7 +300,10 @@ def purge_old(
             with wrap_db_errors(), store.engine.begin() as conn:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
                 res = conn.exec_driver_sql(q[query], {"cutoff": cutoff, "batch": int(batch)})
-                n = int(res.rowcount or 0)
+                keys = [str(row[0]) for row in res]
+            n = len(keys)
+            if keys and on_deleted is not None:
+                on_deleted(name, keys)
             out[name] += n
             if n < batch:
                 break

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 
 from persistence.errors import wrap_db_errors
+from persistence.records import jsonable
 from persistence.schema import agent_metrics
 from persistence.sql import queries
 from persistence.sql_store import engine_of
@@ -53,13 +54,43 @@ def aggregate_metrics(
         beat was down, the next run fills the gap up to this bound. The latest period
         already aggregated is always redone, to take in records that arrived late.
     """
-    if period_minutes < 1 or backfill_periods < 1:
+    return len(_aggregate(engine_or_store, period_minutes, now, backfill_periods, rows=False))
+
+
+def aggregate_metrics_rows(
+    engine_or_store: Any,
+    *,
+    period_minutes: int = 5,
+    now: datetime | None = None,
+    backfill_periods: int = 288,
+) -> list[dict[str, Any]]:
+    """:func:`aggregate_metrics`, returning the rows it upserted as the transaction left
+    them: every column as JSON values, plus ``agent_id`` (the instance's natural key; None
+    for per-type rows). What beat mirrors."""
+    return _aggregate(engine_or_store, period_minutes, now, backfill_periods, rows=True)
+
+
+def _aggregate(
+    engine_or_store: Any, period_minutes: int, now: datetime | None, backfill: int, *, rows: bool
+) -> list[Any]:
+    if period_minutes < 1 or backfill < 1:
         raise ValueError("period_minutes and backfill_periods must be at least 1")
     q = queries(SQL_FILE)
-    params = {"minutes": period_minutes, "now": now, "backfill": backfill_periods}
+    params = {"minutes": period_minutes, "now": now, "backfill": backfill}
     with wrap_db_errors(), engine_of(engine_or_store).begin() as conn:
         conn.exec_driver_sql(q["lock_aggregation"])
-        return int(conn.exec_driver_sql(q["aggregate_metrics"], params).scalar_one())
+        ids = list(conn.exec_driver_sql(q["aggregate_metrics"], params).scalar_one())
+        if not rows or not ids:
+            return ids
+        found = conn.exec_driver_sql(q["rows_by_id"], {"ids": ids}).mappings()
+        return [jsonable(dict(m)) for m in found]
+
+
+def metrics_rows(engine_or_store: Any, ids: list[str]) -> list[dict[str, Any]]:
+    """Whole ``agent_metrics`` rows by id, as :func:`aggregate_metrics_rows` gives them."""
+    with wrap_db_errors(), engine_of(engine_or_store).connect() as conn:
+        found = conn.exec_driver_sql(queries(SQL_FILE)["rows_by_id"], {"ids": ids}).mappings()
+        return [jsonable(dict(m)) for m in found]
 
 
 _COLUMNS = {c.name for c in agent_metrics.columns} - {"id", "created_at"}

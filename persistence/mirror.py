@@ -13,10 +13,12 @@ retries the whole batch, which both databases take idempotently).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -26,6 +28,7 @@ import tenacity
 from persistence import outbox
 from persistence import records as r
 from persistence.errors import DatabaseUnavailable, DataRejected, PersistenceError
+from persistence.metrics import metrics_rows
 from persistence.store import RecordResult, WireRecording
 
 logger = logging.getLogger(__name__)
@@ -156,17 +159,37 @@ class Mirror:
             self.guard.call(self.store.record_wire, orjson.dumps(events), retries=False)
             return
         for p in payloads:
-            if op == outbox.OP_INSTANCES:
+            if op in outbox.EFFECT_OPS:
+                self.guard.call(self._effect, op, p, retries=False)
+            elif op == outbox.OP_INSTANCES:
                 at = datetime.fromisoformat(p["at"])
                 args = (p["worker"], p["agent_types"], p["status"], at, p.get("configuration"))
                 self.guard.call(self.store.set_instances_status, *args, retries=False)
             elif op == outbox.OP_HEARTBEAT:
                 self.guard.call(self.store.heartbeat, p["worker"], p["agent_types"], retries=False)
             elif op == outbox.OP_CALL and p.get("method") in WRITE_CALLS:
-                method = getattr(self.records, p["method"])
+                method = functools.partial(
+                    getattr(self.records, p["method"]), **p.get("kwargs", {})
+                )
                 self.guard.call(method, *p["args"], retries=False)
             else:
                 raise DataRejected(f"unknown outbox row {op!r} {p.get('method', '')!r}")
+
+    def effect(self, op: str, payload: dict[str, Any], items: int) -> bool:
+        """Mirror one of beat's effects (``outbox.EFFECT_OPS``) now, or queue it."""
+        return self.write(op, payload, items, lambda: self._effect(op, payload))
+
+    def _effect(self, op: str, p: dict[str, Any]) -> None:
+        if op == outbox.OP_METRICS:
+            self.records.put_agent_metrics(p["rows"])
+        elif op == outbox.OP_HEALTH:
+            self.records.put_system_health(p["rows"])
+        elif op == outbox.OP_OFFLINE:
+            self.records.mark_instances_offline(p["agent_ids"])
+        elif op == outbox.OP_PURGE:
+            self.records.delete_rows(p["table"], p["keys"])
+        else:
+            raise DataRejected(f"unknown effect {op!r}")
 
     def replay(self, *, chunk: int = 200, budget_s: float = 20.0) -> outbox.ReplayResult:
         """Replay the outbox now. An open breaker stops it at the first row (pybreaker
@@ -265,15 +288,20 @@ class MirroredRecords:
         # Reads (get_*, ping) go to the primary only.
         return getattr(self.primary, name)
 
-    def _write(self, method: str, *args: Any) -> dict[str, Any]:
-        result: dict[str, Any] = getattr(self.primary, method)(*args)
-        if method.startswith(("create_", "store_")) and result:
+    def _write(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result: dict[str, Any] = getattr(self.primary, method)(*args, **kwargs)
+        if method.startswith("create_") and result:
             # The mirror gets the primary's now() stamps, so both rows are equal.
             stamps = {k: result[k] for k in r.STAMPED if k in result and k not in args[0]}
             args = ({**args[0], **stamps},)
-        payload = {"method": method, "args": r.jsonable(list(args))}
+        payload: dict[str, Any] = {"method": method, "args": r.jsonable(list(args))}
+        if kwargs:
+            payload["kwargs"] = r.jsonable(kwargs)
         self.mirror.write(
-            outbox.OP_CALL, payload, 1, lambda: getattr(self.mirror.records, method)(*args)
+            outbox.OP_CALL,
+            payload,
+            1,
+            lambda: getattr(self.mirror.records, method)(*args, **kwargs),
         )
         return result
 
@@ -286,11 +314,31 @@ class MirroredRecords:
     def create_task_execution(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return self._write("create_task_execution", dict(data))
 
-    def update_task_execution(self, task_id: str, updates: Mapping[str, Any]) -> dict[str, Any]:
-        return self._write("update_task_execution", task_id, dict(updates))
+    def update_task_execution(
+        self,
+        task_id: str,
+        updates: Mapping[str, Any],
+        *,
+        event_id: str | uuid.UUID | None = None,
+        at: str | datetime | None = None,
+    ) -> dict[str, Any]:
+        if "status" not in updates:
+            return self._write("update_task_execution", task_id, dict(updates))
+        # A status is a transition: one event id and time for both databases' history.
+        stamp = {
+            "event_id": str(event_id or uuid.uuid4()),
+            "at": r.jsonable(at or datetime.now(UTC)),
+        }
+        return self._write("update_task_execution", task_id, dict(updates), **stamp)
 
+    # Metric and health rows reach the mirror whole, with the primary's ids (as beat's do).
     def store_agent_metrics(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return self._write("store_agent_metrics", dict(data))
+        result: dict[str, Any] = self.primary.store_agent_metrics(dict(data))
+        rows = metrics_rows(self.primary.engine, [result["id"]])
+        self.mirror.effect(outbox.OP_METRICS, {"rows": rows}, len(rows))
+        return result
 
     def store_system_health(self, data: Mapping[str, Any]) -> dict[str, Any]:
-        return self._write("store_system_health", dict(data))
+        result: dict[str, Any] = self.primary.store_system_health(dict(data))
+        self.mirror.effect(outbox.OP_HEALTH, {"rows": [result]}, 1)
+        return result

@@ -6,7 +6,8 @@ status), ``heartbeat`` and ``call`` (a service call such as
 ``update_agent_instance``). Beat
 replays them in id order (:func:`replay`), in bounded chunks, one replayer at a time
 (an advisory lock). Replaying is idempotent: the lifecycle merge ignores known event
-ids and commutes, and the other calls are upserts by natural key. A row the mirror
+ids and commutes, the other calls are upserts by natural key, beat's rows carry the
+primary's ids and its deletes name their keys. A row the mirror
 refuses for its *data* (DataRejected) is kept, marked dead, and skipped; a mirror
 that cannot be reached stops the replay until the next run.
 """
@@ -32,6 +33,13 @@ OP_RECORD = "record"
 OP_INSTANCES = "instances"
 OP_CALL = "call"
 OP_HEARTBEAT = "heartbeat"
+# Beat's effects (persistence/mirror_effects.py): metric and health rows, the reaper's
+# offline marks, retention's deletes.
+OP_METRICS = "metrics"
+OP_HEALTH = "health"
+OP_OFFLINE = "offline"
+OP_PURGE = "purge"
+EFFECT_OPS = frozenset({OP_METRICS, OP_HEALTH, OP_OFFLINE, OP_PURGE})
 # Only one replayer at a time keeps the order; another one simply skips its run.
 _REPLAY_LOCK = 7_345_100_105
 # Consecutive 'record' rows are replayed as one batch of at most this many transitions.

@@ -8,7 +8,9 @@ JSON values out. Metrics and health rows go through :mod:`persistence.metrics` a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, Table, func, select, update
@@ -16,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from persistence import health as _health
 from persistence import metrics as _metrics
+from persistence import mirror_effects as fx
 from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.schema import agent_executions, agent_instances, agent_metrics, system_health
@@ -55,9 +58,29 @@ class SQLRecords:
     def create_task_execution(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return self._upsert(agent_executions, r.execution_row(data), "task_id")
 
-    def update_task_execution(self, task_id: str, updates: Mapping[str, Any]) -> dict[str, Any]:
+    def update_task_execution(
+        self,
+        task_id: str,
+        updates: Mapping[str, Any],
+        *,
+        event_id: str | uuid.UUID | None = None,
+        at: str | datetime | None = None,
+    ) -> dict[str, Any]:
+        """A status goes through the lifecycle merge as a transition of its own (it never
+        moves the row backward; the history keeps it, ``event_id`` names it); the other
+        columns are a plain update. ``{}`` when there is no such execution."""
         row = r.updates_for(agent_executions, updates)
-        return self._update(agent_executions, agent_executions.c.task_id == task_id, row)
+        where = agent_executions.c.task_id == task_id
+        if "status" not in row:
+            return self._update(agent_executions, where, row)
+        current = self.get_task_execution(task_id)
+        if current is None:
+            return {}
+        transition, rest = r.status_change(current, row, event_id=event_id, at=at)
+        self.store.record([transition])
+        if rest:
+            return self._update(agent_executions, where, rest)
+        return self.get_task_execution(task_id) or {}
 
     def get_task_execution(self, task_id: str) -> dict[str, Any] | None:
         rows = self._select(select(agent_executions).where(agent_executions.c.task_id == task_id))
@@ -86,6 +109,19 @@ class SQLRecords:
     def store_system_health(self, data: Mapping[str, Any]) -> dict[str, Any]:
         row_id = _health.store_system_health(self.store, r.health_row(data))
         return self._select(select(system_health).where(system_health.c.id == row_id))[0]
+
+    # --- beat's effects, applied as a mirror (persistence/mirror_effects.py) ----------
+    def put_agent_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        fx.put_metrics(self.engine, rows)
+
+    def put_system_health(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        fx.put_health(self.engine, rows)
+
+    def mark_instances_offline(self, agent_ids: Sequence[str]) -> None:
+        fx.mark_offline(self.engine, agent_ids)
+
+    def delete_rows(self, table: str, keys: Sequence[str]) -> None:
+        fx.delete_keys(self.engine, table, keys)
 
     def ping(self) -> float:
         start = time.perf_counter()

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +28,7 @@ import orjson
 from postgrest.exceptions import APIError
 from postgrest.types import ReturnMethod
 
+from persistence import mirror_effects as fx
 from persistence import records as r
 from persistence.errors import DatabaseUnavailable, DataRejected
 from persistence.schema import agent_executions, agent_instances
@@ -35,6 +37,8 @@ from persistence.store import RecordResult, WireRecording, agent_id
 # PostgREST's own "cannot reach the database" codes, and SQLSTATE classes that mean
 # "not now" (connection, resources, operator intervention, serialization / deadlock).
 _UNAVAILABLE_CODE = re.compile(r"^(PGRST00[0-3]|5\d\d|08\w{3}|53\w{3}|57\w{3}|40001|40P01)$")
+# Keys per DELETE: an in.(…) list of 100 UUIDs keeps the URL under 4 KB.
+_IN_CHUNK = 100
 
 
 class SupabaseRestStore(WireRecording):
@@ -176,9 +180,26 @@ class SupabaseRestStore(WireRecording):
     def create_task_execution(self, data: Mapping[str, Any]) -> dict[str, Any]:
         return self._upsert("agent_executions", r.execution_row(data), "task_id")
 
-    def update_task_execution(self, task_id: str, updates: Mapping[str, Any]) -> dict[str, Any]:
-        row = {**r.updates_for(agent_executions, updates), "updated_at": _now()}
-        return self._patch("agent_executions", "task_id", task_id, row)
+    def update_task_execution(
+        self,
+        task_id: str,
+        updates: Mapping[str, Any],
+        *,
+        event_id: str | uuid.UUID | None = None,
+        at: str | datetime | None = None,
+    ) -> dict[str, Any]:
+        """As :meth:`persistence.sql_records.SQLRecords.update_task_execution`: a status
+        is a transition through ``rpc/agentq_record_batch``, the rest a PATCH."""
+        row = r.updates_for(agent_executions, updates)
+        if "status" in row:
+            current = self.get_task_execution(task_id)
+            if current is None:
+                return {}
+            transition, row = r.status_change(current, row, event_id=event_id, at=at)
+            self.record([transition])
+            if not row:
+                return self.get_task_execution(task_id) or {}
+        return self._patch("agent_executions", "task_id", task_id, {**row, "updated_at": _now()})
 
     def get_task_execution(self, task_id: str) -> dict[str, Any] | None:
         return self._one("agent_executions", "task_id", task_id)
@@ -251,6 +272,71 @@ class SupabaseRestStore(WireRecording):
         with _translate():
             return dict(self._table("system_health").insert(row).execute().data[0])
 
+    # --- beat's effects, applied as a mirror (persistence/mirror_effects.py) --------------
+    def put_agent_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        names, bare = fx.split_metrics(rows)
+        with _translate():
+            found = self._table("agent_instances").select("id,agent_id").in_("agent_id", names)
+            ids = {i["agent_id"]: i["id"] for i in (found.execute().data if names else [])}
+        missing = sorted(set(names) - set(ids))
+        if missing:
+            raise DataRejected(f"the mirror has no agent instance {', '.join(missing)}")
+        named = [(b, m.get("agent_id")) for b, m in zip(bare, rows, strict=True)]
+        per_instance = [{**b, "agent_instance_id": ids[n]} for b, n in named if n is not None]
+        per_type = [{**b, "agent_instance_id": None} for b, n in named if n is None]
+        minimal = ReturnMethod.minimal
+        with _translate():
+            t = self._table("agent_metrics")
+            if per_instance:
+                key = "agent_instance_id,period_start"
+                t.upsert(per_instance, on_conflict=key, returning=minimal).execute()
+            if per_type:
+                self._adopt_type_ids(per_type)
+                t.upsert(per_type, on_conflict="id", returning=minimal).execute()
+
+    def _adopt_type_ids(self, rows: list[dict[str, Any]]) -> None:
+        """Per-type rows are unique by a partial index, which on_conflict cannot name: a
+        mirror row of the same key under another id takes the primary's id first."""
+        starts = [datetime.fromisoformat(m["period_start"]) for m in rows]
+        have = (
+            self._table("agent_metrics")
+            .select("id,agent_type,period_start,period_duration_minutes")
+            .is_("agent_instance_id", "null")
+            .gte("period_start", min(starts).isoformat())
+            .lte("period_start", max(starts).isoformat())
+            .execute()
+            .data
+        )
+        mine = {_type_key(m): m["id"] for m in have}
+        for m in rows:
+            old = mine.get(_type_key(m))
+            if old is not None and old != m["id"]:
+                self._table("agent_metrics").update({"id": m["id"]}).eq("id", old).execute()
+
+    def put_system_health(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        with _translate():
+            self._table("system_health").upsert(
+                [dict(h) for h in rows],
+                on_conflict="id",
+                ignore_duplicates=True,
+                returning=ReturnMethod.minimal,
+            ).execute()
+
+    def mark_instances_offline(self, agent_ids: Sequence[str]) -> None:
+        with _translate():
+            self._table("agent_instances").update(
+                {"status": "offline", "current_task_id": None}, returning=ReturnMethod.minimal
+            ).in_("agent_id", list(agent_ids)).neq("status", "offline").neq(
+                "status", "maintenance"
+            ).execute()
+
+    def delete_rows(self, table: str, keys: Sequence[str]) -> None:
+        _, key = fx.purge_key(table)
+        with _translate():
+            for i in range(0, len(keys), _IN_CHUNK):
+                chunk = list(keys[i : i + _IN_CHUNK])
+                self._table(table).delete(returning=ReturnMethod.minimal).in_(key, chunk).execute()
+
     def ping(self) -> float:
         start = time.perf_counter()
         with _translate():
@@ -272,6 +358,11 @@ class SupabaseRestStore(WireRecording):
         with _translate():
             data = self._table(table).update(r.jsonable(row)).eq(key, value).execute().data
         return dict(data[0]) if data else {}
+
+
+def _type_key(m: Mapping[str, Any]) -> tuple[str, datetime, int]:
+    start = datetime.fromisoformat(str(m["period_start"]))
+    return (str(m["agent_type"]), start, int(m["period_duration_minutes"]))
 
 
 def _now() -> str:

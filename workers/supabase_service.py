@@ -69,7 +69,9 @@ class SupabaseService:
         return self.records.create_task_execution(task_data)
 
     def update_task_execution(self, task_id: str, updates: Mapping[str, Any]) -> dict[str, Any]:
-        """The updated row; ``{}`` when there is no such execution."""
+        """The updated row; ``{}`` when there is no such execution. A ``status`` goes
+        through the lifecycle merge as a transition of its own (it never moves the row
+        backward and lands in the history); the other columns are a plain update."""
         return self.records.update_task_execution(task_id, updates)
 
     def get_task_execution(self, task_id: str) -> dict[str, Any] | None:

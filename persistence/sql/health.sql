@@ -96,6 +96,7 @@ UPDATE agent_instances SET status = 'offline', current_task_id = NULL
 WHERE status NOT IN ('offline', 'maintenance')
   AND COALESCE(last_heartbeat, last_activity, created_at)
       < now() - make_interval(secs => %(stale_s)s)
+RETURNING agent_id
 
 -- name: lost_executions
 -- Executions left running on a worker that is gone: none of its instances is online
@@ -123,6 +124,7 @@ UPDATE agent_instances SET status = 'offline', current_task_id = NULL
 WHERE agent_id = ANY(%(agent_ids)s::text[])
   AND status NOT IN ('offline', 'maintenance')
   AND created_at >= %(since)s
+RETURNING agent_id
 
 -- name: db_now
 SELECT now()
@@ -140,6 +142,7 @@ WHERE id IN (
       AND COALESCE(completed_at, status_at, created_at) < %(cutoff)s
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED)
+RETURNING task_id
 
 -- name: purge_metrics
 DELETE FROM agent_metrics
@@ -148,6 +151,7 @@ WHERE id IN (
     WHERE period_start < %(cutoff)s AND period_end < %(cutoff)s
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED)
+RETURNING id::text
 
 -- name: purge_system_health
 DELETE FROM system_health
@@ -156,3 +160,8 @@ WHERE id IN (
     WHERE "timestamp" < %(cutoff)s
     LIMIT %(batch)s
     FOR UPDATE SKIP LOCKED)
+RETURNING id::text
+
+-- name: system_health_rows
+-- Whole rows by id, for the mirror (persistence/mirror_effects.py).
+SELECT * FROM system_health WHERE id = ANY(%(ids)s::uuid[]) ORDER BY id

@@ -16,6 +16,7 @@ SELECT pg_advisory_xact_lock(hashtext('agentq.aggregate_metrics')),
 -- to catch late records) up to the last closed one, at most %(backfill)s periods back.
 -- One range scan of idx_agent_executions_completed_at; one pass of GROUPING SETS gives
 -- the per-instance and the per-type rows; both are upserted (each on its own key).
+-- Returns the ids of the rows upserted.
 WITH params AS (
     SELECT make_interval(mins => %(minutes)s) AS step,
            date_bin(make_interval(mins => %(minutes)s),
@@ -120,7 +121,7 @@ WITH params AS (
         peak_memory_usage_mb = EXCLUDED.peak_memory_usage_mb,
         average_cpu_usage_percent = EXCLUDED.average_cpu_usage_percent,
         peak_cpu_usage_percent = EXCLUDED.peak_cpu_usage_percent
-    RETURNING 1
+    RETURNING m.id
 ), per_type AS (
     INSERT INTO agent_metrics AS m (
         agent_instance_id, agent_type, period_start, period_end, period_duration_minutes,
@@ -156,9 +157,9 @@ WITH params AS (
         peak_memory_usage_mb = EXCLUDED.peak_memory_usage_mb,
         average_cpu_usage_percent = EXCLUDED.average_cpu_usage_percent,
         peak_cpu_usage_percent = EXCLUDED.peak_cpu_usage_percent
-    RETURNING 1
+    RETURNING m.id
 )
-SELECT (SELECT count(*) FROM per_instance) + (SELECT count(*) FROM per_type)
+SELECT ARRAY(SELECT id FROM per_instance UNION ALL SELECT id FROM per_type)::text[]
 
 -- name: get_agent_metrics
 -- Rows of the last %(hours)s hours, newest first: of one instance (by its agent_id), or
@@ -173,3 +174,12 @@ ORDER BY m.period_start DESC, m.agent_type, i.agent_id NULLS FIRST
 -- name: get_instance
 -- The instance that store_agent_metrics was given by its agent_id.
 SELECT id, agent_type::text FROM agent_instances WHERE agent_id = %(agent_id)s
+
+-- name: rows_by_id
+-- Whole rows by id with their instance's agent_id, for the mirror (whose instance ids
+-- are its own): persistence/mirror_effects.py.
+SELECT i.agent_id, m.*
+FROM agent_metrics m
+LEFT JOIN agent_instances i ON i.id = m.agent_instance_id
+WHERE m.id = ANY(%(ids)s::uuid[])
+ORDER BY m.id

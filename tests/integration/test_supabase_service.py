@@ -24,6 +24,7 @@ from tests.support.batches import task_transitions as transitions
 from tests.support.postgrest import FakePostgrest
 
 KEY = "service-role-key-that-must-never-leak"
+AGENT = "quiz_generator"
 
 
 def libpq(url: str) -> str:
@@ -103,6 +104,47 @@ def test_task_executions_and_history(backend: Any) -> None:
     assert [h["task_id"] for h in history] == ["t-2", "t-1"]  # newest first
     assert len(records.get_agent_task_history("quiz_generator@w1", limit=1)) == 1
     assert records.get_agent_task_history("nobody@nowhere") == []
+
+
+def test_status_update_goes_through_the_lifecycle_merge(backend: Any) -> None:
+    """A status is a transition with its own event id: it never moves a row backward, and
+    the history keeps it; the other columns of the call are a plain update."""
+    records, store = backend
+    store.record(transitions("t-done"))  # completed, on w1
+    row = records.update_task_execution(
+        "t-done", {"status": "running", "worker": "w9", "user_rating": 4}
+    )
+    assert (row["status"], row["worker"], row["user_rating"]) == ("completed", "w1", 4)
+    assert row["output_data"] == {"ok": True} and row["completed_at"] is not None
+    history = store.get_execution("t-done")["history"]
+    assert [h["status"] for h in history] == [
+        "pending",
+        "queued",
+        "running",
+        "completed",
+        "running",
+    ]
+    assert history[-1]["worker"] == "w9"
+
+    records.create_task_execution({"task_id": "t-new", "agent_type": AGENT, "task_type": "quiz"})
+    event = uuid.uuid4()
+    moved = records.update_task_execution("t-new", {"status": "running"}, event_id=event)
+    assert moved["status"] == "running" and moved["started_at"] is not None
+    again = records.update_task_execution("t-new", {"status": "running"}, event_id=event)
+    assert again["attempts"] == moved["attempts"]  # the same event: nothing twice
+    done = records.update_task_execution(
+        "t-new", {"status": "completed", "output_data": {"n": 1}, "quality_score": 0.5}
+    )
+    assert (done["status"], done["output_data"], done["quality_score"]) == (
+        "completed",
+        {"n": 1},
+        0.5,
+    )
+    statuses = [h["status"] for h in store.get_execution("t-new")["history"]]
+    assert statuses == ["running", "completed"]
+    assert records.update_task_execution("t-none", {"status": "running"}) == {}
+    with pytest.raises(ValueError, match="unknown status 'sleeping'"):
+        records.update_task_execution("t-new", {"status": "sleeping"})
 
 
 def test_agent_metrics(backend: Any) -> None:
@@ -189,14 +231,14 @@ def test_requests_are_postgrest_requests(rest: SupabaseRestStore, fake: FakePost
     }
     assert post.headers["apikey"] == KEY and post.headers["authorization"] == f"Bearer {KEY}"
 
-    rest.update_task_execution("t-1", {"status": "failed"})
+    rest.update_task_execution("t-1", {"user_rating": 5})  # no status: a plain PATCH
     patch = fake.requests[-1]
     assert (patch.method, patch.path, patch.param("task_id")) == (
         "PATCH",
         "/rest/v1/agent_executions",
         "eq.t-1",
     )
-    assert patch.body["status"] == "failed" and "updated_at" in patch.body
+    assert patch.body["user_rating"] == 5 and "updated_at" in patch.body
 
     rest.record(transitions("t-1"))
     rpc = fake.requests[-1]

@@ -8,6 +8,7 @@ PostgREST protocol our backend uses (https://postgrest.org/en/stable/references/
 * ``POST /rest/v1/<table>[?on_conflict=<cols>]`` with ``Prefer: return=representation |
   minimal`` and ``resolution=merge-duplicates`` (an upsert); 201, the rows when asked;
 * ``PATCH /rest/v1/<table>?<filters>``; 200 with the rows, or 204;
+* ``DELETE /rest/v1/<table>?<filters>``; 200 with the rows, or 204;
 * ``POST /rest/v1/rpc/<function>`` with named JSON arguments; the function's rows.
 
 Rows are converted the way PostgREST does it (``json_populate_recordset`` in, ``json_agg``
@@ -121,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PATCH(self) -> None:
         self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
 
     def _handle(self, method: str) -> None:
         fake = self.server_fake
@@ -244,9 +248,17 @@ def _select(conn: psycopg.Connection[Any], table: str, types: dict[str, str], re
 
 
 def _write(conn: psycopg.Connection[Any], table: str, types: dict[str, str], req: Request) -> Any:
+    ident = sql.Identifier(table)
+    if req.method == "DELETE":
+        where, params = _where(req, types, table)
+        stmt: sql.Composable = sql.SQL("DELETE FROM {t}{where} RETURNING {t}.*").format(
+            t=ident, where=where
+        )
+        wrapped = sql.SQL("WITH w AS ({}) SELECT COALESCE(json_agg(w), '[]') FROM w").format(stmt)
+        row = conn.execute(wrapped, params).fetchone()
+        return row[0] if row else []
     body = req.body if isinstance(req.body, list) else [req.body]
     cols = list(dict.fromkeys(k for row in body for k in row))
-    ident = sql.Identifier(table)
     col_list = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
     if req.method == "PATCH":
         where, params = _where(req, types, table)

@@ -7,8 +7,11 @@
 * ``agentq.beat.retention`` — deletes old terminal executions (history cascades),
   metrics and health rows in bounded batches within a time budget.
 
-Every task is idempotent: a rerun, or two beats, change nothing twice. Timeouts and
-ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 60,
+In dual mode every write reaches the mirror too, after the primary: the health row, the
+offline marks and retention's deletes as the primary made them, the "worker lost"
+failures as transitions (:mod:`persistence.mirror_effects`); what the mirror cannot take
+waits in the outbox. Every task is idempotent: a rerun, or two beats, change nothing
+twice. Timeouts and ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 60,
 ``AGENTQ_VISIBILITY_TIMEOUT`` 1800, ``AGENTQ_RETENTION_EXECUTIONS_DAYS`` 30,
 ``AGENTQ_RETENTION_METRICS_DAYS`` 90, ``AGENTQ_RETENTION_HEALTH_DAYS`` 14).
 """
@@ -16,10 +19,13 @@ ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 60,
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+from persistence.mirror import Mirror, MirroredStore
+from persistence.outbox import OP_HEALTH, OP_OFFLINE, OP_PURGE
 from persistence.sql_store import SQLStore
 from workers.beat.names import REAP_STALE, RETENTION, SYSTEM_HEALTH
 
@@ -32,48 +38,70 @@ def _settings() -> Any:
     return get_settings()
 
 
-def _get_store(settings: Any) -> SQLStore:
-    # The process's one pooled store (the producer's), created after fork on first use.
-    from workers.stores import get_store
+def _databases(store: SQLStore | None, mirror: Mirror | None) -> tuple[SQLStore, Mirror | None]:
+    """The primary and its mirror: the process's own (the producer's pooled store, created
+    after fork on first use; the mirror the settings name) unless a store is given, and
+    then the mirror given with it (None: the primary only)."""
+    if store is not None:
+        return store, mirror
+    from workers.stores import get_mirror, get_store
 
-    return get_store()
+    return get_store(), get_mirror()
 
 
-def run_system_health(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
-    from persistence.health import store_system_health
+def run_system_health(
+    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+) -> dict[str, Any]:
+    from persistence.health import store_system_health, system_health_rows
     from workers.health.report import health_check, health_row
 
     settings = settings or _settings()
-    store = store or _get_store(settings)
+    store, mirror = _databases(store, mirror)
     report = health_check(settings, store=store)
+    row_id = None
     try:
         row_id = store_system_health(store, health_row(report))
+        if mirror is not None:
+            mirror.effect(OP_HEALTH, {"rows": system_health_rows(store, [row_id])}, 1)
     except Exception as exc:  # the database is down: the report says so already
-        logger.warning("system health not stored: %s", exc)
-        row_id = None
+        logger.warning("system health not stored (or not mirrored): %s", exc)
     if report["status"] != "healthy":
         logger.warning("system %s: %s", report["status"], "; ".join(report["reasons"]))
     return {"status": report["status"], "reasons": report["reasons"], "id": row_id}
 
 
-def run_reap_stale(settings: Any = None, store: SQLStore | None = None) -> dict[str, int]:
+def run_reap_stale(
+    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+) -> dict[str, int]:
     from persistence.health import fail_lost_executions, mark_stale_instances
 
     settings = settings or _settings()
-    store = store or _get_store(settings)
+    store, mirror = _databases(store, mirror)
     stale = settings.stale_agent_seconds
-    offline = mark_stale_instances(store, stale)
-    lost = fail_lost_executions(store, settings.visibility_timeout, stale_s=stale)
+    marks = None if mirror is None else _mirror_offline(mirror)
+    offline = mark_stale_instances(store, stale, on_offline=marks)
+    # Mirrored, the "worker lost" failures are transitions with their event ids.
+    recorder: Any = store if mirror is None else MirroredStore(store, mirror)
+    lost = fail_lost_executions(
+        recorder, settings.visibility_timeout, stale_s=stale, on_offline=marks
+    )
     if offline or lost:
         logger.info("reaper: %d instances offline, %d executions lost", offline, lost)
     return {"instances_offline": offline, "executions_lost": lost}
 
 
-def run_retention(settings: Any = None, store: SQLStore | None = None) -> dict[str, Any]:
+def run_retention(
+    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+) -> dict[str, Any]:
     from persistence.health import purge_old
 
     settings = settings or _settings()
-    store = store or _get_store(settings)
+    store, mirror = _databases(store, mirror)
+
+    def mirror_deletes(table: str, keys: list[str]) -> None:
+        assert mirror is not None
+        mirror.effect(OP_PURGE, {"table": table, "keys": keys}, len(keys))
+
     result = purge_old(
         store,
         settings.retention_executions_days,
@@ -81,9 +109,17 @@ def run_retention(settings: Any = None, store: SQLStore | None = None) -> dict[s
         settings.retention_health_days,
         batch=settings.retention_batch,
         budget_s=settings.retention_budget_seconds,
+        on_deleted=None if mirror is None else mirror_deletes,
     )
     logger.info("retention: %s", result)
     return result
+
+
+def _mirror_offline(mirror: Mirror) -> Callable[[list[str]], None]:
+    def mark(agent_ids: list[str]) -> None:
+        mirror.effect(OP_OFFLINE, {"agent_ids": agent_ids}, len(agent_ids))
+
+    return mark
 
 
 def system_health() -> dict[str, Any]:

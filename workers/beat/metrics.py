@@ -8,6 +8,7 @@ logic lives in ``persistence`` (one set-based statement per run).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -24,25 +25,49 @@ def aggregate_agent_metrics() -> int:
     """Aggregate every closed metrics period not yet aggregated; returns rows upserted.
 
     Period length and backfill bound: ``AGENTQ_METRICS_PERIOD_MINUTES`` (5) and
-    ``AGENTQ_METRICS_BACKFILL_PERIODS`` (288, one day of 5-minute periods).
+    ``AGENTQ_METRICS_BACKFILL_PERIODS`` (288, one day of 5-minute periods). In dual mode
+    the rows upserted reach the mirror as the primary computed them.
     """
-    from persistence.metrics import aggregate_metrics
-    from workers.settings import get_settings
-    from workers.stores import get_store
+    return run_aggregate_metrics()
 
-    settings = get_settings()
+
+def run_aggregate_metrics(
+    settings: Any = None,
+    store: Any = None,
+    mirror: Any = None,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """:func:`aggregate_agent_metrics` on ``store`` and ``mirror`` (default: the
+    process's primary and the mirror the settings name; with a store given, only the
+    mirror given), up to ``now`` (default: the database's now)."""
+    from persistence.metrics import aggregate_metrics, aggregate_metrics_rows
+    from persistence.outbox import OP_METRICS
+    from workers.settings import get_settings
+
+    settings = settings or get_settings()
+    if store is None:
+        from workers.stores import get_mirror, get_store
+
+        store, mirror = get_store(), get_mirror()
     minutes = settings.metrics_period_minutes
-    backfill = settings.metrics_backfill_periods
-    rows = aggregate_metrics(
-        get_store(),
-        period_minutes=minutes,
-        backfill_periods=backfill,
-    )
+    params = {
+        "period_minutes": minutes,
+        "backfill_periods": settings.metrics_backfill_periods,
+        "now": now,
+    }
+    if mirror is None:
+        count = aggregate_metrics(store, **params)
+    else:
+        rows = aggregate_metrics_rows(store, **params)
+        count = len(rows)
+        if rows:
+            mirror.effect(OP_METRICS, {"rows": rows}, count)
     logger.info(
         "metrics aggregated",
-        extra={"action": "aggregate_metrics", "rows": rows, "period_minutes": minutes},
+        extra={"action": "aggregate_metrics", "rows": count, "period_minutes": minutes},
     )
-    return rows
+    return count
 
 
 def register_metrics_task(app: Celery) -> None:
