@@ -35,7 +35,9 @@ def realtime(status_every: float) -> None:
     from workers.realtime.service import RealtimeIntegrationService, RealtimeNotInstalled
     from workers.settings import SettingsError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from workers.logs import setup_cli_logging
+
+    setup_cli_logging()  # again: also run on its own (python -m workers.cli.realtime)
     try:
         config = RealtimeConfig.from_settings(common.load_settings())
     except SettingsError as exc:  # a PUSHER_* / AGENTQ_REALTIME_* setting
