@@ -45,6 +45,7 @@ class WorkerProcess:
         queues: str | None = None,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        loglevel: str | None = "info",
     ) -> None:
         self.name = name
         self.hostname = f"{name}@agentq-test"
@@ -56,8 +57,7 @@ class WorkerProcess:
             "-A",
             "workers.app",
             "worker",
-            "-l",
-            "info",
+            *(["-l", loglevel] if loglevel else []),  # None: the default (LOG_LEVEL)
             "-n",
             self.hostname,
             "-P",
