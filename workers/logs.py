@@ -3,7 +3,9 @@ worker and beat (and the worker's recorder child), ``SUPABASE_DEBUG`` for the
 Supabase-related loggers.
 
 * ``agentq``: :func:`setup_cli_logging`, called by the group (and by the commands that run
-  on their own); a command's own ``--log-level`` wins.
+  on their own); a command's own ``--log-level`` wins. With ``LOG_LEVEL`` unset a command
+  logs warnings only (its output is what it prints), except the servers ``agentq serve``
+  and ``agentq realtime``, which log at INFO.
 * Celery: the app's logging class is :class:`CeleryLogging`. Celery's ``-l`` defaults to
   WARNING, so a level given on the command line (or as ``CELERY_WORKER_LOGLEVEL`` /
   ``CELERY_BEAT_LOGLEVEL``, Celery's own variables) is told from the default by asking
@@ -61,11 +63,15 @@ def apply_supabase_debug(settings: Any = None) -> bool:
     return True
 
 
-def setup_cli_logging(level: str | None = None) -> None:
-    """Root logging of an ``agentq`` command on stderr: ``level`` (a command's own option)
-    or ``LOG_LEVEL``, and ``SUPABASE_DEBUG``. Calling it again reconfigures."""
+def setup_cli_logging(level: str | None = None, default: str = "WARNING") -> None:
+    """Root logging of an ``agentq`` command on stderr: ``level`` (a command's own option),
+    else ``LOG_LEVEL`` when set, else ``default``; and ``SUPABASE_DEBUG``. Calling it
+    again reconfigures."""
     settings = _settings()
-    chosen = (level or configured_level(settings)).upper()
+    if level is None:
+        given = settings is not None and "log_level" in settings.model_fields_set
+        level = configured_level(settings) if given else default
+    chosen = level.upper()
     logging.basicConfig(level=chosen, format=CLI_FORMAT, force=True)
     supabase = apply_supabase_debug(settings)
     logger.debug("log level %s, supabase debug %s", chosen, "on" if supabase else "off")

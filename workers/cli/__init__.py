@@ -30,7 +30,8 @@ def main() -> None:
     Workers, beat and Flower are Celery's own commands:
     celery -A workers.app worker | beat | flower
 
-    Log level: LOG_LEVEL (INFO); SUPABASE_DEBUG=true for Supabase's loggers.
+    Log level (stderr): LOG_LEVEL, else warnings only (serve and realtime: info);
+    SUPABASE_DEBUG=true for Supabase's loggers.
     """
     from workers.logs import setup_cli_logging
 

@@ -37,7 +37,7 @@ def realtime(status_every: float) -> None:
 
     from workers.logs import setup_cli_logging
 
-    setup_cli_logging()  # again: also run on its own (python -m workers.cli.realtime)
+    setup_cli_logging(default="INFO")  # a server: INFO unless LOG_LEVEL says otherwise
     try:
         config = RealtimeConfig.from_settings(common.load_settings())
     except SettingsError as exc:  # a PUSHER_* / AGENTQ_REALTIME_* setting

@@ -27,7 +27,7 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-    help="Log level (default LOG_LEVEL, info).",
+    help="Log level (default: LOG_LEVEL, else info).",
 )
 def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     """Serve /healthz, /api/v1/health/supabase and Prometheus /metrics over HTTP.
@@ -37,7 +37,7 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     from workers.logs import setup_cli_logging
     from workers.serve.server import serve as build
 
-    setup_cli_logging(log_level)
+    setup_cli_logging(log_level, default="INFO")  # a server: INFO unless told otherwise
     settings = common.load_settings()
     try:
         server = build(settings, host, port)
