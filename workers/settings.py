@@ -250,7 +250,9 @@ class Settings(BaseSettings):
     @validate_model(mode="after")
     def _enabled_supabase_is_named(self) -> Settings:
         if self.enable_supabase_integration and not self._supabase_named():
-            missing = "SUPABASE_DB_HOST (the database), or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            missing = (
+                "SUPABASE_DB_HOST (the database), or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
             if self.supabase_url:
                 missing = "SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY (SUPABASE_URL has no key)"
             msg = "ENABLE_SUPABASE_INTEGRATION=true but no Supabase is configured: set {missing}"

@@ -74,7 +74,10 @@ def test_unset_with_nothing_named_is_not_configured(monkeypatch: pytest.MonkeyPa
     [
         ({}, "SUPABASE_DB_HOST (the database), or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"),
         (PRIMARY, "SUPABASE_DB_HOST"),
-        ({"SUPABASE_URL": "https://x.supabase.co"}, "SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY"),
+        (
+            {"SUPABASE_URL": "https://x.supabase.co"},
+            "SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY",
+        ),
         ({"SUPABASE_SERVICE_ROLE_KEY": "key"}, "SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"),
     ],
 )
