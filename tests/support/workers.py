@@ -86,11 +86,15 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(
-            lambda: b" ready." in self.log.read_bytes() or self._died(),
-            timeout,
-            what=f"worker {self.name} to be ready",
-        )
+        try:
+            wait_for(
+                lambda: b" ready." in self.log.read_bytes() or self._died(),
+                timeout,
+                what=f"worker {self.name} to be ready",
+            )
+        except AssertionError:
+            self.kill()  # never left running: `with` does not stop what failed to start
+            raise
         if self._died():
             raise RuntimeError(f"worker {self.name} exited:\n{self.output()[-3000:]}")
         return self
