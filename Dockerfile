@@ -13,4 +13,5 @@ RUN pip install --no-cache-dir . \
 USER agentq
 # Named volumes mounted here start with this owner, so beat and the spool can write.
 VOLUME ["/var/lib/agentq"]
-CMD ["celery", "-A", "workers.app", "worker", "-l", "info"]
+# No -l: LOG_LEVEL decides (docs/settings.md).
+CMD ["celery", "-A", "workers.app", "worker"]

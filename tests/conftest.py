@@ -21,7 +21,8 @@ TEST_DB = f"agentq_test_{os.getpid()}"
 TEST_REDIS_DB = int(os.environ.get("AGENTQ_TEST_REDIS_DB", "9"))
 
 _data_dir = tempfile.mkdtemp(prefix="agentq-test-")
-for _k in [k for k in os.environ if k.startswith(("AGENTQ_", "SUPABASE_", "PUSHER_"))]:
+_OWN = ("AGENTQ_", "SUPABASE_", "PUSHER_", "ENABLE_SUPABASE_INTEGRATION", "LOG_LEVEL")
+for _k in [k for k in os.environ if k.startswith(_OWN)]:
     if not _k.startswith("AGENTQ_TEST_"):
         del os.environ[_k]
 os.environ.update(

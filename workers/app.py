@@ -14,7 +14,8 @@ from workers.beat import register_beat_tasks
 from workers.recording import signals  # noqa: F401  (connects the lifecycle hooks)
 from workers.recording.bootsteps import RecorderStep
 
-app = Celery("agent_workers")
+# LOG_LEVEL is the default of -l, SUPABASE_DEBUG applies (workers/logs.py).
+app = Celery("agent_workers", log="workers.logs:CeleryLogging")
 app.config_from_object("workers.celeryconfig")
 register_agent_tasks(app)
 register_beat_tasks(app)

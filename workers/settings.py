@@ -15,6 +15,8 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import model_validator as validate_model
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
@@ -57,6 +59,13 @@ class Settings(BaseSettings):
         populate_by_name=True,
         env_ignore_empty=True,
     )
+
+    # --- logging (workers/logs.py): every agentq command and Celery worker / beat ----
+    log_level: str = Field(
+        "INFO", pattern=r"(?i)^(debug|info|warning|error|critical)$", validation_alias="LOG_LEVEL"
+    )
+    # DEBUG for the Supabase-related loggers only (workers.logs.SUPABASE_LOGGERS).
+    supabase_debug: bool = Field(False, validation_alias="SUPABASE_DEBUG")
 
     # --- Celery and the database -------------------------------------------------
     celery_broker_url: SecretStr = Field(
@@ -149,7 +158,11 @@ class Settings(BaseSettings):
     serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
 
     # --- Supabase (the integration design's names and defaults) -------------------------------
-    enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")
+    # None (unset): Supabase is used when SUPABASE_* name one (workers/stores.py);
+    # false: never, whatever SUPABASE_* say; true: required (an error when none is named).
+    enable_supabase_integration: bool | None = Field(
+        None, validation_alias="ENABLE_SUPABASE_INTEGRATION"
+    )
     supabase_url: str | None = Field(None, validation_alias="SUPABASE_URL")
     supabase_anon_key: SecretStr | None = Field(None, validation_alias="SUPABASE_ANON_KEY")
     supabase_service_role_key: SecretStr | None = Field(
@@ -234,6 +247,18 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias="AGENTQ_REALTIME_CATCHUP_MAX_SECONDS"
     )
 
+    @validate_model(mode="after")
+    def _enabled_supabase_is_named(self) -> Settings:
+        if self.enable_supabase_integration and not self._supabase_named():
+            missing = (
+                "SUPABASE_DB_HOST (the database), or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY"
+            )
+            if self.supabase_url:
+                missing = "SUPABASE_SERVICE_ROLE_KEY or SUPABASE_ANON_KEY (SUPABASE_URL has no key)"
+            msg = "ENABLE_SUPABASE_INTEGRATION=true but no Supabase is configured: set {missing}"
+            raise PydanticCustomError("supabase_missing", msg, {"missing": missing})
+        return self
+
     @field_validator("celery_broker_url")
     @classmethod
     def _known_broker(cls, value: SecretStr) -> SecretStr:
@@ -266,7 +291,7 @@ class Settings(BaseSettings):
         """``DATABASE_URL``; Supabase's own database when only ``SUPABASE_DB_HOST`` …
         name one (contains the password: never log it, use :func:`redact_url`)."""
         fields = self.model_fields_set
-        if "database_url" not in fields and "supabase_db_host" in fields:
+        if "database_url" not in fields and self.supabase_enabled and "supabase_db_host" in fields:
             return self.get_supabase_database_url()
         return self.database_url.get_secret_value()
 
@@ -285,6 +310,18 @@ class Settings(BaseSettings):
     @property
     def message_size_limit(self) -> int:
         return self.max_message_bytes or 4 * self.max_input_bytes
+
+    @property
+    def supabase_enabled(self) -> bool:
+        """Whether Supabase may be used at all: ``ENABLE_SUPABASE_INTEGRATION`` when set,
+        otherwise whether ``SUPABASE_*`` name a database or a REST API."""
+        if self.enable_supabase_integration is not None:
+            return self.enable_supabase_integration
+        return self._supabase_named()
+
+    def _supabase_named(self) -> bool:
+        rest = self.supabase_url and (self.supabase_service_role_key or self.supabase_anon_key)
+        return "supabase_db_host" in self.model_fields_set or bool(rest)
 
     # --- the integration design's Supabase helpers ----------------------------------------------
     def get_supabase_config(self) -> dict[str, Any]:
@@ -305,14 +342,14 @@ class Settings(BaseSettings):
             "connection_timeout": self.supabase_connection_timeout,
             "max_retries": self.supabase_max_retries,
             "retry_delay": self.supabase_retry_delay,
-            "enabled": self.enable_supabase_integration,
+            "enabled": self.supabase_enabled,
         }
 
     def is_supabase_configured(self) -> bool:
-        """True when the REST API can be used: a URL and a key."""
-        return bool(
-            self.supabase_url and (self.supabase_service_role_key or self.supabase_anon_key)
-        )
+        """True when the REST API can be used: a URL and a key, and not
+        ``ENABLE_SUPABASE_INTEGRATION=false``."""
+        key = self.supabase_service_role_key or self.supabase_anon_key
+        return bool(self.supabase_url and key and self.enable_supabase_integration is not False)
 
     def get_supabase_database_url(self) -> str:
         """The direct PostgreSQL URL of the Supabase database (contains the password)."""
@@ -339,8 +376,8 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "?"
-            problems.append(f"{loc.upper()}: {err['msg']}")
+            loc = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{loc.upper()}: {err['msg']}" if loc else err["msg"])
         raise SettingsError("invalid environment: " + "; ".join(problems)) from None
 
 

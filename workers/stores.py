@@ -18,7 +18,9 @@ nothing, or ``DATABASE_URL``                           ``DATABASE_URL``        â
 ``DATABASE_URL`` + ``SUPABASE_URL`` + key              ``DATABASE_URL``        Supabase REST
 =====================================================  ======================  =====================
 
-The direct database wins over REST when both are given. With Supabase as the only
+The direct database wins over REST when both are given. ``ENABLE_SUPABASE_INTEGRATION=false``
+makes every row the first one (``DATABASE_URL`` only, whatever ``SUPABASE_*`` say): no
+Supabase connection is made. With Supabase as the only
 database and it down, the recorder's durable buffering applies as for any primary:
 the REST store raises ``DatabaseUnavailable`` and the stream keeps the transitions.
 """
@@ -26,6 +28,7 @@ the REST store raises ``DatabaseUnavailable`` and the stream keeps the transitio
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,9 +38,16 @@ from persistence.mirror import Mirror, MirroredStore, MirrorGuard
 from persistence.sql_records import SQLRecords
 from persistence.sql_store import SQLStore
 from persistence.supabase_rest import SupabaseRestStore
-from workers.settings import Settings, get_settings, redact_url, to_sqlalchemy_url
+from workers.settings import (
+    Settings,
+    SettingsError,
+    get_settings,
+    redact_url,
+    to_sqlalchemy_url,
+)
 
 SQL, REST = "sql", "rest"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,8 @@ class DatabasePlan:
 
 
 def plan(settings: Settings) -> DatabasePlan:
+    if not settings.supabase_enabled:
+        return DatabasePlan(SQL, None)
     fields = settings.model_fields_set
     supabase = SQL if "supabase_db_host" in fields else REST if _rest_key(settings) else None
     if "database_url" in fields and supabase is not None:
@@ -66,7 +78,13 @@ def _rest_key(settings: Settings) -> str | None:
     return key.get_secret_value() if key is not None else None
 
 
+def _refuse_if_disabled(settings: Settings) -> None:
+    if settings.enable_supabase_integration is False:
+        raise SettingsError("Supabase is disabled (ENABLE_SUPABASE_INTEGRATION=false)")
+
+
 def rest_store(settings: Settings) -> SupabaseRestStore:
+    _refuse_if_disabled(settings)
     key = _rest_key(settings)
     if key is None or not settings.supabase_url:
         raise ValueError("SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are needed for REST")
@@ -80,6 +98,7 @@ def rest_store(settings: Settings) -> SupabaseRestStore:
 
 def supabase_sql_store(settings: Settings, pool_size: int = 2) -> SQLStore:
     """Supabase's own database, every statement bounded by the connection timeout."""
+    _refuse_if_disabled(settings)
     url = make_url(to_sqlalchemy_url(settings.get_supabase_database_url()))
     ms = int(settings.supabase_connection_timeout * 1000)
     url = url.update_query_dict({"options": f"-c statement_timeout={ms}"})
@@ -113,6 +132,7 @@ def build_mirror(settings: Settings, primary: SQLStore) -> Mirror | None:
 def build_store(settings: Settings, *, pool_size: int = 2) -> Any:
     """The store a recorder writes: the primary, mirrored when a mirror is configured."""
     p = plan(settings)
+    logger.debug("databases: %s", describe(settings))
     if p.primary == REST:
         return rest_store(settings)
     primary = SQLStore(settings.sqlalchemy_url, pool_size=pool_size)
@@ -143,6 +163,7 @@ def describe(settings: Settings) -> dict[str, Any]:
     """The plan for health output: kinds and redacted addresses, never a secret."""
     p = plan(settings)
     out: dict[str, Any] = {"mode": p.describe(), "primary": p.primary, "mirror": p.mirror}
+    out["supabase"] = supabase_state(settings)
     if p.primary == SQL:
         out["primary_url"] = redact_url(settings.primary_database_url)
     if SQL in (p.mirror,):
@@ -150,3 +171,10 @@ def describe(settings: Settings) -> dict[str, Any]:
     if REST in (p.primary, p.mirror):
         out["supabase_url"] = settings.supabase_url
     return out
+
+
+def supabase_state(settings: Settings) -> str:
+    """``disabled`` (``ENABLE_SUPABASE_INTEGRATION=false``), ``enabled`` or ``not configured``."""
+    if settings.enable_supabase_integration is False:
+        return "disabled (ENABLE_SUPABASE_INTEGRATION=false)"
+    return "enabled" if settings.supabase_enabled else "not configured"

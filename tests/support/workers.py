@@ -45,6 +45,7 @@ class WorkerProcess:
         queues: str | None = None,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        loglevel: str | None = "info",
     ) -> None:
         self.name = name
         self.hostname = f"{name}@agentq-test"
@@ -56,8 +57,7 @@ class WorkerProcess:
             "-A",
             "workers.app",
             "worker",
-            "-l",
-            "info",
+            *(["-l", loglevel] if loglevel else []),  # None: the default (LOG_LEVEL)
             "-n",
             self.hostname,
             "-P",
@@ -86,11 +86,15 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        wait_for(
-            lambda: b" ready." in self.log.read_bytes() or self._died(),
-            timeout,
-            what=f"worker {self.name} to be ready",
-        )
+        try:
+            wait_for(
+                lambda: b" ready." in self.log.read_bytes() or self._died(),
+                timeout,
+                what=f"worker {self.name} to be ready",
+            )
+        except AssertionError:
+            self.kill()  # never left running: `with` does not stop what failed to start
+            raise
         if self._died():
             raise RuntimeError(f"worker {self.name} exited:\n{self.output()[-3000:]}")
         return self

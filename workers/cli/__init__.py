@@ -29,7 +29,13 @@ def main() -> None:
 
     Workers, beat and Flower are Celery's own commands:
     celery -A workers.app worker | beat | flower
+
+    Log level (stderr): LOG_LEVEL, else warnings only (serve and realtime: info);
+    SUPABASE_DEBUG=true for Supabase's loggers.
     """
+    from workers.logs import setup_cli_logging
+
+    setup_cli_logging()
 
 
 for _command, _name in (

@@ -63,7 +63,7 @@ def _summary(name: str, c: dict[str, Any]) -> str:
     if name in ("broker", "database") or (name == "supabase" and c.get("configured")):
         return f"{c.get('url', '')} {c.get('latency_ms', 0):.1f} ms"
     if name == "supabase":
-        return "not configured"
+        return str(c.get("status", "not configured"))
     if name == "queues":
         busy = {q: n for q, n in c.get("depth", {}).items() if n}
         return f"{c.get('total', 0)} waiting {busy or ''}"

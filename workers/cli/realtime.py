@@ -30,12 +30,13 @@ from workers.cli import common
 )
 def realtime(status_every: float) -> None:
     """Push committed changes of executions, agents and metrics to Pusher channels."""
+    from workers.logs import setup_cli_logging
     from workers.realtime.config import RealtimeConfig
     from workers.realtime.listener import DatabaseGone
     from workers.realtime.service import RealtimeIntegrationService, RealtimeNotInstalled
     from workers.settings import SettingsError
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    setup_cli_logging(default="INFO")  # a server: INFO unless LOG_LEVEL says otherwise
     try:
         config = RealtimeConfig.from_settings(common.load_settings())
     except SettingsError as exc:  # a PUSHER_* / AGENTQ_REALTIME_* setting

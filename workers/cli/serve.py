@@ -7,7 +7,6 @@ settings or the address cannot be bound.
 
 from __future__ import annotations
 
-import logging
 import signal
 from types import FrameType
 
@@ -27,20 +26,18 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 )
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Log level (default: LOG_LEVEL, else info).",
 )
-def serve(host: str | None, port: int | None, log_level: str) -> None:
+def serve(host: str | None, port: int | None, log_level: str | None) -> None:
     """Serve /healthz, /api/v1/health/supabase and Prometheus /metrics over HTTP.
 
     Health endpoints answer 200 when healthy or degraded and 503 when unhealthy.
     """
+    from workers.logs import setup_cli_logging
     from workers.serve.server import serve as build
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    setup_cli_logging(log_level, default="INFO")  # a server: INFO unless told otherwise
     settings = common.load_settings()
     try:
         server = build(settings, host, port)

@@ -8,7 +8,8 @@ Components:
 * ``broker`` — reachable + latency (Redis ``PING``; for AMQP a kombu connection).
 * ``database`` — reachable + latency (``SELECT 1``), the integration design's tables readable,
   realtime (tables with a change-feed trigger calling ``pg_notify``).
-* ``supabase`` — the REST API answers, when configured; otherwise "not configured".
+* ``supabase`` — the REST API answers, when configured; otherwise "not configured", or
+  "disabled" with ``ENABLE_SUPABASE_INTEGRATION=false`` (then nothing is contacted).
 * ``queues`` — messages waiting per queue. With Redis, kombu keeps one list per
   priority step: the depth is the sum of ``LLEN`` over ``<queue>``, ``<queue>:0`` ..
   ``<queue>:9``. With AMQP, a passive ``queue_declare``.
@@ -37,6 +38,7 @@ reported with its error (URLs redacted, no secrets).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -277,8 +279,19 @@ def check_executions(store: SQLStore, window_s: float) -> dict[str, Any]:
 
 # --- supabase ----------------------------------------------------------------------
 def check_supabase(settings: Any) -> dict[str, Any]:
+    log = logging.getLogger("workers.health.supabase")
+    if getattr(settings, "enable_supabase_integration", None) is False:
+        log.debug("supabase: disabled (ENABLE_SUPABASE_INTEGRATION=false), not contacted")
+        return {
+            "ok": True,
+            "configured": False,
+            "enabled": False,
+            "status": "disabled (ENABLE_SUPABASE_INTEGRATION=false)",
+        }
     if not settings.is_supabase_configured():
+        log.debug("supabase: REST API not configured")
         return {"ok": True, "configured": False, "status": "not configured"}
+    log.debug("supabase: checking %s", settings.supabase_url)
     import httpx
 
     key = settings.supabase_service_role_key or settings.supabase_anon_key

@@ -7,7 +7,9 @@ the mirror's outbox, and never raises.
 
 Shape: the integration design's ``status``, ``response_time_ms``, ``tables_accessible`` (per seed
 table) and ``realtime_enabled``, plus ``rls_enabled`` (per table), ``mirror_backlog``,
-``database`` and ``api`` (each ``ok`` with latency or error), ``reasons`` and
+``database`` and ``api`` (each ``ok`` with latency or error), ``supabase_enabled``
+(false with ``ENABLE_SUPABASE_INTEGRATION=false``: ``api`` then says "disabled", the
+database checked is ``DATABASE_URL``, nothing of Supabase is contacted), ``reasons`` and
 ``timestamp``. URLs are redacted and errors stripped of any secret.
 
 Verdict and HTTP status (``STATUS_CODES``):
@@ -55,6 +57,7 @@ def supabase_health(settings: Any, store: SQLStore) -> dict[str, Any]:
     status, reasons = _verdict(db, api, rls, bool(settings.supabase_enable_rls))
     return {
         **design_shape(status, start, db),
+        "supabase_enabled": bool(getattr(settings, "supabase_enabled", True)),
         "rls_enabled": rls,
         "mirror_backlog": backlog,
         "database": {k: db[k] for k in ("ok", "url", "latency_ms", "error") if k in db},

@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from workers.logs import apply_supabase_debug, configured_level
 from workers.recording.recorder import Recorder
 from workers.settings import Settings, get_settings
 from workers.stores import build_store
@@ -57,6 +58,8 @@ def spawn(consumer: str, heartbeat_types: Sequence[str]) -> subprocess.Popen[byt
     """Start the child for the calling worker (its own session: no terminal signals)."""
     cmd = [sys.executable, "-m", "workers.recording.recorder_process", "--consumer", consumer]
     cmd += ["--parent", str(os.getpid())]
+    # The worker's own level (LOG_LEVEL, or its -l), not the child's guess.
+    cmd += ["--log-level", logging.getLevelName(logging.getLogger().getEffectiveLevel())]
     if heartbeat_types:
         cmd += ["--heartbeat-types", ",".join(heartbeat_types)]
     return subprocess.Popen(cmd, start_new_session=True)
@@ -80,10 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--consumer", required=True)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--heartbeat-types", default="")
+    parser.add_argument("--log-level", help="default: LOG_LEVEL")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s: %(levelname)s/recorder] %(message)s"
-    )
+    level = args.log_level or configured_level()
+    logging.basicConfig(level=level, format="[%(asctime)s: %(levelname)s/recorder] %(message)s")
+    apply_supabase_debug()
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
