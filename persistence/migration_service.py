@@ -23,6 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import Script, ScriptDirectory
+from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from psycopg import sql
 from sqlalchemy import create_engine, pool, text
@@ -48,8 +49,16 @@ class MirrorUnavailable(DatabaseUnavailable):
 def _alembic_errors() -> Iterator[None]:
     try:
         yield
-    except CommandError as exc:  # unknown or ambiguous revision, among others
+    except (CommandError, RevisionError) as exc:  # unknown or ambiguous revision …
         raise MigrationError(str(exc)) from exc
+
+
+def _known(script: ScriptDirectory, current: str | None) -> None:
+    if current is not None and current not in {r.revision for r in script.walk_revisions()}:
+        raise MigrationError(
+            f"the database is at revision {current}, which this code does not know "
+            "(migrated by a newer version?)"
+        )
 
 
 def describe(rev: Script) -> str:
@@ -156,10 +165,15 @@ class MigrationService:
         and the revisions on the way, each with its one-line description: ``direction``
         (up, down or none), ``from``, ``to`` (None for base), ``steps`` in the order
         they would run (a downgrade lists the newest first)."""
+        with _alembic_errors():
+            return self._plan(target_revision, current)
+
+    def _plan(self, target_revision: str, current: str | None) -> dict[str, Any]:
         script = ScriptDirectory.from_config(self._config())
         to = self._resolve(script, target_revision)
         if current is None:
             current = self.get_migration_status()["current"]
+        _known(script, current)
         if to == current:
             return {"direction": "none", "from": current, "to": to, "steps": []}
         down = to is None or (
@@ -191,11 +205,8 @@ class MigrationService:
             return None
         if target in ("head", "heads"):
             return script.get_current_head()
-        with _alembic_errors():
-            rev = script.get_revision(target)
-        if rev is None:
-            return None
-        return rev.revision
+        rev = script.get_revision(target)  # a unique prefix of an id is enough
+        return None if rev is None else rev.revision
 
     def _between(self, older: str | None, newer: str | None) -> list[str]:
         if older == newer or newer is None:
@@ -232,6 +243,7 @@ class MigrationService:
                 current = MigrationContext.configure(conn).get_current_revision()
         finally:
             engine.dispose()
+        _known(script, current)
         pending = [
             rev.revision
             for rev in script.iterate_revisions(head, current)

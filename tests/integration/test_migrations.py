@@ -275,6 +275,10 @@ def test_run_migrations_refuses_to_go_down_and_names_unknown_revisions(fresh_db:
     with pytest.raises(MigrationError, match="no-such-rev"):
         service.plan("no-such-rev")
     assert service.get_migration_status()["up_to_date"]
+    with psycopg.connect(_url(fresh_db), autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with pytest.raises(MigrationError, match="9999_from_the_future, which this code does not"):
+        service.run_migrations()
 
 
 def _agentq(*args: str, url: str) -> subprocess.CompletedProcess[str]:
