@@ -3,13 +3,13 @@
     .venv/bin/python -m bench.bench_record_batch [--repeat 5] [--batches 100] [--tasks 100]
 
 Creates and migrates the database ``agentq_bench_batch`` (only that one; ``AGENTQ_BENCH_DB``
-renames it; the server from ``AGENTQ_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres), then records
-batches of ``--tasks`` tasks (pending, queued, running and completed of each, the wire
-format the recorder hands over) through one connection and reads that backend's CPU
-from /proc. Variants, interleaved per repetition, each undone right after its run: the
-schema as built, and without one element at a time (the events FK, the events'
-task_id index, the realtime triggers, the updated_at index, 0008's agent_instance_id
-index), to show what each costs.
+renames it; the server from ``AGENTQ_BENCH_PG``, default
+postgresql://postgres@127.0.0.1:5432/postgres), then records batches of ``--tasks`` tasks
+(pending, queued, running and completed of each, the wire format the recorder hands over)
+through one connection and reads that backend's CPU from /proc. Variants, interleaved per
+repetition, each undone right after its run: the schema as built, and without one element
+at a time (the events FK, the events' task_id index, the realtime triggers, the
+updated_at index, 0008's agent_instance_id index), to show what each costs.
 Every run starts on empty tables; the order rotates between repetitions. Medians of the
 repetitions, in µs of backend CPU per task.
 """

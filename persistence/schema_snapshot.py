@@ -13,8 +13,6 @@ PostgreSQL's without meaning a different schema.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -93,17 +91,6 @@ def snapshot(conn: Connection) -> dict[str, dict[str, str]]:
     }
 
 
-def is_empty(snap: dict[str, dict[str, str]], *, ignore: tuple[str, ...] = ()) -> bool:
-    """True when the schema holds nothing but the tables named in ``ignore`` (and
-    what belongs to them)."""
-    owned = {f"{t}." for t in ignore}
-    return not any(
-        name not in ignore and not name.startswith(tuple(owned))
-        for objects in snap.values()
-        for name in objects
-    )
-
-
 def diff(
     left: dict[str, dict[str, str]],
     right: dict[str, dict[str, str]],
@@ -125,7 +112,3 @@ def diff(
                     f"{kind} {name}: differs ({left_name}: {a[name]}; {right_name}: {b[name]})"
                 )
     return out
-
-
-def as_jsonable(snap: dict[str, dict[str, str]]) -> dict[str, Any]:
-    return {kind: dict(sorted(objects.items())) for kind, objects in snap.items() if objects}
