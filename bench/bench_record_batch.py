@@ -2,13 +2,14 @@
 
     .venv/bin/python -m bench.bench_record_batch [--repeat 5] [--batches 100] [--tasks 100]
 
-Creates and migrates the database ``agentq_bench_batch`` (only that one; the server from
-``AGENTQ_BENCH_PG``, default postgresql://postgres@127.0.0.1:5432/postgres), then records
-batches of ``--tasks`` tasks (pending, queued, running and completed of each, the wire
-format the recorder hands over) through one connection and reads that backend's CPU
-from /proc. Variants, interleaved per repetition, each undone right after its run: the
-schema as built, and without one element at a time (the events FK, the events'
-task_id index, the realtime triggers, the updated_at index), to show what each costs.
+Creates and migrates the database ``agentq_bench_batch`` (only that one; ``AGENTQ_BENCH_DB``
+renames it; the server from ``AGENTQ_BENCH_PG``, default
+postgresql://postgres@127.0.0.1:5432/postgres), then records batches of ``--tasks`` tasks
+(pending, queued, running and completed of each, the wire format the recorder hands over)
+through one connection and reads that backend's CPU from /proc. Variants, interleaved per
+repetition, each undone right after its run: the schema as built, and without one element
+at a time (the events FK, the events' task_id index, the realtime triggers, the
+updated_at index, 0008's agent_instance_id index), to show what each costs.
 Every run starts on empty tables; the order rotates between repetitions. Medians of the
 repetitions, in µs of backend CPU per task.
 """
@@ -30,7 +31,7 @@ from persistence import wire
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-DB_NAME = "agentq_bench_batch"
+DB_NAME = os.environ.get("AGENTQ_BENCH_DB", "agentq_bench_batch")
 DB_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -60,6 +61,14 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "without the updated_at index": (
         ["DROP INDEX idx_agent_executions_updated_at"],
         ["CREATE INDEX idx_agent_executions_updated_at ON agent_executions (updated_at)"],
+    ),
+    # Migration 0008: what the index for the instance cascade costs the recording.
+    "without the agent_instance_id index": (
+        ["DROP INDEX idx_agent_executions_agent_instance_id"],
+        [
+            "CREATE INDEX idx_agent_executions_agent_instance_id"
+            " ON agent_executions (agent_instance_id)"
+        ],
     ),
 }
 

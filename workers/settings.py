@@ -14,8 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic import model_validator as validate_model
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -247,7 +253,7 @@ class Settings(BaseSettings):
         3600, gt=0, validation_alias="AGENTQ_REALTIME_CATCHUP_MAX_SECONDS"
     )
 
-    @validate_model(mode="after")
+    @model_validator(mode="after")
     def _enabled_supabase_is_named(self) -> Settings:
         if self.enable_supabase_integration and not self._supabase_named():
             missing = (
@@ -274,6 +280,25 @@ class Settings(BaseSettings):
         if not scheme.startswith("postgres"):
             raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {scheme!r}")
         return value
+
+    @model_validator(mode="after")
+    def _agent_schema_rest_only(self) -> Settings:
+        """SUPABASE_AGENT_SCHEMA other than public only where the REST store uses it. The SQL
+        path (migrations, the SQL store, the SQL mirror, the realtime triggers and
+        functions) keeps the agent tables in the connection's schema, public: honouring it
+        on half the paths would split the data between two schemas without a word."""
+        schema = self.supabase_agent_schema
+        rest_only = (
+            self.is_supabase_configured() and "supabase_db_host" not in self.model_fields_set
+        )
+        if schema == "public" or rest_only:
+            return self
+        raise ValueError(
+            f"SUPABASE_AGENT_SCHEMA={schema!r} is honoured only by the Supabase REST store "
+            "(SUPABASE_URL + key, no SUPABASE_DB_HOST); the SQL path (DATABASE_URL, "
+            "SUPABASE_DB_*: migrations, the SQL store and mirror) keeps the agent tables in "
+            "public. Leave it unset or set it to public"
+        )
 
     # --- derived values ----------------------------------------------------------
     @property
@@ -377,7 +402,9 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{loc.upper()}: {err['msg']}" if loc else err["msg"])
+            msg = err["msg"].removeprefix("Value error, ")
+            # A check across variables (no loc) names them in its message.
+            problems.append(f"{loc.upper()}: {msg}" if loc else msg)
         raise SettingsError("invalid environment: " + "; ".join(problems)) from None
 
 

@@ -7,6 +7,8 @@ the stores that read and write them.
   (its own small pool and connect timeout).
 * :func:`build_store` — what a recorder writes: the primary, mirrored when a mirror is
   configured; :func:`get_mirror` — the process's mirror (beat's outbox replay).
+* :func:`get_migration_service` — migrations of the primary (and, for ``sync_schemas``,
+  of a SQL mirror), or of the mirror itself.
 
 =====================================================  ======================  =====================
 configured                                             primary                 mirror
@@ -34,6 +36,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from persistence.migration_service import MigrationService
 from persistence.mirror import Mirror, MirroredStore, MirrorGuard
 from persistence.sql_records import SQLRecords
 from persistence.sql_store import SQLStore
@@ -157,6 +160,39 @@ def sql_store(settings: Settings, *, pool_size: int = 1, connect_timeout: float 
 def get_mirror() -> Mirror | None:
     """The process's mirror of the process's primary store (beat's replay, the service)."""
     return build_mirror(get_settings(), get_store())
+
+
+REST_NEEDS_SQL = (
+    "the Supabase {role} is configured for REST only (SUPABASE_URL + key): schema "
+    "migrations and schema sync need SQL access to its database: set SUPABASE_DB_HOST, "
+    "SUPABASE_DB_PASS … (or apply supabase/migrations with the Supabase CLI)"
+)
+
+
+def get_migration_service(
+    settings: Settings | None = None, *, mirror: bool = False
+) -> MigrationService:
+    """Migrations of the primary database, knowing its SQL mirror (``sync_schemas``
+    compares the two and can bring the mirror up); ``mirror=True``: of the mirror's
+    database itself. :class:`SettingsError` when the database asked for has no SQL
+    access (REST only) or no mirror is configured."""
+    settings = settings or get_settings()
+    p = plan(settings)
+    rls = settings.supabase_enable_rls
+    mirror_url = (
+        to_sqlalchemy_url(settings.get_supabase_database_url()) if p.mirror == SQL else None
+    )
+    if mirror:
+        if p.mirror is None:
+            raise SettingsError(
+                "no Supabase mirror is configured (DATABASE_URL and SUPABASE_DB_HOST … name one)"
+            )
+        if mirror_url is None:
+            raise SettingsError(REST_NEEDS_SQL.format(role="mirror"))
+        return MigrationService(mirror_url, enable_rls=rls)
+    if p.primary == REST:
+        raise SettingsError(REST_NEEDS_SQL.format(role="primary"))
+    return MigrationService(settings.sqlalchemy_url, enable_rls=rls, mirror_url=mirror_url)
 
 
 def describe(settings: Settings) -> dict[str, Any]:

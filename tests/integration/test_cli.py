@@ -154,9 +154,9 @@ def test_migrate_json_reports_revisions_applied(database_url: str) -> None:
         assert first.returncode == 0, first.stderr
         done = json.loads(first.stdout)
         assert done["from"] is None and done["applied"][0] == "0001_initial"
-        assert done["to"] == done["applied"][-1]
+        assert done["to"] == done["applied"][-1] and done["duration_seconds"] >= 0
         again = json.loads(agentq("migrate", "--json", env={"DATABASE_URL": url}).stdout)
-        assert again == {**done, "from": done["to"], "applied": []}
+        assert again == {**done, "from": done["to"], "applied": [], "duration_seconds": 0}
         status = json.loads(agentq("migrate", "--status", env={"DATABASE_URL": url}).stdout)
         assert status["up_to_date"] and status["pending"] == []
     finally:

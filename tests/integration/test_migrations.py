@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -47,7 +48,8 @@ def test_two_concurrent_migrate_commands_create_the_schema_once(fresh_db: str) -
     assert status["up_to_date"] and status["pending"] == []
     assert service.sync_schemas() == {"in_sync": True, "differences": []}
     # Idempotent: once more changes nothing.
-    assert service.run_migrations() == status["head"]
+    again = service.run_migrations()
+    assert again["applied"] == [] and again["from"] == again["to"] == status["head"]
 
 
 def test_schema_has_the_seed_enums_verbatim(database_url: str) -> None:
@@ -136,3 +138,189 @@ def test_downgrading_the_record_batch_revisions_removes_their_functions(fresh_db
     assert _functions(_url(fresh_db)) == set()
     service.run_migrations()  # and up again
     assert _functions(_url(fresh_db)) == {"agentq_record_batch", "agentq_record_batch_within"}
+
+
+# --- downgrades: every revision undoes exactly what its upgrade made ------------------
+
+_SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
+# The whole database, not only the agent schema: a revision may create a schema (0004's
+# auth shim), grant on one, or add a table to a publication. Grants are compared as
+# effective (NULL is the owner's default, the same as after REVOKE of everything else).
+_WHOLE_DB = {
+    "namespaces": f"SELECT nspname, coalesce(obj_description(oid, 'pg_namespace'), '')"
+    f" || ' ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname NOT IN {_SYSTEM}"
+    " AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%'",
+    "relations": "SELECT n.nspname || '.' || c.relname, c.relkind::text || ' '"
+    " || coalesce(c.relacl, acldefault('r', c.relowner))::text FROM pg_class c"
+    f" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}",
+    "functions": "SELECT n.nspname || '.' || p.proname || '('"
+    " || pg_get_function_identity_arguments(p.oid) || ')', md5(p.prosrc) FROM pg_proc p"
+    f" JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN {_SYSTEM}",
+    "types": "SELECT n.nspname || '.' || t.typname, t.typtype::text FROM pg_type t"
+    f" JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname NOT IN {_SYSTEM}",
+    "triggers": "SELECT tgrelid::regclass::text || '.' || tgname, pg_get_triggerdef(oid)"
+    " FROM pg_trigger WHERE NOT tgisinternal",
+    "policies": "SELECT polrelid::regclass::text || '.' || polname, polcmd::text FROM pg_policy",
+    "publications": "SELECT p.pubname || ':' || r.prrelid::regclass::text, ''"
+    " FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid",
+    "event triggers": "SELECT evtname, evtevent FROM pg_event_trigger",
+    "default privileges": "SELECT defaclrole::regrole::text || ':' || defaclobjtype::text,"
+    " defaclacl::text FROM pg_default_acl",
+}
+
+
+def _catalog(url: str) -> dict[str, dict[str, str]]:
+    """Everything a migration can leave behind, by kind and name (the agent schema in
+    detail, as ``sync_schemas`` compares it, and the whole database by name)."""
+    from sqlalchemy import create_engine, text
+
+    from persistence import schema_snapshot
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            out = {f"public {k}": v for k, v in schema_snapshot.snapshot(conn).items()}
+            for kind, query in _WHOLE_DB.items():
+                out[kind] = {str(a): str(b) for a, b in conn.execute(text(query)).all()}
+    finally:
+        engine.dispose()
+    return out
+
+
+def _changed(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[str]:
+    return [
+        f"{kind} {name}: {before[kind].get(name)!r} -> {after[kind].get(name)!r}"
+        for kind in before
+        for name in sorted(before[kind].keys() | after[kind].keys())
+        if before[kind].get(name) != after[kind].get(name)
+    ]
+
+
+def _record_one(url: str) -> dict[str, object]:
+    from datetime import UTC, datetime
+
+    from persistence.lifecycle import TaskStatus, Transition
+    from persistence.sql_store import SQLStore
+
+    store = SQLStore(url.replace("postgresql://", "postgresql+psycopg://"), pool_size=1)
+    try:
+        at = datetime.now(UTC)
+        store.record(
+            [
+                Transition(uuid.uuid4(), "t-1", s, 0, at, "quiz_generator", "quiz", worker="w@h")
+                for s in (TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.COMPLETED)
+            ]
+        )
+        row = store.get_execution("t-1")
+    finally:
+        store.close()
+    assert row is not None
+    return row
+
+
+def test_every_downgrade_undoes_its_upgrade_down_to_nothing(fresh_db: str) -> None:
+    """Up one revision at a time from an empty database, recording the catalogs at each;
+    then down one at a time: at every revision the catalogs are exactly what they were on
+    the way up (a downgrade that forgets a function, trigger, type, policy, grant or
+    publication membership shows here), and at base nothing of ours is left, the
+    alembic_version table included. Then up again, and a record call works."""
+    url = _url(fresh_db)
+    service = MigrationService(url)
+    service.ensure_database()
+    empty = _catalog(url)
+    up = service.plan("head")["steps"]
+    assert up[0]["revision"] == "0001_initial" and len(up) >= 8
+    seen = {None: empty}
+    for step in up:
+        done = service.run_migrations(step["revision"])
+        assert done["applied"] == [step["revision"]] and done["to"] == step["revision"]
+        seen[step["revision"]] = _catalog(url)
+    assert _changed(empty, seen[up[-1]["revision"]])  # the test sees what migrations make
+
+    down = service.plan("base")
+    assert down["direction"] == "down"
+    assert [s["revision"] for s in down["steps"]] == [s["revision"] for s in reversed(up)]
+    targets = [s["revision"] for s in down["steps"][1:]] + [None]
+    for step, target in zip(down["steps"], targets, strict=True):
+        done = service.downgrade(target or "base")
+        assert done["removed"] == [step["revision"]] and done["to"] == target
+        assert _changed(seen[target], _catalog(url)) == [], f"downgrade of {step['revision']}"
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,)
+        leftovers = conn.execute(
+            "SELECT proname FROM pg_proc WHERE proname LIKE 'agentq%' UNION ALL "
+            "SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
+            "WHERE n.nspname = 'public' UNION ALL "
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' UNION ALL SELECT polname FROM pg_policy UNION ALL "
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal UNION ALL "
+            "SELECT prrelid::regclass::text FROM pg_publication_rel"
+        ).fetchall()
+    assert leftovers == []
+
+    again = service.run_migrations()
+    assert again["from"] is None and again["applied"] == [s["revision"] for s in up]
+    assert again["duration_seconds"] >= 0
+    assert _changed(seen[up[-1]["revision"]], _catalog(url)) == []
+    assert _record_one(url)["status"] == "completed"
+
+
+def test_run_migrations_refuses_to_go_down_and_names_unknown_revisions(fresh_db: str) -> None:
+    from persistence.migration_service import MigrationError
+
+    service = MigrationService(_url(fresh_db))
+    service.run_migrations()
+    with pytest.raises(MigrationError, match="below the current revision"):
+        service.run_migrations("0001_initial")
+    with pytest.raises(MigrationError, match="no-such-rev"):
+        service.plan("no-such-rev")
+    assert service.get_migration_status()["up_to_date"]
+    with psycopg.connect(_url(fresh_db), autocommit=True) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    with pytest.raises(MigrationError, match="9999_from_the_future, which this code does not"):
+        service.run_migrations()
+
+
+def _agentq(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", "migrate", *args],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_migrate_down_is_refused_without_yes_and_done_with_it(fresh_db: str) -> None:
+    url = _url(fresh_db)
+    assert _agentq(url=url).returncode == 0
+    head = MigrationService(url).get_migration_status()["head"]
+    before = _catalog(url)
+
+    refused = _agentq("--revision", "base", url=url)
+    assert refused.returncode == 1
+    assert "refusing to downgrade" in refused.stderr and "--yes" in refused.stderr
+    # every revision it would remove, with its one-line description
+    assert f"{head}: " in refused.stderr
+    assert "0001_initial: The integration design's agent tables and enums" in refused.stderr
+    assert _changed(before, _catalog(url)) == []  # nothing was touched
+
+    one = _agentq("--revision", "0007_record_batch_speed", "--yes", "--json", url=url)
+    assert one.returncode == 0, one.stderr
+    done = json.loads(one.stdout)
+    assert done["from"] == head and done["to"] == "0007_record_batch_speed"
+    assert done["removed"][-1] == "0008_executions_instance_index"
+
+    gone = _agentq("--revision", "base", "--yes", "--json", url=url)
+    assert gone.returncode == 0, gone.stderr
+    done = json.loads(gone.stdout)
+    assert done["to"] is None and done["removed"][-1] == "0001_initial"
+    with psycopg.connect(url) as conn:
+        tables = conn.execute(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public'"
+        ).fetchall()
+    assert tables == []
+    assert _agentq(url=url).returncode == 0  # and back up
+    assert _changed(before, _catalog(url)) == []

@@ -44,5 +44,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if rls_enabled():
-        op.execute(read_sql("0004_supabase_rls_down.sql"))
+    # Whatever SUPABASE_ENABLE_RLS says now: the upgrade may have run with it on, and the
+    # down SQL does nothing where there is nothing of 0004's.
+    op.execute(read_sql("0004_supabase_rls_down.sql"))
