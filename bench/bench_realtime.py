@@ -10,8 +10,9 @@ path (``SQLStore.record``, one transaction per tick) at ``--rate`` transitions/s
 older one's completed (4 transitions per task, like a real task). The latency of an
 event is its arrival at the subscriber minus the end of the commit that wrote the state
 it carries. Also: Pusher API calls (and events) per 100 transitions, from the bridge's
-counters; and what the triggers cost the recording path (``record()`` of the same
-batches with the realtime triggers enabled vs disabled, interleaved, medians).
+counters; and what the change feed costs the recording path (``bench/realtime_record_cost.py``:
+without it, with revision 0003's triggers, with revision 0009 and realtime on and off;
+``--trigger-only`` runs just that).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 
+from bench import realtime_record_cost as record_cost
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
@@ -39,7 +40,7 @@ DB_NAME = "agentq_bench_realtime"
 TICK_S = 0.02
 TARGET_P99_S = 0.25
 RESULTS = Path(__file__).parent / "results" / "realtime_last_run.json"
-TRIGGERS = ("agent_executions", "agent_instances")
+COST_RESULTS = RESULTS.with_name("realtime_record_cost.json")  # --trigger-only
 
 
 def _urls() -> tuple[str, str, str]:
@@ -202,19 +203,9 @@ def measure_latency(rate: float, seconds: float, plain: str, sa_url: str) -> dic
     }
 
 
-def _set_triggers(plain: str, enabled: bool) -> None:
-    verb = "ENABLE" if enabled else "DISABLE"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute("TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE")
-        for table in TRIGGERS:
-            for op in ("insert", "update"):
-                short = "executions" if table == "agent_executions" else "instances"
-                conn.execute(f"ALTER TABLE {table} {verb} TRIGGER agentq_realtime_{short}_{op}")
-
-
 def function_times(plain: str) -> dict[str, Any]:
     """Calls and total ms of the recorder's function and the realtime trigger functions
-    during the latency run (the triggers run inside agentq_record_batch's statements)."""
+    during the latency run (the triggers run inside agentq_record_batch_within's statements)."""
     time.sleep(1.5)  # backends report their function statistics within a second
     with psycopg.connect(plain, autocommit=True) as conn:
         rows = conn.execute(
@@ -224,55 +215,35 @@ def function_times(plain: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         name: {"calls": calls, "total_ms": round(t, 1)} for name, calls, t in rows
     }
-    record = out.get("agentq_record_batch", {}).get("total_ms")
+    record = out.get("agentq_record_batch_within", {}).get("total_ms")
     trig = sum(v["total_ms"] for k, v in out.items() if k.startswith("agentq_realtime"))
     if record:
         out["trigger_share_of_record_batch"] = round(trig / record, 4)
     return out
 
 
-def measure_trigger_cost(plain: str, sa_url: str, repeat: int, batches: int) -> dict[str, Any]:
-    """ms per record() of a 200-transition batch (50 tasks), triggers on vs off: the
-    fastest of ``batches`` calls per run (least disturbed by the rest of the machine),
-    median over ``repeat`` interleaved runs, tables emptied before each run."""
-    store = SQLStore(sa_url, pool_size=2)
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    try:
-        for _ in range(repeat):
-            for mode in ("on", "off"):
-                _set_triggers(plain, mode == "on")
-                tasks: list[str] = []
-                runs = []
-                for i in range(batches):
-                    batch = _tick(i, tasks, 50)
-                    t0 = time.perf_counter()
-                    store.record(batch)
-                    runs.append(time.perf_counter() - t0)
-                times[mode].append(min(runs) * 1000)
-    finally:
-        _set_triggers(plain, True)
-        store.close()
-    on, off = statistics.median(times["on"]), statistics.median(times["off"])
-    return {
-        "batch_transitions": "≈200 (50 new tasks + 50 running + 50 completed)",
-        "record_ms_with_triggers": round(on, 3),
-        "record_ms_without_triggers": round(off, 3),
-        "ratio": round(on / off, 3),
-        "runs": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rate", type=float, default=200.0, help="transitions per second")
     ap.add_argument("--seconds", type=float, default=30.0)
-    ap.add_argument("--trigger-repeat", type=int, default=7)
-    ap.add_argument("--trigger-batches", type=int, default=40)
-    ap.add_argument("--output", type=Path, default=RESULTS)
+    ap.add_argument("--trigger-repeat", type=int, default=7, help="runs of the record() costs")
+    ap.add_argument("--trigger-batches", type=int, default=40, help="batches per design per run")
+    ap.add_argument("--output", type=Path, help=f"default {RESULTS} ({COST_RESULTS.name})")
+    ap.add_argument("--trigger-only", action="store_true", help="only the record() costs")
     args = ap.parse_args()
 
+    args.output = args.output or (COST_RESULTS if args.trigger_only else RESULTS)
     admin, plain, sa_url = _urls()
     _prepare(admin, plain, sa_url)
+    if args.trigger_only:
+        cost = record_cost.measure(
+            admin, plain, sa_url, _tick, args.trigger_repeat, args.trigger_batches
+        )
+        print(record_cost.summary(cost))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(cost, indent=2))
+        print(f"results: {args.output}")
+        return
     latency = measure_latency(args.rate, args.seconds, plain, sa_url)
     functions = function_times(plain)
     print(
@@ -290,15 +261,13 @@ def main() -> None:
     share = functions.get("trigger_share_of_record_batch")
     if share is not None:
         print(
-            f"realtime trigger functions: {100 * share:.1f} % of agentq_record_batch's time "
+            f"realtime trigger functions: {100 * share:.1f} % of agentq_record_batch_within's time "
             f"during that run ({functions})"
         )
-    cost = measure_trigger_cost(plain, sa_url, args.trigger_repeat, args.trigger_batches)
-    print(
-        f"record() of a ≈200-transition batch: {cost['record_ms_with_triggers']} ms with the "
-        f"realtime triggers, {cost['record_ms_without_triggers']} ms without "
-        f"({cost['ratio']}x)"
+    cost = record_cost.measure(
+        admin, plain, sa_url, _tick, args.trigger_repeat, args.trigger_batches
     )
+    print(record_cost.summary(cost))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(

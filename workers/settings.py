@@ -230,7 +230,8 @@ class Settings(BaseSettings):
         validation_alias="AGENTQ_REALTIME_CHANNEL_PREFIX",
     )
     realtime_tables: str = Field(
-        "agent_executions,agent_instances,agent_metrics", validation_alias="AGENTQ_REALTIME_TABLES"
+        "agent_executions,agent_instances,agent_metrics,system_health",
+        validation_alias="AGENTQ_REALTIME_TABLES",
     )
     realtime_statuses: str = Field("", validation_alias="AGENTQ_REALTIME_STATUSES")  # "": all
     realtime_execution_fields: str = Field("", validation_alias="AGENTQ_REALTIME_EXECUTION_FIELDS")

@@ -99,14 +99,33 @@ def rest_store(settings: Settings) -> SupabaseRestStore:
     )
 
 
+def session_url(settings: Settings, url: str, **options: str) -> str:
+    """``url`` (SQLAlchemy spelling) with server settings for each session it opens: the
+    given ones, and ``agentq.realtime=off`` when ``SUPABASE_ENABLE_REALTIME`` is false
+    (the change-feed triggers and the recorder then send nothing; revision 0009)."""
+    if not settings.supabase_enable_realtime:
+        options = {**options, "agentq.realtime": "off"}
+    if not options:
+        return url
+    parsed = make_url(url)
+    given = parsed.query.get("options")
+    given = given if isinstance(given, str) else " ".join(given or ())
+    extra = " ".join(f"-c {k}={v}" for k, v in options.items())
+    merged = f"{given} {extra}".strip()
+    return parsed.update_query_dict({"options": merged}).render_as_string(hide_password=False)
+
+
 def supabase_sql_store(settings: Settings, pool_size: int = 2) -> SQLStore:
     """Supabase's own database, every statement bounded by the connection timeout."""
     _refuse_if_disabled(settings)
-    url = make_url(to_sqlalchemy_url(settings.get_supabase_database_url()))
     ms = int(settings.supabase_connection_timeout * 1000)
-    url = url.update_query_dict({"options": f"-c statement_timeout={ms}"})
+    url = session_url(
+        settings,
+        to_sqlalchemy_url(settings.get_supabase_database_url()),
+        statement_timeout=str(ms),
+    )
     return SQLStore(
-        url.render_as_string(hide_password=False),
+        url,
         pool_size=pool_size,
         connect_timeout=settings.supabase_connection_timeout,
     )
@@ -138,7 +157,7 @@ def build_store(settings: Settings, *, pool_size: int = 2) -> Any:
     logger.debug("databases: %s", describe(settings))
     if p.primary == REST:
         return rest_store(settings)
-    primary = SQLStore(settings.sqlalchemy_url, pool_size=pool_size)
+    primary = SQLStore(session_url(settings, settings.sqlalchemy_url), pool_size=pool_size)
     mirror = build_mirror(settings, primary)
     return primary if mirror is None else MirroredStore(primary, mirror)
 
@@ -148,12 +167,16 @@ def get_store() -> SQLStore:
     """The process's SQL store of the primary (created on first use; its engine is
     rebuilt in a forked child before use, see ``SQLStore``)."""
     settings = get_settings()
-    return SQLStore(settings.sqlalchemy_url, pool_size=settings.db_pool_size)
+    return SQLStore(session_url(settings, settings.sqlalchemy_url), pool_size=settings.db_pool_size)
 
 
 def sql_store(settings: Settings, *, pool_size: int = 1, connect_timeout: float = 3) -> SQLStore:
     """A store of the primary for one command or one server; the caller closes it."""
-    return SQLStore(settings.sqlalchemy_url, pool_size=pool_size, connect_timeout=connect_timeout)
+    return SQLStore(
+        session_url(settings, settings.sqlalchemy_url),
+        pool_size=pool_size,
+        connect_timeout=connect_timeout,
+    )
 
 
 @functools.lru_cache(maxsize=1)

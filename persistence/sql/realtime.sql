@@ -27,6 +27,15 @@ SELECT m.id, m.agent_instance_id, i.agent_id, m.agent_type, m.period_start, m.pe
 FROM agent_metrics m LEFT JOIN agent_instances i ON i.id = m.agent_instance_id
 WHERE m.id = ANY(%(ids)s::uuid[])
 
+-- name: fetch_system_health
+-- What a status page shows of a health report (revision 0009 announces new rows); the
+-- reasons are the report's, the details' components are left out (large).
+SELECT id, "timestamp", status, overall_health_score, availability_percentage,
+       critical_issues, warnings, details -> 'reasons' AS reasons, total_agents,
+       active_agents, busy_agents, error_agents, queued_tasks, running_tasks, queue_length,
+       system_error_rate, tasks_per_minute
+FROM system_health WHERE id = ANY(%(ids)s::uuid[])
+
 -- name: changed_agent_executions
 -- The newest %(limit)s executions changed since %(since)s (idx_agent_executions_updated_at),
 -- returned oldest first.
@@ -46,6 +55,11 @@ ORDER BY updated_at, id LIMIT %(limit)s
 SELECT id FROM agent_metrics
 WHERE period_start >= %(since)s - interval '2 days' AND created_at >= %(since)s
 ORDER BY created_at, id LIMIT %(limit)s
+
+-- name: changed_system_health
+-- Beat stamps a row with the time of its report, just before inserting it.
+SELECT id FROM system_health WHERE "timestamp" >= %(since)s
+ORDER BY "timestamp", id LIMIT %(limit)s
 
 -- name: db_now
 SELECT now()

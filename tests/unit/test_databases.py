@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workers.settings import load_settings
-from workers.stores import DatabasePlan, describe, plan
+from workers.stores import DatabasePlan, describe, plan, session_url
 
 PASSWORD = "db-pass-never-shown"
 KEY = "service-role-key-never-shown"
@@ -114,3 +114,18 @@ def test_agent_schema_is_accepted_only_where_rest_uses_it(
         _settings(monkeypatch, env)
     env["SUPABASE_AGENT_SCHEMA"] = "public"
     assert _settings(monkeypatch, env).supabase_agent_schema == "public"
+
+
+def test_session_url_switches_the_change_feed_off_and_keeps_given_options() -> None:
+    url = (
+        "postgresql+psycopg://u:p%40ss@h:5432/db?options=-c%20search_path%3Dagents&sslmode=require"
+    )
+    on = load_settings(supabase_enable_realtime=True)
+    off = load_settings(supabase_enable_realtime=False)
+    assert session_url(on, url) == url
+    both = session_url(off, url, statement_timeout="5000")
+    assert "p%40ss@h:5432/db" in both and "sslmode=require" in both
+    assert (
+        "options=-c+search_path%3Dagents+-c+statement_timeout%3D5000+-c+agentq.realtime%3Doff"
+        in both
+    )

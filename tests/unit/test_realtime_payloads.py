@@ -85,6 +85,7 @@ def test_channel_names() -> None:
     assert table_channel("agentq", "agent_executions") == "agentq-executions"
     assert table_channel("agentq", "agent_instances") == "agentq-agents"
     assert table_channel("agentq", "agent_metrics") == "agentq-metrics"
+    assert table_channel("agentq", "system_health") == "agentq-health"
     uid = str(uuid.uuid4())
     assert user_channel("agentq", uid) == f"agentq-user-{uid}"
     assert user_channel("agentq", "x" * 200) is None  # over Pusher's 164 characters
@@ -104,6 +105,29 @@ def test_execution_events_go_to_the_table_and_the_users_channel() -> None:
     assert data["user_id"] == str(uid)
     assert "output_data" not in data  # not unless asked for
     assert "input_data" not in data
+
+
+def test_health_rows_go_to_the_health_channel_and_trim_to_their_verdict() -> None:
+    cfg = config(realtime_channel_prefix="app")
+    row = {
+        "id": uuid.uuid4(),
+        "timestamp": datetime.now(UTC),
+        "status": "unhealthy",
+        "overall_health_score": 0.0,
+        "reasons": ["database unreachable: " + "x" * 11_000],
+    }
+    payload = build_payload("system_health", row, cfg)
+    assert payload is not None
+    [event] = events_for("system_health", row, payload, cfg)
+    assert (event.channel, event.name, event.trimmed) == ("app-health", "health.updated", True)
+    assert set(json.loads(event.data)) == {
+        "id",
+        "timestamp",
+        "status",
+        "overall_health_score",
+        "trimmed",
+    }
+    assert build_payload("system_health", row, config(realtime_tables="agent_executions")) is None
 
 
 def test_fields_and_user_channels_are_settings() -> None:

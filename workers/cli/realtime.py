@@ -1,7 +1,8 @@
 """``agentq realtime``: run the bridge from database changes to Pusher until stopped.
 
 Exit codes as for every ``agentq`` command: 1 missing or bad settings (``PUSHER_*``,
-``AGENTQ_REALTIME_*``) or a database without the change feed (run ``agentq migrate``),
+``AGENTQ_REALTIME_*``; ``SUPABASE_ENABLE_REALTIME=false``; no SQL connection to LISTEN on,
+as with ``SUPABASE_URL`` alone) or a database without the change feed (run ``agentq migrate``),
 4 the database cannot be reached at start (later losses are retried, never fatal).
 
 Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
@@ -29,7 +30,9 @@ from workers.cli import common
     help="Log the counters every N seconds (0: never).",
 )
 def realtime(status_every: float) -> None:
-    """Push committed changes of executions, agents and metrics to Pusher channels."""
+    """Push committed changes of executions, agents, metrics and health to Pusher channels.
+
+    Listens on the primary database: DATABASE_URL, or Supabase's (SUPABASE_DB_*)."""
     from workers.logs import setup_cli_logging
     from workers.realtime.config import RealtimeConfig
     from workers.realtime.listener import DatabaseGone
@@ -39,7 +42,7 @@ def realtime(status_every: float) -> None:
     setup_cli_logging(default="INFO")  # a server: INFO unless LOG_LEVEL says otherwise
     try:
         config = RealtimeConfig.from_settings(common.load_settings())
-    except SettingsError as exc:  # a PUSHER_* / AGENTQ_REALTIME_* setting
+    except SettingsError as exc:  # PUSHER_*, AGENTQ_REALTIME_*, the database, or disabled
         common.fail(str(exc), common.EXIT_INVALID)
     service = RealtimeIntegrationService(config)
     try:

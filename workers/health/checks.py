@@ -7,7 +7,8 @@ Components:
 
 * ``broker`` — reachable + latency (Redis ``PING``; for AMQP a kombu connection).
 * ``database`` — reachable + latency (``SELECT 1``), the integration design's tables readable,
-  realtime (tables with a change-feed trigger calling ``pg_notify``).
+  realtime (tables with a change-feed trigger calling ``pg_notify``; ``realtime_setting``
+  false when ``SUPABASE_ENABLE_REALTIME=false`` switches the notifications off).
 * ``supabase`` — the REST API answers, when configured; otherwise "not configured", or
   "disabled" with ``ENABLE_SUPABASE_INTEGRATION=false`` (then nothing is contacted).
 * ``queues`` — messages waiting per queue. With Redis, kombu keeps one list per
@@ -234,7 +235,11 @@ def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
     url = (
         getattr(settings, "primary_database_url", None) or settings.database_url.get_secret_value()
     )
-    out: dict[str, Any] = {"url": redact_url(url)}
+    # SUPABASE_ENABLE_REALTIME=false: the writers send no change notifications.
+    out: dict[str, Any] = {
+        "url": redact_url(url),
+        "realtime_setting": bool(getattr(settings, "supabase_enable_realtime", True)),
+    }
     secrets = _secrets(url)
     try:
         out["latency_ms"] = round(db.ping(store), 2)

@@ -65,13 +65,15 @@ def health_check(
 def design_shape(status: str, started: float, db: dict[str, Any]) -> dict[str, Any]:
     """The keys of the integration design's health check: ``status``, ``response_time_ms``
     since ``started`` (``time.perf_counter()``), ``tables_accessible`` per table of the
-    design, ``realtime_enabled``; from the ``database`` component ``db``."""
+    design, ``realtime_enabled`` (change-feed triggers installed, and not switched off by
+    ``SUPABASE_ENABLE_REALTIME=false``); from the ``database`` component ``db``."""
     tables = db.get("tables_accessible") or {}
     return {
         "status": status,
         "response_time_ms": round((time.perf_counter() - started) * 1000, 2),
         "tables_accessible": {t: bool(tables.get(t, False)) for t in SEED_TABLES},
-        "realtime_enabled": bool(db.get("realtime_tables")),
+        # The feed is installed and the writers send it (SUPABASE_ENABLE_REALTIME).
+        "realtime_enabled": bool(db.get("realtime_tables") and db.get("realtime_setting", True)),
     }
 
 
@@ -103,7 +105,6 @@ def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[st
     finally:
         if own:
             db_store.close()
-    c["database"]["realtime_setting"] = bool(getattr(settings, "supabase_enable_realtime", False))
     return c
 
 

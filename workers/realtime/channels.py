@@ -13,22 +13,25 @@ import re
 EXECUTION_EVENT = "execution.updated"
 AGENT_EVENT = "agent.updated"
 METRICS_EVENT = "metrics.updated"
+HEALTH_EVENT = "health.updated"
 
 EVENT_BY_TABLE = {
     "agent_executions": EXECUTION_EVENT,
     "agent_instances": AGENT_EVENT,
     "agent_metrics": METRICS_EVENT,
+    "system_health": HEALTH_EVENT,
 }
 _SUFFIX_BY_TABLE = {
     "agent_executions": "executions",
     "agent_instances": "agents",
     "agent_metrics": "metrics",
+    "system_health": "health",
 }
 _VALID = re.compile(r"^[A-Za-z0-9_\-=@,.;]{1,164}$")
 
 
 def table_channel(prefix: str, table: str) -> str:
-    """``<prefix>-executions``, ``<prefix>-agents`` or ``<prefix>-metrics``."""
+    """``<prefix>-executions``, ``<prefix>-agents``, ``<prefix>-metrics`` or ``<prefix>-health``."""
     return f"{prefix}-{_SUFFIX_BY_TABLE[table]}"
 
 

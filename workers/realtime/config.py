@@ -8,7 +8,7 @@ from pydantic import SecretStr
 
 from workers.settings import Settings, SettingsError, redact_url
 
-TABLES = ("agent_executions", "agent_instances", "agent_metrics")
+TABLES = ("agent_executions", "agent_instances", "agent_metrics", "system_health")
 TASK_STATUSES = ("pending", "queued", "running", "completed", "failed", "cancelled", "retrying")
 
 # What an execution event carries by default; id, task_id, status and updated_at always.
@@ -75,6 +75,26 @@ class PusherConfig:
         return f"{where} app {self.app_id} key {self.key} (secret ***)"
 
 
+def listen_url(s: Settings) -> str:
+    """The primary database (``workers/stores.py``, ``plan()``): the changes are committed
+    and NOTIFYed there. Raises :class:`SettingsError` when realtime is switched off or the
+    primary is Supabase's REST API (a SQL connection is needed to LISTEN)."""
+    from workers.stores import REST, plan
+
+    if not s.supabase_enable_realtime:
+        raise SettingsError(
+            "realtime is disabled (SUPABASE_ENABLE_REALTIME=false): set it to true to run "
+            "the bridge (the database sends no change notifications meanwhile)"
+        )
+    if plan(s).primary == REST:
+        raise SettingsError(
+            "realtime needs a SQL connection to the primary database to LISTEN on, and "
+            "SUPABASE_URL (REST) is not one: set DATABASE_URL, or SUPABASE_DB_HOST with "
+            "SUPABASE_DB_PORT, SUPABASE_DB_NAME, SUPABASE_DB_USER and SUPABASE_DB_PASS"
+        )
+    return s.primary_database_url
+
+
 @dataclass(frozen=True)
 class RealtimeConfig:
     database_url: str
@@ -97,6 +117,7 @@ class RealtimeConfig:
     @classmethod
     def from_settings(cls, s: Settings) -> RealtimeConfig:
         """Raises :class:`SettingsError` naming the missing or bad variables."""
+        database_url = listen_url(s)
         missing = [
             name
             for name, value in (
@@ -118,7 +139,7 @@ class RealtimeConfig:
             EXECUTION_FIELDS,
         )
         return cls(
-            database_url=s.database_url.get_secret_value(),
+            database_url=database_url,
             pusher=PusherConfig(
                 app_id=s.pusher_app_id,
                 key=s.pusher_key,

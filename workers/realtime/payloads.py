@@ -18,6 +18,7 @@ _TRIM_FIELDS = {
     "agent_executions": ("id", "task_id", "status", "updated_at"),
     "agent_instances": ("id", "agent_id", "status", "updated_at"),
     "agent_metrics": ("id", "agent_id", "agent_type", "period_start", "period_end"),
+    "system_health": ("id", "timestamp", "status", "overall_health_score"),
 }
 
 
