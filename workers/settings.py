@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # --- agentq serve: health and Prometheus endpoints (workers/serve/server.py) ----------
     serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
     serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
+    # Where the page's pusher-js comes from (workers/serve/page.py); unset: ./node_modules,
+    # then the project's.
+    node_modules: Path | None = Field(None, validation_alias="AGENTQ_NODE_MODULES")
 
     # --- Supabase (the integration design's names and defaults) -------------------------------
     enable_supabase_integration: bool = Field(False, validation_alias="ENABLE_SUPABASE_INTEGRATION")

@@ -3,6 +3,7 @@
 * ``GET /healthz`` — :func:`workers.health.checks.health_check` (every component);
 * ``GET /api/v1/health/supabase`` — :func:`workers.health.supabase.supabase_health`;
 * ``GET /metrics`` — Prometheus exposition (:mod:`workers.serve.metrics`), always 200;
+* ``GET /`` and ``GET /static/<file>`` — the live operations page (:mod:`workers.serve.page`);
 * anything else — ``{"error": ...}`` with 404 (unknown path) or 405 (not GET / HEAD).
 
 Health endpoints answer 200 when healthy or degraded and 503 when unhealthy, so a load
@@ -28,6 +29,7 @@ from prometheus_client.exposition import choose_encoder
 
 from workers import stores
 from workers.health.verdict import UNHEALTHY
+from workers.serve import page
 from workers.serve.metrics import AgentqCollector
 
 logger = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._health(self._supabase())
             elif path == METRICS:
                 self._metrics()
+            elif page.handles(path):
+                self._page(path)
             else:
                 self._json(404, {"error": f"no such endpoint: {path}"})
         except Exception:  # a bug: log it, answer 500, keep serving
@@ -100,6 +104,13 @@ class _Handler(BaseHTTPRequestHandler):
         from workers.health.supabase import supabase_health
 
         return supabase_health(self.server.settings, self.server.store)
+
+    def _page(self, path: str) -> None:
+        found = page.find(path, self.server.settings.node_modules)
+        if isinstance(found, str):
+            self._json(404, {"error": found})
+        else:
+            self._send(200, found.body, found.content_type, found.headers)
 
     def _health(self, report: dict[str, Any]) -> None:
         self._json(503 if report.get("status") == UNHEALTHY else 200, report)
