@@ -104,6 +104,7 @@ function newestFirst(a, b) {
 function fillExecutionRow(tr, row) {
   const changed = tr.dataset.status !== undefined && tr.dataset.status !== row.status;
   tr.dataset.status = row.status;
+  tr.dataset.source = row.source;
   const status = cell(row.status, `status status-${row.status}`);
   if (row.error_message) {
     const error = document.createElement("div");
@@ -149,13 +150,14 @@ function renderExecutions() {
   $("#executions .empty").hidden = rows.length > 0;
 }
 
-function applyExecution(row) {
+// source: "pusher" (an event's payload) or "api" (read from the API), shown as data-source.
+function applyExecution(row, source) {
   const old = state.executions.get(row.task_id);
   if (old && precedes(row, old)) return;
   if (!matches(row)) {
     if (old) state.executions.delete(row.task_id);
   } else {
-    state.executions.set(row.task_id, { ...old, ...row });
+    state.executions.set(row.task_id, { ...old, ...row, source });
   }
   renderExecutions();
 }
@@ -164,19 +166,19 @@ async function loadExecutions() {
   const query = new URLSearchParams({ limit: String(LIMIT) });
   for (const [key, value] of Object.entries(filters())) if (value) query.set(key, value);
   const body = await getJSON(`/api/v1/executions?${query}`);
-  state.executions = new Map(body.executions.map((row) => [row.task_id, row]));
+  state.executions = new Map(body.executions.map((row) => [row.task_id, { ...row, source: "api" }]));
   renderExecutions();
 }
 
 async function fetchExecution(taskId) {
   const record = await getJSON(`/api/v1/executions/${encodeURIComponent(taskId)}`);
   delete record.history;
-  applyExecution(record);
+  applyExecution(record, "api");
 }
 
 function onExecution(payload) {
   if (!payload || !payload.task_id) return;
-  if (!payload.trimmed && ROW_FIELDS.every((f) => f in payload)) applyExecution(payload);
+  if (!payload.trimmed && ROW_FIELDS.every((f) => f in payload)) applyExecution(payload, "pusher");
   else guard(() => fetchExecution(payload.task_id));
   if (payload.task_id === state.selected) refreshTimeline();
 }
@@ -222,7 +224,7 @@ function renderTimeline(record) {
     tr.className = "event";
     tr.dataset.status = event.status;
     tr.append(cell(time(event.occurred_at, true)), cell(event.event || event.status, `status status-${event.status}`),
-      cell(event.attempt, "num"), cell(event.worker), cell(errorOf(event), "error"));
+      cell(event.attempt, "num"), cell(event.worker), cell(errorOf(event) || " ", "error"));
     return tr;
   }));
 }
@@ -253,12 +255,19 @@ function renderAgents() {
     tr.dataset.agentId = agent.agent_id || `${agent.agent_type}@${agent.worker}`;
     tr.dataset.status = agent.status;
     const age = agent.heartbeat_age_seconds;
-    const task = cell(agent.current_task_id ? agent.current_task_id.slice(0, 8) : null, "task");
+    const task = cell(agent.current_task_id ? agent.current_task_id.slice(0, 8) : null);
     if (agent.current_task_id) {
+      task.className = "task";
       task.title = agent.current_task_id;
       task.addEventListener("click", () => openTimeline(agent.current_task_id));
     }
-    tr.append(cell(tr.dataset.agentId), cell(agent.status, `status agent-${agent.status}`),
+    const name = cell(agent.agent_type);
+    const worker = document.createElement("div");
+    worker.className = "sub";
+    worker.textContent = agent.worker || "";
+    name.append(worker);
+    name.title = tr.dataset.agentId;
+    tr.append(name, cell(agent.status, `status agent-${agent.status}`),
       cell(age === null || age === undefined ? null : `${Math.round(age)} s ago`, "num"), task,
       cell(agent.total_tasks_completed, "num"), cell(agent.total_tasks_failed, "num"));
     return tr;
@@ -302,7 +311,7 @@ function renderMetrics() {
     const caption = document.createElement("figcaption");
     caption.textContent = `${clock(last.period_start)}–${clock(last.period_end)}: ${last.tasks_completed} completed,` +
       ` ${last.tasks_failed} failed, p95 ${seconds(last.p95_execution_time)}`;
-    figure.append(title, metricsChart(rows), caption);
+    figure.append(title, metricsChart(rows, PERIODS), caption);
     return figure;
   });
   $("#charts").replaceChildren(...figures);
@@ -329,7 +338,11 @@ function onMetrics(payload) {
 }
 
 // --- live updates -------------------------------------------------------------------------
-const resync = debounce(() => guard(() => Promise.all([loadExecutions(), loadAgents(), loadMetrics()])), 200);
+let resyncs = 0;
+const resync = () => guard(async () => {
+  await Promise.all([loadExecutions(), loadAgents(), loadMetrics()]);
+  $("#live").dataset.synced = String(++resyncs); // reloads after (re)connecting, for tests
+});
 
 const handlers = {
   execution: onExecution,
@@ -342,6 +355,9 @@ const handlers = {
     if (state.selected) refreshTimeline();
     notice("");
   }),
+  subscribed: (names) => {
+    $("#live").dataset.channels = names.join(" ");
+  },
   mode: (mode, text) => {
     $("#live").dataset.mode = mode;
     $("#live").textContent = text;

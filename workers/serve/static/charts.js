@@ -15,7 +15,7 @@ function el(name, attrs, text) {
 }
 
 export function clock(iso) {
-  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "–";
+  return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }) : "–";
 }
 
 export function seconds(value) {
@@ -23,24 +23,25 @@ export function seconds(value) {
   return value < 10 ? `${Number(value).toFixed(2)} s` : `${Number(value).toFixed(1)} s`;
 }
 
-// rows: one agent type's periods, oldest first.
-export function metricsChart(rows) {
+// rows: one agent type's periods, oldest first; drawn in `slots` slots, the last at the right.
+export function metricsChart(rows, slots) {
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chart", role: "img" });
   const counts = rows.map((r) => (r.tasks_completed || 0) + (r.tasks_failed || 0));
   const maxCount = Math.max(1, ...counts);
   const p95s = rows.map((r) => r.p95_execution_time).filter((v) => v !== null && v !== undefined);
   const maxP95 = p95s.length ? Math.max(...p95s) : 0;
-  const slot = W / Math.max(rows.length, 1);
+  const slot = W / Math.max(slots, rows.length, 1);
+  const first = Math.max(slots - rows.length, 0); // too few periods yet: they stand at the right
   const plot = H - TOP;
   const y = (n) => H - (n / maxCount) * plot;
 
-  svg.append(el("text", { x: 0, y: 10, class: "scale" }, `${maxCount} tasks`));
+  svg.append(el("text", { x: 0, y: 10, class: "scale" }, `${maxCount} task${maxCount === 1 ? "" : "s"}`));
   if (maxP95 > 0) {
     svg.append(el("text", { x: W, y: 10, class: "scale p95", "text-anchor": "end" }, `p95 ≤ ${seconds(maxP95)}`));
   }
   const points = [];
   rows.forEach((row, i) => {
-    const x = i * slot + GAP / 2;
+    const x = (first + i) * slot + GAP / 2;
     const done = row.tasks_completed || 0;
     const failed = row.tasks_failed || 0;
     const group = el("g", {});

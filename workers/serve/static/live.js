@@ -9,7 +9,7 @@ const PUSHER_JS = "/static/vendor/pusher.min.js";
 const DOWN = new Set(["unavailable", "failed", "disconnected"]);
 
 // h: {execution, agent, metrics, health} (event payloads), resync() (reload from the API),
-// poll() (one round of polling), mode(name, text), notice(text).
+// poll() (one round of polling), mode(name, text), subscribed(names), notice(text).
 // Returns {stop()}.
 export async function connect(rt, h) {
   const poller = makePoller(h);
@@ -72,11 +72,20 @@ function connectPusher(rt, h, poller) {
   // Without the public fleet channels only the user's own executions arrive live.
   const fleetLive = Boolean(rt.public_channels);
   let wasDown = false;
+  const subscribed = new Set();
+  const names = [];
 
+  // Once every channel is subscribed, one reload from the API covers what changed before.
   const subscribe = (name, event, handler) => {
+    names.push(name);
     const channel = client.subscribe(name);
     channel.bind(event, handler);
-    channel.bind("pusher:subscription_succeeded", () => h.resync());
+    channel.bind("pusher:subscription_succeeded", () => {
+      const first = subscribed.size < names.length;
+      subscribed.add(name);
+      h.subscribed([...subscribed]);
+      if (first && subscribed.size === names.length) h.resync();
+    });
     channel.bind("pusher:subscription_error", (err) =>
       h.notice(`cannot subscribe to ${name}: ${(err && (err.error || err.status)) || "refused"}`),
     );
