@@ -128,6 +128,8 @@ function fillExecutionRow(tr, row) {
   }
 }
 
+const rendered = new WeakMap(); // <tr> → the row object it shows
+
 function renderExecutions() {
   const tbody = $("#executions tbody");
   const rows = [...state.executions.values()].sort(newestFirst).slice(0, LIMIT);
@@ -142,7 +144,8 @@ function renderExecutions() {
       tr.tabIndex = 0;
     }
     existing.delete(row.task_id);
-    fillExecutionRow(tr, row);
+    if (rendered.get(tr) !== row) fillExecutionRow(tr, row); // a changed row is a new object
+    rendered.set(tr, row);
     tr.classList.toggle("selected", row.task_id === state.selected);
     if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] || null);
   });
