@@ -219,6 +219,13 @@ class Settings(BaseSettings):
     realtime_statuses: str = Field("", validation_alias="AGENTQ_REALTIME_STATUSES")  # "": all
     realtime_execution_fields: str = Field("", validation_alias="AGENTQ_REALTIME_EXECUTION_FIELDS")
     realtime_user_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_USER_CHANNELS")
+    # A user's channel is private-<prefix>-user-<id> (subscribers need a signature from
+    # agentq serve's /pusher/auth); false: the public <prefix>-user-<id> of before.
+    realtime_private_user_channels: bool = Field(
+        True, validation_alias="AGENTQ_REALTIME_PRIVATE_USER_CHANNELS"
+    )
+    # The fleet channels (<prefix>-executions, -agents, -metrics); false: user channels only.
+    realtime_public_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_PUBLIC_CHANNELS")
     realtime_breaker_failures: int = Field(
         3, ge=1, le=1000, validation_alias="AGENTQ_REALTIME_BREAKER_FAILURES"
     )
