@@ -10,11 +10,12 @@ shows each status. Then ``--tasks`` tasks are recorded through the recorder's ow
 (``SQLStore.record``, one transaction per 100 ms tick) at ``--rate`` tasks/s, each going
 pending+queued → running (0.2 s later) → completed (0.4 s after start). The lag of a
 state is the moment its row showed it minus the end of the commit that wrote it (one
-clock: the same machine). Reported: p50 / p99 / max over every state seen, and over the
-``completed`` states alone; how many states the page showed (coalescing may skip a state
-that was replaced within the bridge's 50 ms window, never the last one; ``pending`` is committed with ``queued``
-and never counted). Also the bridge's own worst lag (its counters) and the machine's load
-average before and after, since other work on a 2-core machine moves the tail.
+clock: the same machine). Reported: p50 / p90 / p99 / max over every state seen, and over
+the ``completed`` states alone; how many states the page showed (coalescing may skip a
+state replaced within the bridge's 50 ms window, never the last one; ``pending`` is
+committed with ``queued`` and never counted). Also the bridge's own worst lag (its
+counters) and the machine's load average before and after, since other work on a 2-core
+machine moves the tail.
 """
 
 from __future__ import annotations

@@ -74,7 +74,5 @@ def page_url(plan: PagePlan) -> str:
 
 def describe(plan: PagePlan) -> str:
     live = "live over Pusher (agentq realtime runs)" if plan.realtime else "polling (no PUSHER_*)"
-    secret = (
-        "signed with a secret made for this run" if plan.secret_made else "SUPABASE_JWT_SECRET"
-    )
+    secret = "signed with a secret made for this run" if plan.secret_made else "SUPABASE_JWT_SECRET"
     return f"Live page ({live}; token for user {plan.user}, {secret}, valid 12 h):"

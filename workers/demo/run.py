@@ -258,7 +258,9 @@ def _run_batch(
     if flower_port is not None:
         run.console.print(f"Flower: http://127.0.0.1:{flower_port}/tasks", highlight=False)
     if page is not None:
-        run.console.print(f"{page_describe(page)}\n{page_url(page)}", highlight=False, soft_wrap=True)
+        run.console.print(
+            f"{page_describe(page)}\n{page_url(page)}", highlight=False, soft_wrap=True
+        )
     store = stores.sql_store(settings, pool_size=2, connect_timeout=5)
     try:
         started = datetime.now(UTC)

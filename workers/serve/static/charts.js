@@ -20,7 +20,10 @@ export function clock(iso) {
 
 export function seconds(value) {
   if (value === null || value === undefined) return "–";
-  return value < 10 ? `${Number(value).toFixed(2)} s` : `${Number(value).toFixed(1)} s`;
+  const v = Number(value);
+  if (v < 0.01) return `${(v * 1000).toFixed(1)} ms`;
+  if (v < 1) return `${(v * 1000).toFixed(0)} ms`;
+  return v < 10 ? `${v.toFixed(2)} s` : `${v.toFixed(1)} s`;
 }
 
 // rows: one agent type's periods, oldest first; drawn in `slots` slots, the last at the right.
