@@ -272,3 +272,32 @@ def test_a_refused_token_shows_the_login_with_the_servers_message(
     expect(page.locator("#app")).to_be_visible(timeout=SEEN_MS)
     expect(page.locator("#live")).to_have_attribute("data-mode", "polling", timeout=SEEN_MS)
     page.close()
+
+
+def test_pusher_going_away_falls_back_to_polling_and_back(
+    browser: Any, live_server: ServeProcess, soketi: SoketiServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page, watch = _open(browser, f"{live_server.base}/#token={token()}")
+    live = page.locator("#live")
+    expect(live).to_have_attribute("data-synced", "1", timeout=SEEN_MS)
+    soketi.stop()
+    try:
+        expect(live).to_have_attribute("data-mode", "polling", timeout=SEEN_MS)
+        expect(live).to_contain_text("polling the API")
+        during = send_test_task("noop")
+        expect(_row(page, during)).to_have_attribute("data-status", "completed", timeout=SEEN_MS)
+        assert _row(page, during).get_attribute("data-source") == "api"
+    finally:
+        soketi.start(timeout=START_S)
+    # Back: one reload for what the events missed, then events again.
+    expect(live).to_have_attribute("data-mode", "pusher", timeout=SEEN_MS)
+    expect(live).to_have_attribute("data-synced", "2", timeout=SEEN_MS)
+    after = send_test_task("noop")
+    expect(_row(page, after)).to_have_attribute("data-status", "completed", timeout=SEEN_MS)
+    expect(_row(page, after)).to_have_attribute("data-source", "pusher", timeout=SEEN_MS)
+    assert page.evaluate("window.agentqLoadedOnce") is True
+    # The browser notes the refused websocket connections; nothing else.
+    assert [e for e in watch.errors if "WebSocket connection" not in e] == []
+    page.close()
