@@ -1,4 +1,4 @@
-"""``agentq serve``: the health and metrics HTTP server (``workers/serve/server.py``).
+"""``agentq serve``: the health, metrics and API HTTP server (``workers/serve/server.py``).
 
 Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
 ``python -m workers.cli.serve``. Exit codes: 0 after SIGINT / SIGTERM, 1 invalid
@@ -32,7 +32,8 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     show_default=True,
 )
 def serve(host: str | None, port: int | None, log_level: str) -> None:
-    """Serve /healthz, /api/v1/health/supabase and Prometheus /metrics over HTTP.
+    """Serve /healthz, /api/v1/health/supabase, Prometheus /metrics and the operations
+    page's API (/api/v1/..., POST /pusher/auth; docs/api.md) over HTTP.
 
     Health endpoints answer 200 when healthy or degraded and 503 when unhealthy.
     """
