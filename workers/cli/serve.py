@@ -32,8 +32,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     show_default=True,
 )
 def serve(host: str | None, port: int | None, log_level: str) -> None:
-    """Serve /healthz, /api/v1/health/supabase, Prometheus /metrics and the operations
-    page's API (/api/v1/..., POST /pusher/auth; docs/api.md) over HTTP.
+    """Serve /healthz, /api/v1/health/supabase, Prometheus /metrics, the live operations
+    page at / (docs/page.md) and its API (/api/v1/..., POST /pusher/auth; docs/api.md)
+    over HTTP.
 
     Health endpoints answer 200 when healthy or degraded and 503 when unhealthy.
     """
