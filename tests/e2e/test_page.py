@@ -247,6 +247,13 @@ def test_without_pusher_the_page_polls_and_says_so(
     page.select_option("#filter-status", "failed")
     expect(_row(page, ok)).to_have_count(0, timeout=SEEN_MS)
     expect(_row(page, bad)).to_have_count(1)
+    page.select_option("#filter-agent-type", "quiz_generator")  # failed quizzes: none here
+    expect(_row(page, bad)).to_have_count(0, timeout=SEEN_MS)
+    page.select_option("#filter-status", "")
+    page.select_option("#filter-agent-type", "content_generator")
+    expect(_row(page, ok)).to_have_count(1, timeout=SEEN_MS)
+    types = page.locator("#executions tbody tr td:nth-child(2)").all_inner_texts()
+    assert set(types) == {"content_generator"}, types
     assert page.evaluate("window.agentqLoadedOnce") is True
     assert watch.errors == []
     page.close()

@@ -165,10 +165,14 @@ function applyExecution(row, source) {
   renderExecutions();
 }
 
+let listRequests = 0;
+
 async function loadExecutions() {
   const query = new URLSearchParams({ limit: String(LIMIT) });
   for (const [key, value] of Object.entries(filters())) if (value) query.set(key, value);
+  const request = ++listRequests;
   const body = await getJSON(`/api/v1/executions?${query}`);
+  if (request !== listRequests) return; // a later request (other filters) answers instead
   state.executions = new Map(body.executions.map((row) => [row.task_id, { ...row, source: "api" }]));
   renderExecutions();
 }
