@@ -111,7 +111,7 @@ def test_every_file_the_page_loads_exists_and_is_packaged() -> None:
     wanted = set(re.findall(r'(?:src|href)="/static/([^"]+)"', html))
     for js in STATIC.glob("*.js"):
         wanted |= set(re.findall(r'from "\./([^"]+)"', js.read_text()))
-    assert wanted >= {"app.js", "app.css", "api.js", "live.js", "charts.js"}
+    assert wanted >= {"app.js", "app.css", "api.js", "live.js", "charts.js", "timeline.js"}
     for name in wanted:
         assert isinstance(page.find(f"/static/{name}"), page.Asset), name
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][

@@ -4,7 +4,9 @@
 
 import { AuthError, clearToken, getJSON, getToken, setToken, takeTokenFromFragment } from "./api.js";
 import { clock, metricsChart, seconds } from "./charts.js";
+import { cell, time } from "./dom.js";
 import { connect } from "./live.js";
+import { renderTimeline } from "./timeline.js";
 
 const LIMIT = 50;
 const HEALTH_MS = 15000;
@@ -26,20 +28,6 @@ const $ = (selector) => document.querySelector(selector);
 const state = { executions: new Map(), agents: new Map(), metrics: new Map(), selected: null, live: null, timers: [] };
 
 // --- small helpers ------------------------------------------------------------------------
-function cell(text, className) {
-  const td = document.createElement("td");
-  td.textContent = text === null || text === undefined || text === "" ? "–" : String(text);
-  if (className) td.className = className;
-  return td;
-}
-
-function time(iso, withMs = false) {
-  if (!iso) return "–";
-  const d = new Date(iso);
-  const text = d.toLocaleTimeString([], { hour12: false });
-  return withMs ? `${text}.${String(d.getMilliseconds()).padStart(3, "0")}` : text;
-}
-
 function debounce(fn, ms) {
   let timer = null;
   return () => {
@@ -74,7 +62,13 @@ function renderHealth(report) {
   $("#health-reasons").textContent = (report.reasons || []).join("; ");
 }
 
-const loadHealth = () => guard(async () => renderHealth(await getJSON("/api/v1/health")));
+async function loadHealth() {
+  try {
+    renderHealth(await getJSON("/api/v1/health"));
+  } catch (err) {
+    renderHealth({ status: "unknown", reasons: [`cannot read the health report: ${err.message}`] });
+  }
+}
 
 // --- executions ---------------------------------------------------------------------------
 function filters() {
@@ -190,52 +184,7 @@ function onExecution(payload) {
   if (payload.task_id === state.selected) refreshTimeline();
 }
 
-// --- a task's timeline --------------------------------------------------------------------
-function errorOf(event) {
-  if (event.error) return event.error;
-  const detail = event.detail;
-  if (!detail || typeof detail !== "object") return detail || "";
-  const message = detail.error_message || detail.error || detail.exception;
-  if (message) return detail.error_type ? `${detail.error_type}: ${message}` : message;
-  return "";
-}
-
-function outputSummary(output) {
-  if (output === null || output === undefined) return null;
-  const text = JSON.stringify(output);
-  return text.length > 240 ? `${text.slice(0, 240)}… (${text.length} characters)` : text;
-}
-
-function renderTimeline(record) {
-  $("#timeline").hidden = false;
-  $("#timeline-task").textContent = record.task_id;
-  const error = record.error_message ? `${record.error_type ? record.error_type + ": " : ""}${record.error_message}` : null;
-  const facts = [
-    ["status", record.status], ["agent type", record.agent_type], ["task type", record.task_type],
-    ["retries", record.retry_count], ["worker", record.worker], ["user", record.user_id],
-    ["session", record.session_id], ["created", time(record.created_at, true)],
-    ["started", time(record.started_at, true)], ["completed", time(record.completed_at, true)],
-    ["duration", seconds(record.execution_time_seconds)], ["quality score", record.quality_score],
-    ["error", error], ["output", outputSummary(record.output_data)],
-  ];
-  $("#timeline-summary").replaceChildren(...facts.flatMap(([name, value]) => {
-    const dt = document.createElement("dt");
-    dt.textContent = name;
-    const dd = document.createElement("dd");
-    dd.textContent = value === null || value === undefined || value === "" ? "–" : String(value);
-    dd.dataset.field = name;
-    return [dt, dd];
-  }));
-  $("#timeline tbody").replaceChildren(...(record.history || []).map((event) => {
-    const tr = document.createElement("tr");
-    tr.className = "event";
-    tr.dataset.status = event.status;
-    tr.append(cell(time(event.occurred_at, true)), cell(event.event || event.status, `status status-${event.status}`),
-      cell(event.attempt, "num"), cell(event.worker), cell(errorOf(event) || " ", "error"));
-    return tr;
-  }));
-}
-
+// --- a task's timeline (timeline.js draws it) ---------------------------------------
 async function openTimeline(taskId) {
   state.selected = taskId;
   renderExecutions();
@@ -349,6 +298,7 @@ let resyncs = 0;
 const resync = () => guard(async () => {
   await Promise.all([loadExecutions(), loadAgents(), loadMetrics()]);
   $("#live").dataset.synced = String(++resyncs); // reloads after (re)connecting, for tests
+  notice("");
 });
 
 const handlers = {
