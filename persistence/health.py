@@ -122,7 +122,8 @@ def execution_stats(
 
 
 def instances_summary(store: SQLStore, stale_s: float) -> dict[str, Any]:
-    """Agent instances by status; ``online`` = not offline with a heartbeat within stale_s."""
+    """Agent instances by status; ``online`` = not offline with a heartbeat within stale_s;
+    ``online_workers`` and ``online_agent_types``: those with an online instance."""
     with wrap_db_errors(), store.engine.connect() as conn:
         row = (
             conn.exec_driver_sql(_q()["instances_summary"], {"stale_s": float(stale_s)})
@@ -131,6 +132,7 @@ def instances_summary(store: SQLStore, stale_s: float) -> dict[str, Any]:
         )
     out = dict(row)
     out["online_workers"] = sorted(out["online_workers"] or [])
+    out["online_agent_types"] = sorted(out["online_agent_types"] or [])
     return out
 
 

@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     # --- agentq serve: health and Prometheus endpoints (workers/serve/server.py) ----------
     serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
     serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
+    # Where the page's pusher-js comes from (workers/serve/page.py); unset: ./node_modules,
+    # then the project's.
+    node_modules: Path | None = Field(None, validation_alias="AGENTQ_NODE_MODULES")
 
     # --- Supabase (the integration design's names and defaults) -------------------------------
     # None (unset): Supabase is used when SUPABASE_* name one (workers/stores.py);
@@ -236,6 +239,13 @@ class Settings(BaseSettings):
     realtime_statuses: str = Field("", validation_alias="AGENTQ_REALTIME_STATUSES")  # "": all
     realtime_execution_fields: str = Field("", validation_alias="AGENTQ_REALTIME_EXECUTION_FIELDS")
     realtime_user_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_USER_CHANNELS")
+    # A user's channel is private-<prefix>-user-<id> (subscribers need a signature from
+    # agentq serve's /pusher/auth); false: the public <prefix>-user-<id> of before.
+    realtime_private_user_channels: bool = Field(
+        True, validation_alias="AGENTQ_REALTIME_PRIVATE_USER_CHANNELS"
+    )
+    # The fleet channels (<prefix>-executions, -agents, -metrics); false: user channels only.
+    realtime_public_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_PUBLIC_CHANNELS")
     realtime_breaker_failures: int = Field(
         3, ge=1, le=1000, validation_alias="AGENTQ_REALTIME_BREAKER_FAILURES"
     )

@@ -56,7 +56,8 @@ WHERE status IN ('pending', 'queued', 'running', 'retrying')
 GROUP BY status
 
 -- name: instances_summary
--- Agent instances by status; "online" = not offline and a heartbeat within stale_s.
+-- Agent instances by status; "online" = not offline and a heartbeat within stale_s; the
+-- workers and the agent types (hence queues) that have an online instance.
 SELECT count(*)::int AS total,
        count(*) FILTER (WHERE status = 'idle')::int AS idle,
        count(*) FILTER (WHERE status IN ('busy', 'processing'))::int AS busy,
@@ -68,7 +69,11 @@ SELECT count(*)::int AS total,
        COALESCE(array_agg(DISTINCT worker) FILTER (
            WHERE status <> 'offline' AND worker IS NOT NULL
              AND last_heartbeat >= now() - make_interval(secs => %(stale_s)s)), '{}')
-           AS online_workers
+           AS online_workers,
+       COALESCE(array_agg(DISTINCT agent_type::text) FILTER (
+           WHERE status <> 'offline'
+             AND last_heartbeat >= now() - make_interval(secs => %(stale_s)s)), '{}')
+           AS online_agent_types
 FROM agent_instances
 
 -- name: insert_system_health

@@ -23,7 +23,7 @@ import redis
 from tasks.registry import get_spec
 from tests.e2e.conftest import send_test_task
 from tests.support.database import reset_recording
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi
+from tests.support.soketi import SoketiServer, Subscriber, require_soketi, sign_with_app_secret
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 from workers.producer import enqueue, get_execution
 
@@ -131,12 +131,13 @@ def test_a_tasks_updates_reach_the_subscriber_in_order(
     worker, _ = system
     user = str(uuid.uuid4())
     spec = get_spec("quiz_generator")
-    channels = ["agentq-executions", "agentq-agents", f"agentq-user-{user}"]
-    with Subscriber(soketi.ws_url, channels) as sub:
+    mine = f"private-agentq-user-{user}"
+    channels = ["agentq-executions", "agentq-agents", mine]
+    with Subscriber(soketi.ws_url, channels, auth=sign_with_app_secret) as sub:
         task_id = enqueue("quiz_generator", spec.example_task_type, spec.example, user_id=user)
         wait_for(lambda: "completed" in statuses(sub, task_id), EVENT_S, what="completed event")
         wait_for(
-            lambda: "completed" in statuses(sub, task_id, f"agentq-user-{user}"),
+            lambda: "completed" in statuses(sub, task_id, mine),
             EVENT_S,
             what="the user's channel",
         )

@@ -122,7 +122,7 @@ def test_bad_setting_exits_1_naming_it() -> None:
 def test_help_lists_every_command() -> None:
     res = agentq("--help")
     assert res.returncode == 0
-    for command in ("migrate", "enqueue", "status", "agents", "metrics", "health", "demo"):
+    for command in ("migrate", "enqueue", "status", "agents", "metrics", "health", "demo", "token"):
         assert f"  {command} " in res.stdout
     assert "celery -A workers.app" in res.stdout
 

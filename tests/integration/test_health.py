@@ -27,11 +27,14 @@ from persistence.health import (
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.sql_store import SQLStore
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.workers import WorkerProcess, wait_for
 from workers.health.report import health_check, health_row
+from workers.routing import AGENT_TYPES
 from workers.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT, TASK = "quiz_generator", "quiz"
+WIDE = {"COLUMNS": "400"}  # rich lays the table out for 80 columns when not on a terminal
 
 
 def _t(task_id: str, status: str, at: datetime, attempt: int = 0, **kw: Any) -> Transition:
@@ -88,7 +91,8 @@ def test_health_shape_and_statistics_on_the_real_services(
     sql_store: SQLStore, redis_client: redis.Redis
 ) -> None:
     now = datetime.now(UTC)
-    sql_store.set_instances_status("w1@h", [AGENT], "idle", now)
+    # What a worker consuming every agent queue records at start (its bootstep).
+    sql_store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", now)
     for secs in (1.0, 2.0, 3.0, 4.0):
         _run(sql_store, "w1@h", now - timedelta(seconds=10), end="completed", secs=secs)
     _run(sql_store, "w1@h", now - timedelta(seconds=10), end="failed", secs=5.0)
@@ -108,7 +112,9 @@ def test_health_shape_and_statistics_on_the_real_services(
     assert c["database"]["ok"] and c["database"]["latency_ms"] >= 0
     assert c["supabase"] == {"ok": True, "configured": False, "status": "not configured"}
     assert c["queues"]["total"] == 0 and c["queues"]["depth"][AGENT] == 0
-    assert c["workers"]["online"] == 1 and c["workers"]["online_workers"] == ["w1@h"]
+    assert c["workers"]["online"] == len(AGENT_TYPES)
+    assert c["workers"]["online_workers"] == ["w1@h"]
+    assert c["workers"]["queues_without_consumer"] == [] and c["workers"]["status"] == "healthy"
     ex = c["executions"]
     assert ex["by_status"] == {"completed": 4, "failed": 1, "running": 1}
     assert ex["error_rate"] == 20.0  # not above the 20 % threshold
@@ -124,32 +130,88 @@ def test_health_shape_and_statistics_on_the_real_services(
         "FROM system_health WHERE id = %(id)s",
         {"id": row_id},
     )
-    assert tuple(row) == ("healthy", 100.0, 4, 1, 1, 20.0, 1, pytest.approx(4.8), [])
+    assert tuple(row) == (
+        "healthy",
+        100.0,
+        4,
+        1,
+        1,
+        20.0,
+        len(AGENT_TYPES),
+        pytest.approx(4.8),
+        [],
+    )
 
 
-def test_waiting_messages_without_workers_and_recording_lag_degrade(
-    clean: str, redis_client: redis.Redis
-) -> None:
+def _no_python_values(text: str) -> None:
+    """What a person reads: no repr of None, an empty dict or list."""
+    for raw in ("None", "{}", "[]"):
+        assert raw not in text, text
+
+
+def test_no_worker_online_is_unhealthy_and_says_so(clean: str, redis_client: redis.Redis) -> None:
     redis_client.lpush(f"{AGENT}:5", b"{}", b"{}")
     redis_client.lpush(AGENT, b"{}")
     old_ms = int((datetime.now(UTC).timestamp() - 120) * 1000)
     redis_client.xadd("agentq:events", {"e": b"[]"}, id=f"{old_ms}-0")
     res = _health_cli("--json")
+    assert res.returncode == 4, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    assert report["status"] == "unhealthy"
+    assert report["components"]["queues"]["depth"][AGENT] == 3
+    assert report["components"]["workers"]["status"] == "unhealthy"
+    assert report["reasons"][0] == (
+        "no worker online: no queue is consumed, 3 messages waiting"
+        " (start one: celery -A workers.app worker)"
+    )
+    assert report["components"]["recording"]["backlog"] == 1
+    assert any(r.startswith("recording lag 1") for r in report["reasons"])  # still listed
+    text = _health_cli(env=WIDE)
+    assert text.returncode == 4 and text.stdout.startswith("unhealthy"), text.stdout
+    assert "no worker online" in text.stdout and "workers: none" in text.stdout
+    _no_python_values(text.stdout)
+
+
+def test_a_queue_no_live_worker_consumes_is_degraded_and_named(
+    clean: str, redis_client: redis.Redis
+) -> None:
+    """A real worker consuming every agent queue but two: those two are named."""
+    left_out = ["terrain_generator", "roblox_testing"]
+    queues = [a for a in AGENT_TYPES if a not in left_out]
+    redis_client.lpush("terrain_generator", b"{}", b"{}")
+    with WorkerProcess("health-subset", concurrency=1, queues=",".join(queues)):
+        wait_for(
+            lambda: json.loads(_health_cli("--json").stdout)["components"]["workers"]["online"],
+            30,
+            what="the worker's instances online",
+        )
+        res = _health_cli("--json")
+        text = _health_cli(env=WIDE)
     assert res.returncode == 5, res.stdout + res.stderr
     report = json.loads(res.stdout)
     assert report["status"] == "degraded"
-    assert report["components"]["queues"]["depth"][AGENT] == 3
-    assert "3 messages waiting and no worker online" in report["reasons"]
-    assert report["components"]["recording"]["backlog"] == 1
-    assert any(r.startswith("recording lag 1") for r in report["reasons"])
-    text = _health_cli()
-    assert text.returncode == 5 and "degraded" in text.stdout
+    workers = report["components"]["workers"]
+    assert workers["status"] == "degraded" and workers["queues_without_consumer"] == [
+        "terrain_generator",
+        "roblox_testing",
+    ]
+    assert report["reasons"] == [
+        "no live worker consumes 2 queues: terrain_generator (2 waiting), roblox_testing"
+        " (0 waiting)"
+    ]
+    assert text.returncode == 5 and text.stdout.startswith("degraded"), text.stdout
+    assert "queues without a live consumer: terrain_generator, roblox_testing" in text.stdout
+    _no_python_values(text.stdout)
 
 
-def test_cli_exits_0_when_healthy(clean: str) -> None:
+def test_cli_exits_0_when_healthy(sql_store: SQLStore) -> None:
+    sql_store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", datetime.now(UTC))
     res = _health_cli("--json")
     assert res.returncode == 0, res.stdout + res.stderr
     assert json.loads(res.stdout)["status"] == "healthy"
+    text = _health_cli(env=WIDE)
+    assert text.returncode == 0 and text.stdout.startswith("healthy"), text.stdout
+    _no_python_values(text.stdout)
 
 
 @pytest.fixture
@@ -160,7 +222,11 @@ def throwaway_redis() -> Iterator[RedisServer]:
     srv.stop()
 
 
-def test_broker_down_is_unhealthy_with_the_reason(clean: str, throwaway_redis: RedisServer) -> None:
+def test_broker_down_is_unhealthy_with_the_reason(
+    sql_store: SQLStore, throwaway_redis: RedisServer
+) -> None:
+    # A worker's instances are online (heartbeats in the database): only the broker fails.
+    sql_store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", datetime.now(UTC))
     url = f"redis://:s3cretpw@127.0.0.1:{throwaway_redis.port}/0"
     settings = load_settings(celery_broker_url=url)
     throwaway_redis.stop()
@@ -343,6 +409,8 @@ def test_beat_tasks_store_health_reap_and_purge(sql_store: SQLStore) -> None:
     register_housekeeping_tasks(app)
     assert {SYSTEM_HEALTH, REAP_STALE, RETENTION} <= set(app.tasks)
 
+    # Beat's tasks run on a worker: its instances are online.
+    sql_store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", datetime.now(UTC))
     out = run_system_health(store=sql_store)
     assert out["status"] == "healthy" and out["id"]
     assert _sql(sql_store, "SELECT status, overall_health_score FROM system_health") == [

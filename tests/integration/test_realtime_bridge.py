@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi
+from tests.support.soketi import SoketiServer, Subscriber, require_soketi, sign_with_app_secret
 from tests.support.workers import ROOT, wait_for
 from workers.realtime import Change, RealtimeIntegrationService
 from workers.settings import load_settings
@@ -132,8 +132,11 @@ def test_user_channel_payload_and_trimming(
     user = str(uuid.uuid4())
     service = bridge()
     service.start()
-    channels = ["agentq-executions", f"agentq-user-{user}"]
-    with Subscriber(soketi.ws_url, channels) as sub, db(database_url) as conn:
+    channels = ["agentq-executions", f"private-agentq-user-{user}"]
+    with (
+        Subscriber(soketi.ws_url, channels, auth=sign_with_app_secret) as sub,
+        db(database_url) as conn,
+    ):
         [small] = insert_executions(conn, 1, user_id=user)
         [big] = insert_executions(conn, 1, user_id=user, error="e" * 20_000)
         wait_for(lambda: len(sub.received()) >= 4, what="4 events")

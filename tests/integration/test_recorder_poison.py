@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -401,7 +402,10 @@ def test_health_says_unhealthy_when_recording_stalls(
     store: SQLStore, redis_client: redis.Redis
 ) -> None:
     from workers.health.report import health_check
+    from workers.routing import AGENT_TYPES
 
+    # A worker is online (its heartbeats are fresh), but its recorder makes no progress.
+    store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", datetime.now(UTC))
     _age(redis_client, 120)
     redis_client.xadd(STREAM, {"e": wire.encode(_good())})  # and it grows
     report = health_check(store=store)

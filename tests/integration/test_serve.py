@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from persistence.migration_service import MigrationService
 from persistence.schema import metadata
+from persistence.sql_store import SQLStore
 from tests.support.database import EVERY_TABLE, libpq_url, truncate
 from tests.support.servers import PostgresServer, free_port
+from workers.routing import AGENT_TYPES
+from workers.settings import to_sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_KEYS = {"status", "response_time_ms", "tables_accessible", "realtime_enabled"}
@@ -134,6 +138,14 @@ def test_health_endpoints_answer_the_seed_shape(
 
     code, report = served.json("/healthz")
     assert set(report) >= SEED_KEYS and "components" in report
+    assert code == 503 and report["status"] == "unhealthy"  # no worker online
+    # What a worker consuming every queue records at start: then the probe passes.
+    store = SQLStore(to_sqlalchemy_url(empty), pool_size=1)
+    try:
+        store.set_instances_status("w1@h", list(AGENT_TYPES), "idle", datetime.now(UTC))
+    finally:
+        store.close()
+    code, report = served.json("/healthz")
     assert report["status"] != "unhealthy", report["reasons"]
     assert code == 200
 

@@ -139,15 +139,41 @@ class SoketiServer:
         self.proc = None
 
 
+Authorizer = Callable[[str, str], str | None]
+
+
+def sign_with_app_secret(socket_id: str, channel: str) -> str:
+    """A private channel's ``auth`` made with the test app's secret (the ``pusher``
+    library's own signature), for tests that do not exercise an auth endpoint."""
+    import pusher
+
+    client = pusher.Pusher(app_id=APP_ID, key=APP_KEY, secret=APP_SECRET)
+    return str(client.authenticate(channel=channel, socket_id=socket_id)["auth"])
+
+
 class Subscriber:
     """A websocket client speaking the Pusher protocol, in a thread: subscribes to
-    channels and keeps every event it receives (``events``), in arrival order."""
+    channels and keeps every event it receives (``events``), in arrival order.
 
-    def __init__(self, url: str, channels: list[str]) -> None:
+    ``auth(socket_id, channel)`` gives the signature of a ``private-`` channel (None: send
+    none). Refusals (``pusher:subscription_error``, ``pusher:error``) are kept in
+    ``refusals``; with ``strict`` (default) a refused channel fails ``__enter__``."""
+
+    def __init__(
+        self,
+        url: str,
+        channels: list[str],
+        auth: Authorizer | None = None,
+        strict: bool = True,
+    ) -> None:
         self.url = url
         self.channels = channels
+        self.auth = auth
+        self.strict = strict
+        self.socket_id = ""
         self.events: list[dict[str, Any]] = []
         self.subscribed: set[str] = set()
+        self.refusals: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -159,11 +185,24 @@ class Subscriber:
         self._ws = connect(self.url, open_timeout=10)
         first = json.loads(self._ws.recv(timeout=10))
         assert first["event"] == "pusher:connection_established", first
+        self.socket_id = json.loads(first["data"])["socket_id"]
         for channel in self.channels:
-            msg = {"event": "pusher:subscribe", "data": {"channel": channel}}
-            self._ws.send(json.dumps(msg))
+            data = {"channel": channel}
+            signature = None
+            if self.auth is not None and channel.startswith("private-"):
+                signature = self.auth(self.socket_id, channel)
+            if signature is not None:
+                data["auth"] = signature
+            self._ws.send(json.dumps({"event": "pusher:subscribe", "data": data}))
         self._thread.start()
-        wait_for(lambda: self.subscribed >= set(self.channels), 10, what="subscriptions")
+        wait_for(
+            lambda: len(self.subscribed) + len(self.refusals) >= len(self.channels),
+            10,
+            what="subscriptions (or their refusals)",
+        )
+        if self.strict and self.refusals:
+            self.__exit__()
+            raise AssertionError(f"subscriptions refused: {self.refusals}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -185,6 +224,8 @@ class Subscriber:
             event = msg.get("event", "")
             if event == "pusher_internal:subscription_succeeded":
                 self.subscribed.add(msg["channel"])
+            elif event in ("pusher:subscription_error", "pusher:error"):
+                self.refusals.append(msg)
             elif event == "pusher:ping":
                 self._ws.send(json.dumps({"event": "pusher:pong", "data": {}}))
             elif not event.startswith("pusher"):

@@ -13,7 +13,7 @@ import pytest
 
 from workers.realtime.breaker import PusherBreaker
 from workers.realtime.changes import PendingChanges, parse_notification
-from workers.realtime.channels import table_channel, user_channel
+from workers.realtime.channels import private_user_channel, table_channel, user_channel
 from workers.realtime.config import RealtimeConfig
 from workers.realtime.payloads import MAX_EVENT_BYTES, build_payload, events_for
 from workers.realtime.pusher_sink import MAX_BATCH_EVENTS, batches
@@ -89,16 +89,19 @@ def test_channel_names() -> None:
     uid = str(uuid.uuid4())
     assert user_channel("agentq", uid) == f"agentq-user-{uid}"
     assert user_channel("agentq", "x" * 200) is None  # over Pusher's 164 characters
+    assert private_user_channel("agentq", uid) == f"private-agentq-user-{uid}"
+    assert private_user_channel("agentq", "x" * 150) is None  # "private-" makes it 172
+    assert private_user_channel("agentq", "a b") is None
 
 
-def test_execution_events_go_to_the_table_and_the_users_channel() -> None:
+def test_execution_events_go_to_the_table_and_the_users_private_channel() -> None:
     cfg = config()
     uid = uuid.uuid4()
     row = execution(user_id=uid)
     payload = build_payload("agent_executions", row, cfg)
     assert payload is not None
     events = events_for("agent_executions", row, payload, cfg)
-    assert [e.channel for e in events] == ["agentq-executions", f"agentq-user-{uid}"]
+    assert [e.channel for e in events] == ["agentq-executions", f"private-agentq-user-{uid}"]
     assert {e.name for e in events} == {"execution.updated"}
     data = json.loads(events[0].data)
     assert data["task_id"] == "t-1" and data["status"] == "running"
@@ -141,6 +144,30 @@ def test_fields_and_user_channels_are_settings() -> None:
     assert [e.channel for e in events_for("agent_executions", row, payload, cfg)] == [
         "agentq-executions"
     ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"realtime_private_user_channels": False}, ["agentq-executions", "agentq-user-{u}"]),
+        ({"realtime_public_channels": False}, ["private-agentq-user-{u}"]),
+        ({"realtime_public_channels": False, "realtime_user_channels": False}, []),
+    ],
+)
+def test_private_and_public_channels_are_settings(
+    overrides: dict[str, Any], expected: list[str]
+) -> None:
+    cfg = config(**overrides)
+    uid = uuid.uuid4()
+    row = execution(user_id=uid)
+    payload = build_payload("agent_executions", row, cfg)
+    assert payload is not None
+    channels = [e.channel for e in events_for("agent_executions", row, payload, cfg)]
+    assert channels == [c.format(u=uid) for c in expected]
+    instance = {"id": uuid.uuid4(), "agent_id": "a@w", "status": "idle"}
+    agent_events = events_for("agent_instances", instance, dict(instance), cfg)
+    public = overrides.get("realtime_public_channels", True)
+    assert [e.channel for e in agent_events] == (["agentq-agents"] if public else [])
 
 
 def test_status_and_table_filters() -> None:

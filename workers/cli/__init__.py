@@ -21,6 +21,7 @@ from workers.cli.recorder import recorder
 from workers.cli.serve import serve
 from workers.cli.soak import soak
 from workers.cli.status import status
+from workers.cli.token import token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,6 +52,7 @@ for _command, _name in (
     (demo, "demo"),
     (dead_letters, "dead-letters"),
     (soak, "soak"),
+    (token, "token"),
 ):
     main.add_command(_command, name=_name)
 

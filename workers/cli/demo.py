@@ -39,8 +39,21 @@ from workers.cli import common
     default=None,
     help="Also run Flower on 127.0.0.1:PORT (default 5555) and keep everything up until Ctrl-C.",
 )
+@click.option(
+    "--page",
+    "page_port",
+    type=click.IntRange(1, 65535),
+    is_flag=False,
+    flag_value=8088,
+    default=None,
+    help="Also run agentq serve on 127.0.0.1:PORT (default 8088) with the live page (and"
+    " agentq realtime if PUSHER_* is set), print its URL with a token, keep everything up"
+    " until Ctrl-C.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def demo(n_tasks: int, timeout: float, flower_port: int | None, as_json: bool) -> None:
+def demo(
+    n_tasks: int, timeout: float, flower_port: int | None, page_port: int | None, as_json: bool
+) -> None:
     """Run a mixed batch of agent tasks on embedded (or the configured) Redis and PostgreSQL.
 
     Without CELERY_BROKER_URL / DATABASE_URL it starts PostgreSQL and Redis from pip
@@ -59,7 +72,12 @@ def demo(n_tasks: int, timeout: float, flower_port: int | None, as_json: bool) -
     console = common.err_console if as_json else common.console
     try:
         summary = run_demo(
-            n_tasks, console, timeout=timeout, flower_port=flower_port, show=not as_json
+            n_tasks,
+            console,
+            timeout=timeout,
+            flower_port=flower_port,
+            page_port=page_port,
+            show=not as_json,
         )
     except KeyboardInterrupt:
         common.err_console.print("interrupted: worker, beat and services stopped")
@@ -85,6 +103,7 @@ def _print_epilogue(summary: dict, console: object) -> None:
         "Everything the demo started is stopped.",
         "See the tasks in Flower: agentq demo --flower   (Flower on http://127.0.0.1:5555/tasks"
         " while the demo runs; Ctrl-C stops all)",
+        "Watch them live: agentq demo --page   (the operations page on http://127.0.0.1:8088/)",
         "On your own servers: celery -A workers.app worker | beat, and"
         " celery -A workers.app flower --basic-auth=user:password",
     ]

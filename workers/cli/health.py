@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from workers.cli import common
@@ -44,45 +45,79 @@ def health(as_json: bool, ping: bool) -> None:
 
 
 def _print(report: dict[str, Any]) -> None:
-    colour = {"healthy": "green", "degraded": "yellow"}.get(report["status"], "red")
     common.console.print(
-        f"[bold {colour}]{report['status']}[/]  ({report['response_time_ms']:.0f} ms)",
+        f"{_coloured(report['status'])}  ({report['response_time_ms']:.0f} ms)",
         highlight=False,
     )
     for reason in report["reasons"]:
-        common.console.print(f"  - {reason}", highlight=False)
-    table = Table("component", "ok", "details", box=None)
+        common.console.print(f"  - {escape(reason)}", highlight=False)
+    table = Table("component", "ok", box=None)
+    table.add_column("details", overflow="fold")  # wrap, never cut (URLs, errors)
     for name, comp in report["components"].items():
-        table.add_row(name, "yes" if comp.get("ok") else "[red]no[/]", _summary(name, comp))
-    common.console.print(table)
+        table.add_row(name, _ok(comp), escape(_summary(name, comp)))
+    common.console.print(table, highlight=False)
+
+
+def _coloured(status: str) -> str:
+    colour = {"healthy": "green", "degraded": "yellow"}.get(status, "red")
+    return f"[bold {colour}]{status}[/]"
+
+
+def _ok(comp: dict[str, Any]) -> str:
+    """yes / no (the check failed), or the component's own verdict when it has one."""
+    if not comp.get("ok"):
+        return "[red]no[/]"
+    status = comp.get("status")
+    return _coloured(status) if status in ("degraded", "unhealthy") else "yes"
+
+
+def _n(value: Any, fmt: str = "{}", unit: str = "") -> str:
+    """A value for people: "none" instead of None."""
+    return "none" if value is None else fmt.format(value) + unit
+
+
+def _counts(counts: dict[str, int] | None, empty: str) -> str:
+    """``{"a": 2, "b": 0}`` as "a 2", or ``empty`` when nothing is counted."""
+    shown = [f"{k} {v}" for k, v in (counts or {}).items() if v]
+    return ", ".join(shown) or empty
 
 
 def _summary(name: str, c: dict[str, Any]) -> str:
     if not c.get("ok"):
-        return str(c.get("error", ""))
+        return str(c.get("error") or "")
     if name in ("broker", "database") or (name == "supabase" and c.get("configured")):
-        return f"{c.get('url', '')} {c.get('latency_ms', 0):.1f} ms"
+        return f"{c.get('url', '')} {_n(c.get('latency_ms'), '{:.1f}', ' ms')}"
     if name == "supabase":
         return str(c.get("status", "not configured"))
     if name == "queues":
-        busy = {q: n for q, n in c.get("depth", {}).items() if n}
-        return f"{c.get('total', 0)} waiting {busy or ''}"
+        return f"{c.get('total', 0)} waiting" + (
+            f" ({_counts(c.get('depth'), '')})" if c.get("total") else ""
+        )
     if name == "workers":
-        return f"{c.get('online', 0)} instances online on {c.get('online_workers', [])}"
+        online = ", ".join(c.get("online_workers") or []) or "none"
+        text = f"{c.get('online', 0)} instances online, workers: {online}"
+        missing = c.get("queues_without_consumer") or []
+        if c.get("online") and missing:
+            text += f"; queues without a live consumer: {', '.join(missing)}"
+        return text
     if name == "executions":
         rate = c.get("error_rate")
         return (
-            f"{c.get('by_status', {})} error rate "
-            f"{'-' if rate is None else f'{rate:.1f} %'} p50 {c.get('p50_s')} p95 {c.get('p95_s')}"
+            f"{_counts(c.get('by_status'), 'none in the window')}; error rate "
+            f"{_n(rate, '{:.1f}', ' %')}; p50 {_n(c.get('p50_s'), '{:.3f}', ' s')}"
+            f" p95 {_n(c.get('p95_s'), '{:.3f}', ' s')}"
         )
     if name == "mirror":
         return (
-            f"{c.get('kind')} mirror: backlog {c.get('backlog')} rows "
-            f"({c.get('backlog_items')} items), oldest {c.get('oldest_age_seconds')} s, "
-            f"dead {c.get('dead')}"
+            f"{c.get('kind')} mirror: backlog {_n(c.get('backlog'))} rows "
+            f"({_n(c.get('backlog_items'))} items), oldest "
+            f"{_n(c.get('oldest_age_seconds'), '{:.0f}', ' s')}, dead {_n(c.get('dead'))}"
         )
     if name == "recording":
-        return f"backlog {c.get('backlog')} oldest {c.get('oldest_age_seconds')} s"
+        return (
+            f"backlog {_n(c.get('backlog'))}, oldest "
+            f"{_n(c.get('oldest_age_seconds'), '{:.1f}', ' s')}"
+        )
     return ""
 
 

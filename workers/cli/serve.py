@@ -1,4 +1,4 @@
-"""``agentq serve``: the health and metrics HTTP server (``workers/serve/server.py``).
+"""``agentq serve``: the health, metrics and API HTTP server (``workers/serve/server.py``).
 
 Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
 ``python -m workers.cli.serve``. Exit codes: 0 after SIGINT / SIGTERM, 1 invalid
@@ -30,7 +30,9 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     help="Log level (default: LOG_LEVEL, else info).",
 )
 def serve(host: str | None, port: int | None, log_level: str | None) -> None:
-    """Serve /healthz, /api/v1/health/supabase and Prometheus /metrics over HTTP.
+    """Serve /healthz, /api/v1/health/supabase, Prometheus /metrics, the live operations
+    page at / (docs/page.md) and its API (/api/v1/..., POST /pusher/auth; docs/api.md)
+    over HTTP.
 
     Health endpoints answer 200 when healthy or degraded and 503 when unhealthy.
     """

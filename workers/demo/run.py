@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +33,9 @@ from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
 from workers import stores
 from workers.demo.embedded import EmbeddedServices, start_embedded
+from workers.demo.page import PagePlan, page_url, plan_page
+from workers.demo.page import commands as page_commands
+from workers.demo.page import describe as page_describe
 from workers.settings import get_settings, redact_url
 
 # Demo-sized beat periods: one-minute metrics periods, looked at every few seconds.
@@ -53,10 +57,10 @@ class Child:
     proc: subprocess.Popen[bytes]
 
     @classmethod
-    def start(cls, name: str, args: list[str], log: Path, env: dict[str, str]) -> Child:
+    def start(cls, name: str, argv: list[str], log: Path, env: dict[str, str]) -> Child:
         with log.open("ab") as fh:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.app", *args],
+                argv,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
@@ -114,6 +118,10 @@ class DemoRun:
 _interrupted = threading.Event()
 
 
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "workers.app", *args]
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     _interrupted.set()
     raise KeyboardInterrupt(f"signal {signum}")
@@ -133,6 +141,7 @@ def run_demo(
     *,
     timeout: float = 300.0,
     flower_port: int | None = None,
+    page_port: int | None = None,
     show: bool = True,
 ) -> dict[str, Any]:
     """Run the demo; returns the summary (with ``complete`` telling whether every
@@ -146,7 +155,8 @@ def run_demo(
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         _start_services(run)
-        summary = _run_batch(run, timeout, flower_port, show)
+        page = plan_page(page_port) if page_port is not None else None
+        summary = _run_batch(run, timeout, flower_port, page, show)
     finally:
         _shutdown(run)
         for sig, handler in previous.items():
@@ -201,38 +211,56 @@ def _child_env() -> dict[str, str]:
     }
 
 
-def _start_children(run: DemoRun, flower_port: int | None) -> None:
+def _start_children(run: DemoRun, flower_port: int | None, page: PagePlan | None) -> None:
     env = _child_env()
     logs = run.run_dir
     worker_args = ["worker", "-l", "info", "-c", "2", "-n", f"{run.session_id}@%h"]
     worker_args += ["-I", "workers.demo.drills", "--without-mingle", "--without-gossip"]
     beat_args = ["beat", "-l", "info", "-s", str(logs / "celerybeat-schedule")]
-    run.children.append(Child.start("worker", worker_args, logs / "worker.log", env))
-    run.children.append(Child.start("beat", beat_args, logs / "beat.log", env))
+    run.children.append(Child.start("worker", _celery(*worker_args), logs / "worker.log", env))
+    run.children.append(Child.start("beat", _celery(*beat_args), logs / "beat.log", env))
     if flower_port is not None:
         flower_args = ["flower", "--address=127.0.0.1", f"--port={flower_port}"]
-        run.children.append(Child.start("flower", flower_args, logs / "flower.log", env))
+        run.children.append(Child.start("flower", _celery(*flower_args), logs / "flower.log", env))
+    for name, argv in page_commands(page) if page else []:
+        run.children.append(Child.start(name, argv, logs / f"{name}.log", env))
     worker = run.children[0]
     deadline = time.monotonic() + 60
     with run.console.status("starting worker (2 processes) and beat…"):
-        while b" ready." not in worker.log.read_bytes()[-20000:]:
+        while b" ready." not in worker.log.read_bytes()[-20000:] or not _serving(page):
             for child in run.children:
                 child.check()
             if time.monotonic() > deadline:
-                raise DemoError(f"worker not ready after 60 s (log {worker.log})")
+                late = worker.log if _serving(page) else run.run_dir / "serve.log"
+                raise DemoError(f"{late.stem} not ready after 60 s (log {late})")
             _pause(0.2)
 
 
-def _run_batch(run: DemoRun, timeout: float, flower_port: int | None, show: bool) -> dict[str, Any]:
+def _serving(page: PagePlan | None) -> bool:
+    """Whether the page's server accepts connections (True without a page)."""
+    if page is None:
+        return True
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", page.port), 0.2):
+        return True
+    return False
+
+
+def _run_batch(
+    run: DemoRun, timeout: float, flower_port: int | None, page: PagePlan | None, show: bool
+) -> dict[str, Any]:
     from workers.cli.migrate import apply_migrations
     from workers.demo.batch import enqueue_batch, plan_batch
     from workers.demo.report import collect_summary, metrics_json, print_metrics, print_summary
 
     settings = get_settings()
     apply_migrations(MigrationService(settings.sqlalchemy_url), "head", run.console)
-    _start_children(run, flower_port)
+    _start_children(run, flower_port, page)
     if flower_port is not None:
         run.console.print(f"Flower: http://127.0.0.1:{flower_port}/tasks", highlight=False)
+    if page is not None:
+        run.console.print(
+            f"{page_describe(page)}\n{page_url(page)}", highlight=False, soft_wrap=True
+        )
     store = stores.sql_store(settings, pool_size=2, connect_timeout=5)
     try:
         started = datetime.now(UTC)
@@ -255,10 +283,11 @@ def _run_batch(run: DemoRun, timeout: float, flower_port: int | None, show: bool
     if show:
         print_summary(summary, run.console)
         print_metrics(metrics, run.console)
-    if flower_port is not None:
+    if flower_port is not None or page is not None:
+        where = [f"Flower http://127.0.0.1:{flower_port}/tasks"] if flower_port is not None else []
+        where += [f"the live page {page.base_url} (token above)"] if page is not None else []
         run.console.print(
-            f"Flower shows the tasks at http://127.0.0.1:{flower_port}/tasks;"
-            " Ctrl-C stops everything",
+            f"Still running for {' and '.join(where)}; Ctrl-C stops everything",
             highlight=False,
         )
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how this mode ends

@@ -18,7 +18,10 @@ Components:
   ``last_heartbeat`` is younger than the stale timeout (``AGENTQ_STALE_AGENT_SECONDS``).
   Every worker's recorder writes that heartbeat (``AGENTQ_HEARTBEAT_SECONDS``), so it
   costs nothing to read and works across hosts; ``ping_workers=True`` adds Celery's
-  ``inspect().ping`` (a broadcast answered within one second) for comparison.
+  ``inspect().ping`` (a broadcast answered within one second) for comparison. A worker
+  records one instance per agent type it consumes, so the agent queues without an online
+  instance of their type are the queues no live worker consumes
+  (``queues_without_consumer``); ``status`` is unhealthy with none online at all.
 * ``executions`` — in the last metrics period: counts by status, error rate
   (failed / (completed + failed), percent), p50 / p95 / mean execution time, and the
   unfinished executions.
@@ -252,6 +255,13 @@ def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
 
 
 def check_workers(store: SQLStore, stale_s: float, ping_app: Any = None) -> dict[str, Any]:
+    """Online instances, and the agent queues no online worker consumes.
+
+    ``status``: **unhealthy** with no instance online (nothing would run), **degraded**
+    when some agent queue has no online instance of its agent type
+    (``queues_without_consumer``), else healthy. Workers record an instance per agent
+    type they serve, so this covers the agent queues; ``agentq.beat`` is not recorded
+    and not checked."""
     from persistence import health as db
 
     out: dict[str, Any] = {"stale_after_seconds": stale_s, "source": "agent_instances heartbeat"}
@@ -260,9 +270,28 @@ def check_workers(store: SQLStore, stale_s: float, ping_app: Any = None) -> dict
         out["ok"] = True
     except Exception as exc:
         out.update(ok=False, error=one_line(exc))
+    else:
+        served = set(out["online_agent_types"])
+        out["queues_without_consumer"] = [
+            queue for agent, queue in agent_type_queues() if agent not in served
+        ]
+        out["status"] = (
+            "unhealthy"
+            if not out["online"]
+            else "degraded"
+            if out["queues_without_consumer"]
+            else "healthy"
+        )
     if ping_app is not None:
         out["celery_ping"] = _celery_ping(ping_app)
     return out
+
+
+def agent_type_queues() -> list[tuple[str, str]]:
+    """(agent type, its queue) for every agent type."""
+    from workers.routing import AGENT_TYPES, queue_name
+
+    return [(a, queue_name(a)) for a in AGENT_TYPES]
 
 
 def _celery_ping(app: Any) -> dict[str, Any]:

@@ -3,10 +3,12 @@
 Verdict:
 
 * **unhealthy** — the settings are invalid, the database or the broker cannot be
-  reached, a seed table is not readable, or recording is stalled (see above).
+  reached, a seed table is not readable, no worker is online (no agent instance with a
+  fresh heartbeat: nothing would run), or recording is stalled (see above).
 * **degraded** — the recording stream cannot be reached (hooks spool to disk meanwhile),
   the recording lag exceeds 30 s (and recording is not stalled), the error rate exceeds
-  20 % (over at least 5 ended executions), messages wait but no worker is online,
+  20 % (over at least 5 ended executions), an agent queue has no live consumer (no
+  online instance of its agent type; each such queue is named),
   dead letters are kept (broker messages or recording entries set aside),
   Supabase is configured but does not answer, the database or broker takes more than
   1 s, or a statistic failed.
@@ -47,6 +49,14 @@ def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
         out.append("tables not accessible: " + ", ".join(missing))
     if broker and not broker.get("ok"):
         out.append(f"broker unreachable: {broker.get('error')}")
+    workers = c.get("workers", {})
+    if workers.get("ok") and not workers.get("online"):
+        waiting = c.get("queues", {}).get("total")
+        out.append(
+            "no worker online: no queue is consumed"
+            + (f", {waiting} messages waiting" if waiting else "")
+            + " (start one: celery -A workers.app worker)"
+        )
     rec = c.get("recording", {})
     if rec.get("stalled"):
         out.append(
@@ -78,10 +88,7 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     rate = ex.get("error_rate")
     if rate is not None and rate > ERROR_RATE_MAX and ex.get("ended", 0) >= ERROR_RATE_MIN_SAMPLE:
         out.append(f"error rate {rate:.1f} % over {ex['ended']} executions")
-    waiting = c.get("queues", {}).get("total") or 0
-    workers = c.get("workers", {})
-    if waiting and workers.get("ok") and not workers.get("online"):
-        out.append(f"{waiting} messages waiting and no worker online")
+    out.extend(_unconsumed_reasons(c))
     out.extend(_mirror_reasons(c.get("mirror", {})))
     sb = c.get("supabase", {})
     if sb.get("configured") and not sb.get("ok"):
@@ -92,6 +99,19 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
                 continue
             out.append(f"{name} check failed: {c[name].get('error')}")
     return out
+
+
+def _unconsumed_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
+    """Agent queues no live worker consumes (when some worker is online: with none, the
+    unhealthy reason says it), each with what waits in it when the broker answered."""
+    workers = c.get("workers", {})
+    queues = workers.get("queues_without_consumer") or []
+    if not (workers.get("ok") and workers.get("online") and queues):
+        return []
+    depth = c.get("queues", {}).get("depth") or {}
+    named = ", ".join(f"{q} ({depth[q]} waiting)" if q in depth else q for q in queues)
+    noun = "queue" if len(queues) == 1 else f"{len(queues)} queues"
+    return [f"no live worker consumes {noun}: {named}"]
 
 
 def _mirror_reasons(m: dict[str, Any]) -> list[str]:

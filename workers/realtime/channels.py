@@ -1,9 +1,10 @@
 """Pusher channel and event names (documented in docs/realtime.md).
 
 Pusher allows channel names of at most 164 characters of ``[A-Za-z0-9_\\-=@,.;]``. The
-channels are public: anyone with the app key may subscribe. In production put user
-channels behind Pusher's private channels (``private-`` prefix, an auth endpoint in the
-web app that signs subscriptions) — not built here.
+fleet channels are public: anyone with the app key may subscribe. A user's own channel
+is private by default (``private-<prefix>-user-<id>``): Pusher admits a subscriber only
+with a signature from the auth endpoint, which ``agentq serve`` gives a logged-in user
+for their own channel only (``POST /pusher/auth``, ``workers/serve/auth.py``).
 """
 
 from __future__ import annotations
@@ -39,3 +40,11 @@ def user_channel(prefix: str, user_id: str) -> str | None:
     """``<prefix>-user-<user_id>``: one user's own executions (None if not a valid name)."""
     name = f"{prefix}-user-{user_id}"
     return name if _VALID.match(name) else None
+
+
+def private_user_channel(prefix: str, user_id: str) -> str | None:
+    """``private-<prefix>-user-<user_id>``: the same, for subscribers Pusher let in with a
+    signature from the auth endpoint (None if not a valid name)."""
+    public = user_channel(prefix, user_id)
+    name = f"private-{public}" if public else None
+    return name if name and _VALID.match(name) else None

@@ -109,6 +109,9 @@ class RealtimeConfig:
     breaker_reset_s: float
     catchup_margin_s: float
     catchup_max_s: float
+    # User channels are private-<prefix>-user-<id>; the fleet channels can be turned off.
+    private_user_channels: bool = True
+    public_channels: bool = True
 
     @property
     def database_display(self) -> str:
@@ -160,4 +163,6 @@ class RealtimeConfig:
             breaker_reset_s=s.realtime_breaker_reset_seconds,
             catchup_margin_s=s.realtime_catchup_margin_seconds,
             catchup_max_s=s.realtime_catchup_max_seconds,
+            private_user_channels=s.realtime_private_user_channels,
+            public_channels=s.realtime_public_channels,
         )

@@ -8,7 +8,12 @@ from typing import Any
 import orjson
 
 from workers.realtime.changes import Key
-from workers.realtime.channels import EVENT_BY_TABLE, table_channel, user_channel
+from workers.realtime.channels import (
+    EVENT_BY_TABLE,
+    private_user_channel,
+    table_channel,
+    user_channel,
+)
 from workers.realtime.config import RealtimeConfig
 
 # Pusher refuses an event whose data is over 10 KB (HTTP 413).
@@ -50,16 +55,18 @@ def _encode(payload: dict[str, Any]) -> str:
 def events_for(
     table: str, row: dict[str, Any], payload: dict[str, Any], config: RealtimeConfig
 ) -> list[Event]:
-    """One event per channel: the table's channel, and the user's for executions."""
+    """One event per channel: the table's (unless public channels are off), and for an
+    execution with a user id the user's own (private by default)."""
     data = _encode(payload)
     trimmed = len(data.encode()) > MAX_EVENT_BYTES
     if trimmed:
         data = _encode({**{f: row.get(f) for f in _TRIM_FIELDS[table]}, "trimmed": True})
     key = (table, str(row["id"]))
     name = EVENT_BY_TABLE[table]
-    channels = [table_channel(config.channel_prefix, table)]
+    channels = [table_channel(config.channel_prefix, table)] if config.public_channels else []
     if table == "agent_executions" and config.user_channels and row.get("user_id"):
-        personal = user_channel(config.channel_prefix, str(row["user_id"]))
+        mine = private_user_channel if config.private_user_channels else user_channel
+        personal = mine(config.channel_prefix, str(row["user_id"]))
         if personal:
             channels.append(personal)
     return [Event(c, name, data, key, trimmed) for c in channels]

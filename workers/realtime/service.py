@@ -119,13 +119,24 @@ class RealtimeIntegrationService:
         self._thread = threading.Thread(target=self._run, name="agentq-realtime", daemon=True)
         self._thread.start()
         log.info(
-            "realtime: listening on %s (NOTIFY %s) for %s; pushing to %s; window %d ms",
+            "realtime: listening on %s (NOTIFY %s) for %s; pushing to %s; window %d ms; %s",
             self.config.database_display,
             NOTIFY_CHANNEL,
             ", ".join(sorted(self._tables())),
             self.config.pusher.describe(),
             round(self.config.batch_window_s * 1000),
+            self.channels_description(),
         )
+
+    def channels_description(self) -> str:
+        """Which channels get events, for the start line and ``get_status()``."""
+        c = self.config
+        fleet = f"fleet channels {c.channel_prefix}-*" if c.public_channels else "no fleet channels"
+        if not c.user_channels:
+            return f"{fleet}, no user channels"
+        kind = "private" if c.private_user_channels else "public"
+        user = ("private-" if c.private_user_channels else "") + f"{c.channel_prefix}-user-<id>"
+        return f"{fleet}, {kind} user channels {user}"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Send what is pending (best effort), stop the loop and close the connection."""
@@ -144,6 +155,7 @@ class RealtimeIntegrationService:
             "tables": sorted(self._tables()),
             "database": self.config.database_display,
             "pusher": self.config.pusher.describe(),
+            "channels": self.channels_description(),
             "breaker": {"state": self._breaker.state, "opened": self._breaker.opened},
             "last_error": self._last_error,
             **self._counters_snapshot,

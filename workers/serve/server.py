@@ -3,6 +3,9 @@
 * ``GET /healthz`` — :func:`workers.health.checks.health_check` (every component);
 * ``GET /api/v1/health/supabase`` — :func:`workers.health.supabase.supabase_health`;
 * ``GET /metrics`` — Prometheus exposition (:mod:`workers.serve.metrics`), always 200;
+* ``GET /`` and ``GET /static/<file>`` — the live operations page (:mod:`workers.serve.page`);
+* ``/api/v1/…`` and ``POST /pusher/auth`` — the operations page's JSON API and its
+  authentication (:mod:`workers.serve.api`, :mod:`workers.serve.auth`; docs/api.md);
 * anything else — ``{"error": ...}`` with 404 (unknown path) or 405 (not GET / HEAD).
 
 Health endpoints answer 200 when healthy or degraded and 503 when unhealthy, so a load
@@ -28,6 +31,7 @@ from prometheus_client.exposition import choose_encoder
 
 from workers import stores
 from workers.health.verdict import UNHEALTHY
+from workers.serve import api, page
 from workers.serve.metrics import AgentqCollector
 
 logger = logging.getLogger(__name__)
@@ -78,6 +82,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._health(self._supabase())
             elif path == METRICS:
                 self._metrics()
+            elif page.handles(path):
+                self._page(path)
+            elif api.handles(path):
+                self._api(path)
             else:
                 self._json(404, {"error": f"no such endpoint: {path}"})
         except Exception:  # a bug: log it, answer 500, keep serving
@@ -87,8 +95,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self) -> None:
         self._json(405, {"error": "only GET is supported"}, allow=True)
 
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        if not api.handles(path):
+            self._refuse()
+            return
+        try:
+            self._api(path)
+        except Exception:
+            logger.exception("serve: POST %s failed", path)
+            self._json(500, {"error": "internal error"})
+
     do_HEAD = do_GET
-    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+    do_PUT = do_DELETE = do_PATCH = _refuse
 
     # --- endpoints --------------------------------------------------------------------
     def _healthz(self) -> dict[str, Any]:
@@ -101,8 +120,25 @@ class _Handler(BaseHTTPRequestHandler):
 
         return supabase_health(self.server.settings, self.server.store)
 
+    def _page(self, path: str) -> None:
+        found = page.find(path, self.server.settings.node_modules)
+        if isinstance(found, str):
+            self._json(404, {"error": found})
+        else:
+            self._send(200, found.body, found.content_type, found.headers)
+
     def _health(self, report: dict[str, Any]) -> None:
         self._json(503 if report.get("status") == UNHEALTHY else 200, report)
+
+    def _api(self, path: str) -> None:
+        length = self.headers.get("Content-Length") or "0"
+        size = int(length) if length.isdigit() else -1
+        if size < 0 or size > api.MAX_BODY:
+            self._json(413, {"error": f"Content-Length must be 0..{api.MAX_BODY}, not {length!r}"})
+            return
+        body = self.rfile.read(size) if size > 0 else b""
+        query = urlsplit(self.path).query
+        self._json(*api.answer(self.server, self.command, path, query, self.headers, body))
 
     def _metrics(self) -> None:
         encoder, content_type = choose_encoder(self.headers.get("Accept") or "")
