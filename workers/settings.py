@@ -12,7 +12,7 @@ import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -23,7 +23,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from workers.settings_realtime import RealtimeSettings
+from workers.urls import redact_url as redact_url  # re-exported: callers import it from here
+from workers.urls import to_sqlalchemy_url
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/agent_workers"
@@ -38,23 +42,11 @@ def _default_data_dir() -> Path:
     return Path(base) / "agentq"
 
 
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for logs and health output)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = quote(parts.username or "", safe="")
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def _env(name: str, *more: str) -> Any:
     return Field(validation_alias=AliasChoices(name, *more))
 
 
-class Settings(BaseSettings):
+class Settings(RealtimeSettings):
     """Every setting the workers, producer and CLI read. Build with :func:`get_settings`."""
 
     # env_ignore_empty: `VAR=` (docker compose's ${VAR:-}) means "not set", not "".
@@ -213,57 +205,6 @@ class Settings(BaseSettings):
         300, gt=0, validation_alias="AGENTQ_OUTBOX_DEGRADED_SECONDS"
     )
 
-    # --- Pusher ------------------------------------------------------------------
-    pusher_app_id: str | None = Field(None, pattern=r"^\d+$", validation_alias="PUSHER_APP_ID")
-    pusher_key: str | None = Field(None, validation_alias="PUSHER_KEY")
-    pusher_secret: SecretStr | None = Field(None, validation_alias="PUSHER_SECRET")
-    pusher_cluster: str | None = Field(None, validation_alias="PUSHER_CLUSTER")
-    pusher_host: str | None = Field(None, validation_alias="PUSHER_HOST")
-    pusher_port: int | None = Field(None, ge=1, le=65535, validation_alias="PUSHER_PORT")
-    pusher_ssl: bool = Field(True, validation_alias="PUSHER_SSL")
-
-    # --- realtime bridge (workers/realtime; lists are comma-separated) --------------
-    # Changes of one row inside the window go out once, as its latest state.
-    realtime_batch_window_ms: int = Field(
-        50, ge=0, le=10_000, validation_alias="AGENTQ_REALTIME_BATCH_WINDOW_MS"
-    )
-    realtime_channel_prefix: str = Field(
-        "agentq",
-        pattern=r"^[A-Za-z0-9_\-=@,.;]{1,64}$",
-        validation_alias="AGENTQ_REALTIME_CHANNEL_PREFIX",
-    )
-    realtime_tables: str = Field(
-        "agent_executions,agent_instances,agent_metrics,system_health",
-        validation_alias="AGENTQ_REALTIME_TABLES",
-    )
-    realtime_statuses: str = Field("", validation_alias="AGENTQ_REALTIME_STATUSES")  # "": all
-    realtime_execution_fields: str = Field("", validation_alias="AGENTQ_REALTIME_EXECUTION_FIELDS")
-    realtime_user_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_USER_CHANNELS")
-    # A user's channel is private-<prefix>-user-<id> (subscribers need a signature from
-    # agentq serve's /pusher/auth); false: the public <prefix>-user-<id> of before.
-    realtime_private_user_channels: bool = Field(
-        True, validation_alias="AGENTQ_REALTIME_PRIVATE_USER_CHANNELS"
-    )
-    # The fleet channels (<prefix>-executions, -agents, -metrics); false: user channels only.
-    realtime_public_channels: bool = Field(True, validation_alias="AGENTQ_REALTIME_PUBLIC_CHANNELS")
-    realtime_breaker_failures: int = Field(
-        3, ge=1, le=1000, validation_alias="AGENTQ_REALTIME_BREAKER_FAILURES"
-    )
-    realtime_breaker_reset_seconds: float = Field(
-        10, gt=0, le=3600, validation_alias="AGENTQ_REALTIME_BREAKER_RESET_SECONDS"
-    )
-    realtime_pusher_timeout: float = Field(
-        2, gt=0, le=60, validation_alias="AGENTQ_REALTIME_PUSHER_TIMEOUT"
-    )
-    # Catch-up after a lost LISTEN connection: from the last time seen minus the margin
-    # (covers transactions still open then), at most this far back.
-    realtime_catchup_margin_seconds: float = Field(
-        10, ge=0, le=3600, validation_alias="AGENTQ_REALTIME_CATCHUP_MARGIN_SECONDS"
-    )
-    realtime_catchup_max_seconds: float = Field(
-        3600, gt=0, validation_alias="AGENTQ_REALTIME_CATCHUP_MAX_SECONDS"
-    )
-
     @model_validator(mode="after")
     def _enabled_supabase_is_named(self) -> Settings:
         if self.enable_supabase_integration and not self._supabase_named():
@@ -395,14 +336,6 @@ class Settings(BaseSettings):
             f"postgresql://{user}:{password}@{self.supabase_db_host}:"
             f"{self.supabase_db_port}/{self.supabase_db_name}?sslmode={self.supabase_db_sslmode}"
         )
-
-
-def to_sqlalchemy_url(url: str) -> str:
-    """Point a ``postgres://`` / ``postgresql://`` URL at SQLAlchemy's psycopg 3 dialect."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 def load_settings(**overrides: Any) -> Settings:
