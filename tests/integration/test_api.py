@@ -318,12 +318,18 @@ def test_pages_are_stable_under_concurrent_inserts(clean: str, served: Served) -
         insert(conn, existing)
     inserted = [0]
     stop = threading.Event()
+    # One round of inserts per page read: rows land between two reads, while the reader
+    # works, and the back-dated ones can never outrun the pages (the loop ends).
+    turn = threading.Event()
     failure: list[BaseException] = []
 
     def inserter() -> None:
         try:
             with psycopg.connect(url, autocommit=True) as conn:
                 while not stop.is_set():
+                    if not turn.wait(0.5):
+                        continue
+                    turn.clear()
                     n = inserted[0]
                     back = base + timedelta(seconds=(n * 7) % 100, microseconds=500)
                     insert(
@@ -343,9 +349,10 @@ def test_pages_are_stable_under_concurrent_inserts(clean: str, served: Served) -
     pages = 0
     try:
         cursor: str | None = None
-        while True:
-            before = inserted[0]  # at least one insert between two page reads
-            wait_for(lambda b=before: inserted[0] > b or failure, what="an insert")
+        for _ in range(200):  # 300 rows and at most one new older row per page: ~15 pages
+            before = inserted[0]  # one insert between two page reads
+            turn.set()
+            wait_for(lambda b=before: inserted[0] > b or bool(failure), what="an insert")
             query = "limit=25" + (f"&before={cursor}" if cursor else "")
             code, body = served.request(f"/api/v1/executions?{query}", bearer=token())
             assert code == 200, body
@@ -354,6 +361,8 @@ def test_pages_are_stable_under_concurrent_inserts(clean: str, served: Served) -
             cursor = body["next_before"]
             if cursor is None:
                 break
+        else:
+            pytest.fail(f"paging did not end after {pages} pages")
     finally:
         stop.set()
         thread.join(30)

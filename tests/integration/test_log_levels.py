@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +35,8 @@ def _serve_and_get(env: dict[str, str], *options: str) -> str:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=30):
                     return True
+            except urllib.error.HTTPError:  # 503: no worker online is unhealthy; it answered
+                return True
             except OSError:
                 assert proc.poll() is None, proc.communicate()[0]
                 return False
