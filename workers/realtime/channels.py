@@ -45,6 +45,5 @@ def user_channel(prefix: str, user_id: str) -> str | None:
 def private_user_channel(prefix: str, user_id: str) -> str | None:
     """``private-<prefix>-user-<user_id>``: the same, for subscribers Pusher let in with a
     signature from the auth endpoint (None if not a valid name)."""
-    public = user_channel(prefix, user_id)
-    name = f"private-{public}" if public else None
-    return name if name and _VALID.match(name) else None
+    name = f"private-{prefix}-user-{user_id}"
+    return name if _VALID.match(name) else None

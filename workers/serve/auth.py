@@ -47,7 +47,6 @@ class Identity:
 
     sub: str | None
     role: str
-    claims: dict[str, Any]
 
 
 def _secret(settings: Any) -> str:
@@ -99,7 +98,7 @@ def verify(settings: Any, authorization: str | None) -> Identity:
     sub = claims.get("sub")
     if role == "authenticated" and not (isinstance(sub, str) and sub):
         raise AuthError(401, "token has no 'sub' claim (the user it speaks for)")
-    return Identity(sub=sub if isinstance(sub, str) else None, role=str(role), claims=claims)
+    return Identity(sub=sub if isinstance(sub, str) else None, role=str(role))
 
 
 def make_token(settings: Any, role: str, sub: str | None, ttl_s: int) -> str:
