@@ -101,6 +101,9 @@ class ProgressStep(bootsteps.StartStopStep):
             self._client.close()
             self._client = None
 
+    def terminate(self, worker: Any) -> None:  # a cold shutdown: the same
+        self.stop(worker)
+
 
 def read_reports(client: Any) -> dict[str, dict[str, Any]]:
     out = {}
