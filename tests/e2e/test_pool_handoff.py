@@ -67,14 +67,21 @@ def _check_worker_went_on(
     return found
 
 
+@pytest.mark.parametrize("concurrency", [2, 1])
 def test_a_job_the_pool_cannot_take_is_set_aside_and_the_pool_goes_on(
-    redis_db: redis.Redis,
+    redis_db: redis.Redis, concurrency: int
 ) -> None:
+    """With 2 slots the failing jobs take free slots at once; with 1, a slow task holds
+    the slot and they wait for it, so each is handed over from the pool's result handler
+    when the slot comes back (and must not raise there)."""
     marker = MARKER.decode()
-    with WorkerProcess("handoff", concurrency=2, queues=QUEUE, extra_args=FAULT) as w:
+    with WorkerProcess(
+        f"handoff{concurrency}", concurrency=concurrency, queues=QUEUE, extra_args=FAULT
+    ) as w:
+        first = [send_test_task("slow", {"seconds": 2})] if concurrency == 1 else []
         # More failures than the pool has slots: each one used to keep a slot for good.
         refused = [send_test_task("noop", {"text": marker}) for _ in range(3)]
-        good = [send_test_task("noop") for _ in range(4)]
+        good = first + [send_test_task("noop") for _ in range(4)]
         found = _check_worker_went_on(redis_db, w, refused, good)
         # ... and it keeps going after them.
         later = send_test_task("noop")
