@@ -119,3 +119,43 @@ def test_a_worker_holding_messages_without_progress_is_unhealthy_by_name(
             os.kill(pid, signal.SIGCONT)
         w.stop(timeout=30)
         served.stop()
+
+
+def test_a_worker_whose_main_process_stops_is_unhealthy_by_name(
+    clean: str, redis_client: redis.Redis
+) -> None:
+    """Its event loop stopped (SIGSTOP to the main process; its recorder process goes on
+    heartbeating, so it stays online): no progress report for the period → stalled."""
+    w = WorkerProcess("frozen", concurrency=1, env=ENV)
+    stopped = False
+    try:
+        w.start(timeout=60)
+        wait_for(
+            lambda: (
+                w.hostname
+                in (_health()["components"]["workers"].get("progress") or {}).get("workers", {})
+            ),
+            60,
+            what="the worker's first progress report",
+        )
+        assert w.proc is not None
+        os.kill(w.proc.pid, signal.SIGSTOP)
+        stopped = True
+        report = wait_for(
+            lambda: (r := _health()) and _stall_reasons(r) and r,
+            90,
+            what="health to call the worker stalled",
+        )
+        (reason,) = _stall_reasons(report)
+        assert reason.startswith(f"worker {w.hostname} stalled: no report for "), reason
+        assert report["status"] == "unhealthy", report["reasons"]
+        os.kill(w.proc.pid, signal.SIGCONT)
+        stopped = False
+        wait_for(lambda: not _stall_reasons(_health()), 60, what="the stall to clear")
+    except BaseException:
+        print(w.output()[-6000:])
+        raise
+    finally:
+        if stopped and w.proc is not None:
+            os.kill(w.proc.pid, signal.SIGCONT)
+        w.stop(timeout=30)

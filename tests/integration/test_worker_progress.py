@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from workers.health.progress import PROGRESS_KEY, check_progress
+from workers.health.report import health_row
 from workers.health.verdict import verdict
 from workers.settings import get_settings
 
@@ -47,8 +48,12 @@ def test_each_rule_of_a_stall(reports: redis.Redis) -> None:
     assert by_worker["silent@h"].startswith("no report for")
     assert set(out["workers"]) == {"busy@h", "idle@h", "stuck@h", "silent@h"}
 
-    status, reasons = verdict({"workers": {"ok": True, "online": 6, "stalled": out["stalled"]}})
+    components = {"workers": {"ok": True, "online": 6, "stalled": out["stalled"]}}
+    status, reasons = verdict(components)
     assert status == "unhealthy"
+    # beat's system_health row counts them as critical issues
+    row = health_row({"status": status, "reasons": reasons, "components": components})
+    assert row["critical_issues"] == 2 and row["details"]["reasons"] == reasons
     assert [r.split(":", 1)[0] for r in reasons] == [
         "worker stuck@h stalled",
         "worker silent@h stalled",
