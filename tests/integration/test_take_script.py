@@ -36,6 +36,8 @@ def _calls(client: redis.Redis) -> dict[str, int]:
     """How many times each scripting command ran on the server since it started."""
     stats = client.info("commandstats")
     names = ("eval", "evalsha", "script|load")
+    # Redis 7 counts SCRIPT LOAD as "script|load", Redis 6 as "script"
+    stats.setdefault("cmdstat_script|load", stats.get("cmdstat_script", {}))
     return {n: int(stats.get(f"cmdstat_{n}", {}).get("calls", 0)) for n in names}
 
 
