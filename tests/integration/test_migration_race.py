@@ -58,11 +58,16 @@ def _start(name: str) -> subprocess.Popen[str]:
     )
 
 
-def _finish(procs: list[subprocess.Popen[str]]) -> list[dict[str, object]]:
-    """Every run's JSON report, after asserting that each exited 0."""
+def _finish(
+    procs: list[subprocess.Popen[str]], said: list[str] | None = None
+) -> list[dict[str, object]]:
+    """Every run's JSON report, after asserting that each exited 0 (its stderr, what it
+    told a person, appended to ``said``)."""
     outs = [p.communicate(timeout=300) for p in procs]
     codes = [p.returncode for p in procs]
     assert codes == [0] * len(procs), [err for _, err in outs]
+    if said is not None:
+        said += [err for _, err in outs]
     return [json.loads(out) for out, _ in outs]
 
 
@@ -101,9 +106,11 @@ def test_late_runs_read_the_revision_after_taking_the_lock(names: Callable[[], s
     finally:
         engine.dispose()
     head = service.get_migration_status()["head"]
-    for report in _finish(procs):
+    said: list[str] = []
+    for report in _finish(procs, said):
         assert report["applied"] == [] and report["from"] == report["to"] == head, report
         assert report["already_at_head"] is True
+    assert all("another migration holds the lock: waiting for it" in s for s in said), said
 
 
 @pytest.mark.timeout(900)

@@ -30,7 +30,7 @@ from typing import Any
 
 RT = "workers/broker/redis_transport.py"
 CONSUMER = "workers/broker/consumer.py"
-TAKE = "workers/broker/take.py"
+TAKE = "workers/broker/take.lua"
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ RELIED_ON: tuple[Relied, ...] = (
         "kombu.transport.redis:QoS.append",
         "(self, message, delivery_tag)",
         "62a64dc288de",
-        f"{TAKE} TAKE writes this entry itself: [message, exchange, routing key], scored now",
+        f"{TAKE}: TAKE writes this entry itself: [message, exchange, routing key], scored now",
     ),
     Relied(
         "kombu.transport.virtual.base:QoS.append",
@@ -119,13 +119,13 @@ RELIED_ON: tuple[Relied, ...] = (
         "kombu.transport.redis:QoS.restore_by_tag",
         "(self, tag, client=None, leftmost=False)",
         "d80dd8c69a82",
-        f"{TAKE} reads back the unacked entry TAKE wrote",
+        f"{TAKE}: kombu reads back the unacked entry TAKE wrote",
     ),
     Relied(
         "kombu.transport.redis:Channel._do_restore_message",
         "(self, payload, exchange, routing_key, pipe, leftmost=False)",
         "70f28a5b5ebc",
-        f"{TAKE} restores the unacked entry TAKE wrote",
+        f"{TAKE}: kombu restores the unacked entry TAKE wrote",
     ),
     Relied(
         "kombu.transport.redis:MultiChannelPoller._register_BRPOP",
