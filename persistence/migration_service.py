@@ -165,8 +165,9 @@ class MigrationService:
         started = time.monotonic()
         if self._held is None:
             self.ensure_database()
+        asked = time.monotonic()
         with self.locked():
-            waited = round(time.monotonic() - started, 3)
+            waited = round(time.monotonic() - asked, 3)
             status = self.get_migration_status()
             before = status["current"]
             step = self.plan(target_revision, current=before)

@@ -113,6 +113,43 @@ def test_late_runs_read_the_revision_after_taking_the_lock(names: Callable[[], s
     assert all("another migration holds the lock: waiting for it" in s for s in said), said
 
 
+def test_run_migrations_reads_the_revision_after_the_lock(names: Callable[[], str]) -> None:
+    """The API the fixtures, the soak and ``--sync`` use, in a process of its own: a
+    ``run_migrations()`` that had to wait for the lock reports that it waited and that the
+    database was already at head (it applied nothing)."""
+    name = names()
+    url = f"{SERVER}/{name}".replace("postgresql://", "postgresql+psycopg://")
+    service = MigrationService(url)
+    service.ensure_database()
+    code = (
+        "import json, sys; from persistence.migration_service import MigrationService; "
+        "print(json.dumps(MigrationService(sys.argv[1]).run_migrations()))"
+    )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            migration_lock.take(conn)
+            late = subprocess.Popen(
+                [sys.executable, "-c", code, url], cwd=ROOT, stdout=subprocess.PIPE, text=True
+            )
+            deadline = time.monotonic() + 120
+            while _waiting_for_the_lock(name) < 1:
+                assert time.monotonic() < deadline and late.poll() is None, "never waited"
+                time.sleep(0.1)
+            cfg = service._config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            migration_lock.release(conn)
+    finally:
+        engine.dispose()
+    out, _ = late.communicate(timeout=300)
+    assert late.returncode == 0
+    done = json.loads(out)
+    head = service.get_migration_status()["head"]
+    assert done["applied"] == [] and done["from"] == done["to"] == head, done
+    assert done["already_at_head"] is True and done["waited_seconds"] > 0
+
+
 @pytest.mark.timeout(900)
 def test_concurrent_migrates_on_a_fresh_database_all_succeed_with_one_schema(
     names: Callable[[], str],
