@@ -104,13 +104,11 @@ class MigrationService:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[Connection]:
-        """The lock's connection inside ``locked()`` (its reads committed after), else
-        a connection of its own."""
+        """The lock's connection inside ``locked()`` (committed after, so that it is idle
+        for Alembic), else a connection of its own."""
         if self._held is not None:
-            try:
-                yield self._held
-            finally:
-                self._held.commit()
+            yield self._held
+            self._held.commit()
             return
         engine = create_engine(self.database_url, poolclass=pool.NullPool)
         try:

@@ -15,6 +15,7 @@ refused or a setting that cannot be migrated (REST only), 4 database unreachable
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -36,7 +37,7 @@ def _progress(console: Console) -> Progress:
     return Progress(*columns, MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
 
-def _waiting(console: Console) -> Any:
+def _waiting(console: Console) -> Callable[[], None]:
     def say() -> None:
         console.print("another migration holds the lock: waiting for it…", highlight=False)
 
