@@ -27,8 +27,8 @@ from tests.support.catalog import catalog, changed
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = PG_ADMIN.rsplit("/", 1)[0]
 RUNS = 5  # concurrent `agentq migrate` per round
-# 20 rounds took 259 s on this (busy, 2-core) machine; 6 keep CI in about 80 s, and the
-# deterministic test below catches a revision read before the lock every time.
+# 20 rounds took 259 and 378 s on this busy 2-core machine; 6 take 80-110 s, and the
+# deterministic tests above catch a revision read before the lock every time.
 ROUNDS = int(os.environ.get("AGENTQ_TEST_MIGRATE_ROUNDS", "6"))
 
 
