@@ -1,0 +1,104 @@
+"""How many clients ``agentq serve`` serves at once, and for how long it waits on one.
+
+The standard library's ``ThreadingHTTPServer`` starts a thread per connection, without
+limit, and waits on a silent client forever: a few hundred clients that send half a
+request would hold a few hundred threads. Here:
+
+* every read and write on a connection times out after ``AGENTQ_SERVE_READ_TIMEOUT_SECONDS``
+  (the handler's ``timeout``, set by :class:`BoundedServer`): a stalled client's thread ends;
+* at most ``AGENTQ_SERVE_MAX_CONNECTIONS`` connections are served at once. One more is
+  answered 503 JSON at once by one of a few spare threads (which read its request head
+  for at most :data:`BUSY_READ_S`, so the answer is not lost to a reset); beyond those
+  spares a connection is closed unanswered. Nothing waits in a queue of our own: the
+  kernel's listen backlog is the queue.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+SPARE_THREADS = 4  # answering 503 to connections beyond the limit
+BUSY_READ_S = 1.0  # how long a spare thread waits for the request it refuses
+
+
+class BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server with at most ``max_connections`` handler threads; one
+    beyond them is handed to ``busy_handler`` (which answers 503) while spares last."""
+
+    daemon_threads = True  # a hung client never blocks shutdown
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        busy_handler: type[BaseHTTPRequestHandler],
+        max_connections: int,
+    ) -> None:
+        self.busy_handler = busy_handler
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._spares = threading.BoundedSemaphore(SPARE_THREADS)
+        self._count_lock = threading.Lock()
+        self._serving = 0
+        super().__init__(address, handler)
+
+    @property
+    def serving(self) -> int:
+        """Connections being served now (their threads alive), not counting refusals."""
+        with self._count_lock:
+            return self._serving
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if self._slots.acquire(blocking=False):
+            self._start(self._serve, self._slots, request, client_address)
+        elif self._spares.acquire(blocking=False):
+            self._start(self._refuse, self._spares, request, client_address)
+        else:  # beyond even the spares: the cheapest answer is none
+            self.shutdown_request(request)
+
+    def _start(
+        self,
+        work: Callable[[Any, Any], None],
+        slot: threading.BoundedSemaphore,
+        request: Any,
+        client_address: Any,
+    ) -> None:
+        thread = threading.Thread(
+            target=self._run, args=(work, slot, request, client_address), daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # cannot start a thread (out of memory): drop the connection
+            slot.release()
+            self.shutdown_request(request)
+
+    def _run(
+        self,
+        work: Callable[[Any, Any], None],
+        slot: threading.BoundedSemaphore,
+        request: Any,
+        client_address: Any,
+    ) -> None:
+        try:
+            work(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+            slot.release()
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            self._serving += 1
+        try:
+            self.finish_request(request, client_address)
+        finally:
+            with self._count_lock:
+                self._serving -= 1
+
+    def _refuse(self, request: socket.socket, client_address: Any) -> None:
+        self.busy_handler(request, client_address, self)
