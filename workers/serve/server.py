@@ -134,6 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
         too many, 400 malformed request line, 505 HTTP/2 request line) as JSON, like every
         other error: not its HTML page."""
         short = self.responses.get(code, ("error", ""))[0]
+        # A status line and headers also when the request line failed to parse (then
+        # http.server still says HTTP/0.9, which has neither).
+        self.request_version = "HTTP/1.0"
         self.log_error("code %d, message %s", code, message or short)
         self.close_connection = True
         text = message or short
