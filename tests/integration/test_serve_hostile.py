@@ -127,18 +127,10 @@ def test_a_cursor_whose_task_id_is_not_one_is_400(clean: str, served: Served, ta
     assert code == 400 and body["error"].startswith("before: "), body
 
 
-@pytest.mark.parametrize(
-    "cursor", ["W" * 2000, "WyJ" + "bWJ" * 3000, "W1tbW1tbW1tbW1tbW1tbW1tbW1tbW1tb"]
-)
-def test_a_cursor_too_long_or_too_deep_is_400(clean: str, served: Served, cursor: str) -> None:
-    code, body = served.request(f"/api/v1/executions?before={cursor}", bearer=token())
-    assert code == 400 and body["error"].startswith("before: "), body
-
-
-def test_a_deeply_nested_cursor_is_400(clean: str, served: Served) -> None:
+def test_a_cursor_nested_too_deep_for_json_is_400(clean: str, served: Served) -> None:
     import base64
 
-    deep = base64.urlsafe_b64encode(b"[" * 700).decode().rstrip("=")  # 936 characters
+    deep = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")  # RecursionError
     code, body = served.request(f"/api/v1/executions?before={deep}", bearer=token())
     assert code == 400 and body["error"].startswith("before: "), body
 
@@ -147,7 +139,7 @@ def test_a_deeply_nested_cursor_is_400(clean: str, served: Served) -> None:
 @pytest.mark.parametrize(
     "length",
     ["9" * 5000, "\N{SUPERSCRIPT TWO}", "\N{ARABIC-INDIC DIGIT FIVE}", "-1", "1e3", "1 2"],
-    ids=repr,
+    ids=["5000-digits", "superscript-2", "arabic-indic-5", "negative", "exponent", "space"],
 )
 def test_a_malformed_content_length_is_400_before_any_token(
     clean: str, served: Served, length: str
