@@ -25,9 +25,9 @@ from persistence.schema import AGENT_TYPE_VALUES
 from persistence.sql_store import SQLStore
 from tests.support.raw_http import exchange, request_bytes
 from tests.support.served import JWT_SECRET, InProcess, token
-from workers.serve.routes import ROUTES, Route
+from workers.serve.routes import PUSHER_AUTH, ROUTES, Route
 
-EXAMPLES = 400  # about 30 s here; every route gets dozens
+EXAMPLES = 150  # per test; the four take about 30 s here
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"]
 
 
@@ -102,8 +102,8 @@ _values = st.one_of(
 
 
 def _claims() -> st.SearchStrategy[dict[str, Any]]:
-    now = int(datetime.now(UTC).timestamp())
-    number = st.one_of(st.integers(now - 10**6, now + 10**6), st.integers(), st.floats(), _json)
+    near_now = st.integers(-(10**6), 10**6).map(lambda d: int(datetime.now(UTC).timestamp()) + d)
+    number = st.one_of(near_now, st.integers(), st.floats(), _json)
     return st.fixed_dictionaries(
         {},
         optional={
@@ -117,6 +117,9 @@ def _claims() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+_CLAIMS = _claims()
+
+
 def _signed(claims: dict[str, Any]) -> str:
     try:
         return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
@@ -124,10 +127,9 @@ def _signed(claims: dict[str, Any]) -> str:
         return "not.a.token"
 
 
-_authorization = st.one_of(
+_hostile_authorization = st.one_of(
     st.none(),
-    st.just(None).map(lambda _: "Bearer " + token()),
-    _claims().map(lambda c: "Bearer " + _signed(c)),
+    _CLAIMS.map(lambda c: "Bearer " + _signed(c)),
     _latin1,
     _latin1.map(lambda t: "Bearer " + t),
 )
@@ -149,8 +151,16 @@ _bodies = st.one_of(
 )
 
 
+def _valid_token(_: object) -> str:
+    return "Bearer " + token()
+
+
 @st.composite
-def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+def requests(
+    draw: st.DrawFn, authorization: st.SearchStrategy[str | None]
+) -> tuple[str, str, dict[str, str], bytes]:
+    """Any request to a route of the table: method, path segment, parameters, headers
+    and body all drawn, the Authorization header from ``authorization``."""
     route: Route = draw(st.sampled_from(ROUTES))
     method = draw(
         st.one_of(
@@ -170,7 +180,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     body = draw(_bodies)
     headers: dict[str, str] = {}
     for name, value in (
-        ("Authorization", draw(_authorization)),
+        ("Authorization", draw(authorization)),
         ("Content-Type", draw(_content_type)),
         ("Content-Length", draw(st.one_of(st.just(str(len(body))), st.none(), _numbers, _latin1))),
         ("Accept", draw(st.one_of(st.none(), _latin1))),
@@ -180,15 +190,41 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     return method, path + (f"?{query}" if query else ""), headers, body
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(request=requests())
-def test_no_request_is_answered_with_a_5xx(
-    server: InProcess, request: tuple[str, str, dict[str, str], bytes]
-) -> None:
+@st.composite
+def parameters(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+    """A GET of a route that takes parameters, with a valid token: every parameter
+    given, each a hostile value (the checks behind the token are reached)."""
+    route: Route = draw(st.sampled_from([r for r in ROUTES if r.params]))
+    query = "&".join(f"{name}={draw(_values)}" for name in route.params)
+    return "GET", f"{route.path}?{query}", {"Authorization": _valid_token(None)}, b""
+
+
+@st.composite
+def tokens(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+    """A protected route with a token signed with the right secret and hostile claims."""
+    route: Route = draw(st.sampled_from([r for r in ROUTES if r.token]))
+    path = route.path.replace("<task_id>", "some-task")
+    body = b"socket_id=123.456&channel_name=private-agentq-user-user-a"
+    headers = {
+        "Authorization": "Bearer " + _signed(draw(_CLAIMS)),
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Content-Length": str(len(body)),
+    }
+    return route.methods[0], path, headers, body
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
+    """POST /pusher/auth with a valid token and a hostile body and headers."""
+    body = draw(_bodies)
+    headers = {"Authorization": _valid_token(None), "Content-Length": str(len(body))}
+    content_type = draw(_content_type)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return "POST", PUSHER_AUTH, headers, body
+
+
+def _check(server: InProcess, request: tuple[str, str, dict[str, str], bytes]) -> None:
     method, target, headers, body = request
     reply = exchange(server.port, request_bytes(method, target, headers, body))
     assert reply is not None, "no answer"
@@ -196,6 +232,45 @@ def test_no_request_is_answered_with_a_5xx(
     if reply.status >= 400 and method != "HEAD":
         assert reply.headers.get("content-type") == "application/json", reply
         assert list(reply.json()) == ["error"], reply
+
+
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@FUZZ
+@given(request=requests(st.one_of(st.builds(_valid_token, st.none()), _hostile_authorization)))
+def test_no_request_is_answered_with_a_5xx(
+    server: InProcess, request: tuple[str, str, dict[str, str], bytes]
+) -> None:
+    _check(server, request)
+
+
+@FUZZ
+@given(request=parameters())
+def test_no_parameter_value_is_answered_with_a_5xx(
+    server: InProcess, request: tuple[str, str, dict[str, str], bytes]
+) -> None:
+    _check(server, request)
+
+
+@FUZZ
+@given(request=tokens())
+def test_no_signed_token_is_answered_with_a_5xx(
+    server: InProcess, request: tuple[str, str, dict[str, str], bytes]
+) -> None:
+    _check(server, request)
+
+
+@FUZZ
+@given(request=bodies())
+def test_no_pusher_auth_body_is_answered_with_a_5xx(
+    server: InProcess, request: tuple[str, str, dict[str, str], bytes]
+) -> None:
+    _check(server, request)
 
 
 def test_every_route_of_the_table_is_served(server: InProcess) -> None:
