@@ -23,7 +23,6 @@ from typing import Any
 
 SPARE_THREADS = 4  # answering 503 to connections beyond the limit
 BUSY_READ_S = 1.0  # how long a spare thread waits for the request it refuses
-DRAIN_READS = 16  # at most 1 MiB of an unread request is discarded before closing
 
 
 class BoundedServer(ThreadingHTTPServer):
@@ -103,17 +102,3 @@ class BoundedServer(ThreadingHTTPServer):
 
     def _refuse(self, request: socket.socket, client_address: Any) -> None:
         self.busy_handler(request, client_address, self)
-
-    def shutdown_request(self, request: Any) -> None:
-        # An answer given before the whole request was read (413, 414, a GET's body left
-        # unread): closing with unread bytes makes the kernel send a reset, which can
-        # destroy the answer before the client reads it. Discard what has arrived.
-        try:
-            request.shutdown(socket.SHUT_WR)
-            request.setblocking(False)
-            for _ in range(DRAIN_READS):
-                if not request.recv(65536):
-                    break
-        except OSError:  # nothing more has arrived (or the client is gone)
-            pass
-        self.close_request(request)
