@@ -31,6 +31,11 @@ class ServeSettings(BaseSettings):
     serve_read_timeout_seconds: float = Field(
         10, gt=0, le=3600, validation_alias="AGENTQ_SERVE_READ_TIMEOUT_SECONDS"
     )
+    # The whole request (line, headers, body) must arrive within this: a client that
+    # trickles a byte now and then is cut off too.
+    serve_request_timeout_seconds: float = Field(
+        30, gt=0, le=3600, validation_alias="AGENTQ_SERVE_REQUEST_TIMEOUT_SECONDS"
+    )
     # Connections served at once (one thread each); more are answered 503 at once.
     serve_max_connections: int = Field(
         32, ge=1, le=10_000, validation_alias="AGENTQ_SERVE_MAX_CONNECTIONS"

@@ -6,6 +6,7 @@ JSON at once; a normal request is served while a few clients stall."""
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -50,7 +51,9 @@ def test_stalled_clients_are_closed_and_others_served(quick_timeout: Served) -> 
             if name == "half body":
                 reply = parse(raw)
                 assert reply is not None and reply.status == 408, raw
-                assert "request body not received within 1 s" in reply.json()["error"]
+                assert reply.json() == {
+                    "error": "request body not received: nothing received for 1 s"
+                }
             else:
                 assert raw == b"", (name, raw)  # nothing asked, nothing answered
     finally:
@@ -92,5 +95,29 @@ def test_beyond_the_connection_limit_is_503_json_then_served_again(clean: str) -
         wait_for(lambda: served.server.serving == 0, DEADLINE_S, what="the threads to end")
         reply = exchange(served.port, request_bytes("GET", "/api/v1/realtime"))
         assert reply is not None and reply.status == 200, reply
+    finally:
+        served.close()
+
+
+def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(clean: str) -> None:
+    """Never silent for a whole read timeout, a byte at a time: the request's deadline
+    (2 s here) ends it all the same."""
+    served = InProcess(serve_read_timeout_seconds=5, serve_request_timeout_seconds=2)
+    try:
+        sock = _stalled(served.port, b"GET /healthz HTTP/1.0\r\nX-Slow: ")
+        sock.settimeout(0.2)
+        deadline = time.monotonic() + DEADLINE_S
+        closed = False
+        while not closed and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"a")
+                closed = sock.recv(1024) == b""  # the server ended the connection
+            except TimeoutError:
+                continue  # still open: trickle on
+            except OSError:
+                closed = True  # reset: ended too
+        sock.close()
+        assert closed, f"a trickling client was still served after {DEADLINE_S} s"
+        wait_for(lambda: served.server.serving == 0, DEADLINE_S, what="its thread to end")
     finally:
         served.close()

@@ -4,8 +4,11 @@ The standard library's ``ThreadingHTTPServer`` starts a thread per connection, w
 limit, and waits on a silent client forever: a few hundred clients that send half a
 request would hold a few hundred threads. Here:
 
-* every read and write on a connection times out after ``AGENTQ_SERVE_READ_TIMEOUT_SECONDS``
-  (the handler's ``timeout``, set by :class:`BoundedServer`): a stalled client's thread ends;
+* every read and write on a connection times out after ``AGENTQ_SERVE_READ_TIMEOUT_SECONDS``:
+  a stalled client's thread ends;
+* the whole request (line, headers, body) must arrive within
+  ``AGENTQ_SERVE_REQUEST_TIMEOUT_SECONDS`` (:class:`DeadlineReader`): a client trickling a
+  byte now and then, never silent for long, is cut off too;
 * at most ``AGENTQ_SERVE_MAX_CONNECTIONS`` connections are served at once. One more is
   answered 503 JSON at once by one of a few spare threads (which read its request head
   for at most :data:`BUSY_READ_S`, so the answer is not lost to a reset); beyond those
@@ -15,8 +18,10 @@ request would hold a few hundred threads. Here:
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -102,3 +107,31 @@ class BoundedServer(ThreadingHTTPServer):
 
     def _refuse(self, request: socket.socket, client_address: Any) -> None:
         self.busy_handler(request, client_address, self)
+
+
+class DeadlineReader(io.RawIOBase):
+    """The reading side of a connection: each read waits at most ``per_read_s``, and
+    none starts after ``total_s`` from the first (``TimeoutError`` then, as a socket's)."""
+
+    def __init__(self, sock: socket.socket, per_read_s: float, total_s: float) -> None:
+        self._sock = sock
+        self._per_read_s = per_read_s
+        self._total_s = total_s
+        self._deadline = time.monotonic() + total_s
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"request not received within {self._total_s:g} s")
+        self._sock.settimeout(min(self._per_read_s, left))
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            if left <= self._per_read_s:
+                raise TimeoutError(f"request not received within {self._total_s:g} s") from None
+            raise TimeoutError(f"nothing received for {self._per_read_s:g} s") from None
+        finally:
+            self._sock.settimeout(self._per_read_s)  # writes keep the per-read timeout

@@ -27,6 +27,7 @@ are redacted and error texts cleaned by the health checks.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -41,7 +42,7 @@ from prometheus_client.exposition import choose_encoder
 from workers import stores
 from workers.health.verdict import UNHEALTHY
 from workers.serve import api, page
-from workers.serve.connections import BUSY_READ_S, BoundedServer
+from workers.serve.connections import BUSY_READ_S, BoundedServer, DeadlineReader
 from workers.serve.metrics import AgentqCollector
 from workers.serve.routes import HEALTHZ, METRICS, PUSHER_AUTH, SUPABASE_HEALTH
 
@@ -79,9 +80,19 @@ class _Handler(BaseHTTPRequestHandler):
     server: HealthServer
 
     def setup(self) -> None:
-        # Every read and write of this connection: a stalled client's thread ends.
         super().setup()
-        self.connection.settimeout(self.server.settings.serve_read_timeout_seconds)
+        # Every read and write of this connection times out, and the request has a
+        # deadline: a stalled or trickling client's thread ends (connections.py).
+        settings = self.server.settings
+        self.connection.settimeout(settings.serve_read_timeout_seconds)
+        self.rfile.close()  # the plain reader of StreamRequestHandler, replaced
+        self.rfile = io.BufferedReader(
+            DeadlineReader(
+                self.connection,
+                settings.serve_read_timeout_seconds,
+                settings.serve_request_timeout_seconds,
+            )
+        )
 
     def version_string(self) -> str:
         return "agentq"  # no Python version to the world
@@ -185,9 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         try:
             body = self.rfile.read(int(length)) if int(length) else b""
-        except TimeoutError:
-            wait = self.server.settings.serve_read_timeout_seconds
-            self._json(408, {"error": f"request body not received within {wait:g} s"})
+        except TimeoutError as exc:  # silent too long, or past the request's deadline
+            self._json(408, {"error": f"request body not received: {exc}"})
             return None
         if len(body) < int(length):
             self._json(400, {"error": f"body ended after {len(body)} of {length} bytes"})
@@ -233,7 +243,8 @@ class _BusyHandler(_Handler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(BUSY_READ_S)
+        self.rfile.close()
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, BUSY_READ_S, BUSY_READ_S))
 
     def _dispatch(self) -> None:
         self._busy()
