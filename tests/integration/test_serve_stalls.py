@@ -14,6 +14,7 @@ import pytest
 from tests.support.raw_http import exchange, parse, read_all, request_bytes
 from tests.support.served import InProcess, Served
 from tests.support.workers import wait_for
+from workers.serve.connections import SPARE_THREADS
 
 DEADLINE_S = 60.0  # generous: the server closes a stalled client after 1 s
 
@@ -119,5 +120,31 @@ def test_a_client_trickling_its_request_is_cut_off_at_the_deadline(clean: str) -
         sock.close()
         assert closed, f"a trickling client was still served after {DEADLINE_S} s"
         wait_for(lambda: served.server.serving == 0, DEADLINE_S, what="its thread to end")
+    finally:
+        served.close()
+
+
+def test_beyond_the_spares_a_connection_is_closed_unanswered(clean: str) -> None:
+    """Past the limit and the spare threads that answer 503, nothing more is started:
+    the connection is closed, then everything is served again once they are gone."""
+    served = InProcess(serve_max_connections=1, serve_read_timeout_seconds=600)
+    served.server.busy_read_s = 600  # the spares wait for their requests: all held
+    try:
+        held = [_stalled(served.port, b"")]
+        wait_for(lambda: served.server.serving == 1, DEADLINE_S, what="the slot taken")
+        held += [_stalled(served.port, b"") for _ in range(SPARE_THREADS)]
+        wait_for(lambda: served.server.refusing == SPARE_THREADS, DEADLINE_S, what="spares busy")
+        try:
+            assert exchange(served.port, request_bytes("GET", "/api/v1/realtime")) is None
+        finally:
+            for sock in held:
+                sock.close()
+        wait_for(
+            lambda: served.server.serving + served.server.refusing == 0,
+            DEADLINE_S,
+            what="every thread to end",
+        )
+        reply = exchange(served.port, request_bytes("GET", "/api/v1/realtime"))
+        assert reply is not None and reply.status == 200, reply
     finally:
         served.close()

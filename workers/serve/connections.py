@@ -11,7 +11,7 @@ request would hold a few hundred threads. Here:
   byte now and then, never silent for long, is cut off too;
 * at most ``AGENTQ_SERVE_MAX_CONNECTIONS`` connections are served at once. One more is
   answered 503 JSON at once by one of a few spare threads (which read its request head
-  for at most :data:`BUSY_READ_S`, so the answer is not lost to a reset); beyond those
+  for at most :data:`BUSY_READ_S`, then answer whatever it asked); beyond those
   spares a connection is closed unanswered. Nothing waits in a queue of our own: the
   kernel's listen backlog is the queue.
 """
@@ -22,7 +22,6 @@ import io
 import socket
 import threading
 import time
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -35,6 +34,7 @@ class BoundedServer(ThreadingHTTPServer):
     beyond them is handed to ``busy_handler`` (which answers 503) while spares last."""
 
     daemon_threads = True  # a hung client never blocks shutdown
+    busy_read_s = BUSY_READ_S
 
     def __init__(
         self,
@@ -48,65 +48,61 @@ class BoundedServer(ThreadingHTTPServer):
         self._slots = threading.BoundedSemaphore(max_connections)
         self._spares = threading.BoundedSemaphore(SPARE_THREADS)
         self._count_lock = threading.Lock()
-        self._serving = 0
+        self._active = {"serving": 0, "refusing": 0}
         super().__init__(address, handler)
 
     @property
     def serving(self) -> int:
-        """Connections being served now (their threads alive), not counting refusals."""
+        """Connections being served now (their threads alive)."""
         with self._count_lock:
-            return self._serving
+            return self._active["serving"]
+
+    @property
+    def refusing(self) -> int:
+        """Connections beyond the limit being answered 503 now."""
+        with self._count_lock:
+            return self._active["refusing"]
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if self._slots.acquire(blocking=False):
-            self._start(self._serve, self._slots, request, client_address)
+            self._start("serving", self._slots, request, client_address)
         elif self._spares.acquire(blocking=False):
-            self._start(self._refuse, self._spares, request, client_address)
+            self._start("refusing", self._spares, request, client_address)
         else:  # beyond even the spares: the cheapest answer is none
             self.shutdown_request(request)
 
     def _start(
-        self,
-        work: Callable[[Any, Any], None],
-        slot: threading.BoundedSemaphore,
-        request: Any,
-        client_address: Any,
+        self, kind: str, slot: threading.BoundedSemaphore, request: Any, client_address: Any
     ) -> None:
         thread = threading.Thread(
-            target=self._run, args=(work, slot, request, client_address), daemon=True
+            target=self._run, args=(kind, slot, request, client_address), daemon=True
         )
+        with self._count_lock:
+            self._active[kind] += 1
         try:
             thread.start()
         except RuntimeError:  # cannot start a thread (out of memory): drop the connection
-            slot.release()
+            self._done(kind, slot)
             self.shutdown_request(request)
 
     def _run(
-        self,
-        work: Callable[[Any, Any], None],
-        slot: threading.BoundedSemaphore,
-        request: Any,
-        client_address: Any,
+        self, kind: str, slot: threading.BoundedSemaphore, request: Any, client_address: Any
     ) -> None:
         try:
-            work(request, client_address)
+            if kind == "serving":
+                self.finish_request(request, client_address)
+            else:
+                self.busy_handler(request, client_address, self)
         except Exception:
             self.handle_error(request, client_address)
         finally:
             self.shutdown_request(request)
-            slot.release()
+            self._done(kind, slot)
 
-    def _serve(self, request: Any, client_address: Any) -> None:
+    def _done(self, kind: str, slot: threading.BoundedSemaphore) -> None:
         with self._count_lock:
-            self._serving += 1
-        try:
-            self.finish_request(request, client_address)
-        finally:
-            with self._count_lock:
-                self._serving -= 1
-
-    def _refuse(self, request: socket.socket, client_address: Any) -> None:
-        self.busy_handler(request, client_address, self)
+            self._active[kind] -= 1
+        slot.release()
 
 
 class DeadlineReader(io.RawIOBase):

@@ -42,7 +42,7 @@ from prometheus_client.exposition import choose_encoder
 from workers import stores
 from workers.health.verdict import UNHEALTHY
 from workers.serve import api, page
-from workers.serve.connections import BUSY_READ_S, BoundedServer, DeadlineReader
+from workers.serve.connections import BoundedServer, DeadlineReader
 from workers.serve.metrics import AgentqCollector
 from workers.serve.routes import HEALTHZ, METRICS, PUSHER_AUTH, SUPABASE_HEALTH
 
@@ -244,7 +244,8 @@ class _BusyHandler(_Handler):
     def setup(self) -> None:
         super().setup()
         self.rfile.close()
-        self.rfile = io.BufferedReader(DeadlineReader(self.connection, BUSY_READ_S, BUSY_READ_S))
+        wait = self.server.busy_read_s
+        self.rfile = io.BufferedReader(DeadlineReader(self.connection, wait, wait))
 
     def _dispatch(self) -> None:
         self._busy()
