@@ -103,3 +103,19 @@ def test_a_jwt_secret_under_32_bytes_is_refused_naming_the_setting() -> None:
     assert "SUPABASE_JWT_SECRET" in str(err.value) and "30 bytes" in str(err.value)
     assert "é" not in str(err.value)
     assert load_settings(supabase_jwt_secret="k" * 32).supabase_jwt_secret is not None
+
+
+def test_the_demo_pages_token_fits_the_servers_maximum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.demo import page
+    from workers.settings import get_settings
+
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", SECRET)
+    monkeypatch.setenv("AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS", "3600")
+    get_settings.cache_clear()
+    try:
+        plan = page.PagePlan(8088, "u-1", False, False)
+        token = page.page_url(plan).split("#token=", 1)[1]
+        assert verify(get_settings(), f"Bearer {token}").sub == "u-1"
+        assert "valid 1 h" in page.describe(plan)
+    finally:
+        get_settings.cache_clear()
