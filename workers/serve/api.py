@@ -68,7 +68,7 @@ def answer(server: Any, method: str, path: str, query: str, headers: Any, body: 
         if name in _PROTECTED:
             verify(server.settings, headers.get("Authorization"))
             return _PROTECTED[name](server, params)
-        return 404, {"error": f"no such endpoint: {path}"}
+        return 404, {"error": f"no such endpoint: {path[:200]}"}
     except AuthError as exc:
         return exc.status, {"error": exc.message}
     except BadRequest as exc:
