@@ -15,6 +15,7 @@ from workers.broker.handoff import HandOffStep
 from workers.health.progress import ProgressStep
 from workers.recording import signals  # noqa: F401  (connects the lifecycle hooks)
 from workers.recording.bootsteps import RecorderStep
+from workers.tracing.setup import install_from_env as install_tracing
 
 # LOG_LEVEL is the default of -l, SUPABASE_DEBUG applies (workers/logs.py).
 app = Celery("agent_workers", log="workers.logs:CeleryLogging")
@@ -24,3 +25,4 @@ register_beat_tasks(app)
 app.steps["worker"].add(RecorderStep)
 app.steps["worker"].add(HandOffStep)  # a job the pool cannot take is set aside
 app.steps["worker"].add(ProgressStep)  # what it holds, when it last got anywhere: health
+install_tracing()  # OpenTelemetry spans when OTEL_* asks for them (workers/tracing/)
