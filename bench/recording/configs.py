@@ -69,6 +69,19 @@ CONFIGS = {
         {"AGENTQ_RECORDING": "true"},
         "executions",
     ),
+    # (b) with OpenTelemetry traces on (workers/tracing/): OTLP over HTTP to a sink in the
+    # bench process (bench/recording/otlp_sink.py); "{otlp}" is its endpoint.
+    "t": Config(
+        "t",
+        "(b), tracing on (OTLP)",
+        "workers.app",
+        {
+            "AGENTQ_RECORDING": "true",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{otlp}",
+        },
+        "executions",
+    ),
 }
 DONE_QUERIES = {
     "executions": "SELECT count(*) FROM agent_executions WHERE status = 'completed'",

@@ -70,7 +70,7 @@ def evaluate(med: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[
         "enqueue b/a": _ratio(b.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
         "enqueue c/a": _ratio(c.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms")),
     }
-    for key in ("d", "s", "r"):  # the optional variants, for comparison
+    for key in ("d", "s", "r", "t"):  # the optional variants, for comparison
         if key in med:
             v = med[key]
             ratios[f"{key}/a tasks_per_s"] = _ratio(v.get("tasks_per_s"), a.get("tasks_per_s"))
@@ -78,6 +78,11 @@ def evaluate(med: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[dict[
                 v.get("cpu_ms_per_task"), a.get("cpu_ms_per_task")
             )
             ratios[f"enqueue {key}/a"] = _ratio(v.get("enqueue_cpu_ms"), a.get("enqueue_cpu_ms"))
+    if "t" in med:  # the same recording with tracing on: against (b)
+        t = med["t"]
+        for k in ("tasks_per_s", "cpu_ms_per_task"):
+            ratios[f"t/b {k}"] = _ratio(t.get(k), b.get(k))
+        ratios["enqueue t/b"] = _ratio(t.get("enqueue_cpu_ms"), b.get("enqueue_cpu_ms"))
     if "r" in med:  # the same recording with another XADD writer: against (b)
         r = med["r"]
         for k in ("tasks_per_s", "cpu_ms_per_task"):
@@ -124,7 +129,14 @@ def paired_ratios(runs: list[RunResult]) -> dict[str, float | None]:
             pairs.setdefault("enqueue b/a", []).append(b.enqueue_cpu_ms / a.enqueue_cpu_ms)
         if b and c:
             pairs.setdefault("b/c tasks_per_s", []).append(b.tasks_per_s / c.tasks_per_s)
-        for key in ("d", "s", "r"):
+        traced = rep.get("t")
+        if b and traced:  # tracing on vs off, in the same repetition
+            pairs.setdefault("t/b tasks_per_s", []).append(traced.tasks_per_s / b.tasks_per_s)
+            pairs.setdefault("t/b cpu_ms_per_task", []).append(
+                traced.cpu_ms_per_task / b.cpu_ms_per_task
+            )
+            pairs.setdefault("enqueue t/b", []).append(traced.enqueue_cpu_ms / b.enqueue_cpu_ms)
+        for key in ("d", "s", "r", "t"):
             v = rep.get(key)
             if a and v:
                 pairs.setdefault(f"{key}/a tasks_per_s", []).append(v.tasks_per_s / a.tasks_per_s)

@@ -13,6 +13,10 @@ spans (the parents of everything the worker does) are at hand.
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,6 +110,7 @@ def test_otlp_export_from_a_worker_process(exporter: InMemorySpanExporter) -> No
                 raise
         finally:
             worker.stop()
+    _check_status_shows(task_id, trace_id)
     assert {s.service for s in spans} == {"agentq-worker-under-test"}
     # attempt 0: queued and run are children of this process's enqueue span
     run0 = _one(spans, f"run {AGENT}", 0)
@@ -129,6 +134,17 @@ def test_otlp_export_from_a_worker_process(exporter: InMemorySpanExporter) -> No
         assert len(s.links) == 1
     completed = next(s for s in records if s.attributes["agentq.status"] == "completed")
     assert completed.parent_id == retry.span_id and completed.attributes["agentq.attempt"] == 1
+
+
+def _check_status_shows(task_id: str, trace_id: str) -> None:
+    """``agentq status`` (a real CLI process) shows the trace id, with and without --json."""
+    cli = [sys.executable, "-m", "workers.cli", "status", task_id]
+    out = subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["trace_id"] == trace_id
+    out = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(rf"^\s+trace\s+{trace_id}$", out.stdout, re.M), out.stdout
 
 
 def test_in_memory_spans_with_an_in_process_worker(

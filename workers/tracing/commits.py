@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from workers.tracing import setup
+from workers.tracing import state
 from workers.tracing.context import HEADER, traceparent
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def _spans(entries: list[tuple[bytes, dict[bytes, Any]]], started_ns: int) -> No
     if not traced:
         return
     ended = time.time_ns()
-    tracer = setup.tracer()
+    tracer = state.tracer()
     batch = tracer.start_span(
         "record batch",
         context=trace.set_span_in_context(trace.INVALID_SPAN),  # a root

@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from workers.routing import agent_type_of
-from workers.tracing import setup
+from workers.tracing import state
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def on_before_publish(
         attrs["messaging.destination.name"] = agent_type
         if headers.get("eta"):
             attrs["agentq.eta"] = str(headers["eta"])
-        span = setup.tracer().start_span(
+        span = state.tracer().start_span(
             f"enqueue {agent_type}", kind=SpanKind.PRODUCER, attributes=attrs
         )
         _W3C.inject(headers, context=trace.set_span_in_context(span))
@@ -106,7 +106,7 @@ def on_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> None:
         parent = _W3C.extract(req, getter=_GETTER)
         attrs = _attributes(task_id, agent_type, req.retries or 0)
         attrs["agentq.worker"] = req.hostname or ""
-        tracer = setup.tracer()
+        tracer = state.tracer()
         published = getattr(req, PUBLISHED_HEADER, None)
         now = time.time_ns()
         if isinstance(published, int) and 0 < published <= now:
@@ -156,7 +156,7 @@ def on_postrun(task: Any = None, state: str | None = None, **_: Any) -> None:
 
 
 def on_process_shutdown(**_: Any) -> None:
-    setup.flush()
+    state.flush()
 
 
 _CONNECTIONS = (

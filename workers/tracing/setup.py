@@ -16,11 +16,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from workers.tracing import state
+
 if TYPE_CHECKING:  # the SDK is imported only when tracing is on (no cost when off)
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Tracer
-
-_provider: TracerProvider | None = None
 _EXPORTERS = ("otlp", "console")
 
 
@@ -70,10 +69,9 @@ def provider_from_env(env: Any = os.environ) -> TracerProvider:
 def install(provider: TracerProvider) -> None:
     """Use ``provider`` for the fleet's spans and connect the hooks (tests pass one with
     an in-memory exporter)."""
-    global _provider
     from workers.tracing import hooks
 
-    _provider = provider
+    state.provider = provider
     hooks.connect()
 
 
@@ -81,44 +79,28 @@ def install_from_env() -> bool:
     """Turn tracing on when the environment asks for it; True when it is on. The provider
     also becomes OpenTelemetry's global one, so spans an agent makes itself (an
     instrumented HTTP client, say) nest inside the task's run span."""
-    if _provider is None and configured():
+    if state.provider is None and configured():
         from opentelemetry import trace
 
         provider = provider_from_env()
         install(provider)
         trace.set_tracer_provider(provider)
-    return _provider is not None
+    return state.provider is not None
 
 
 def uninstall() -> None:
     """Tracing off again (tests): hooks disconnected, the provider shut down."""
-    global _provider
     from workers.tracing import hooks
 
     hooks.disconnect()
-    if _provider is not None:
-        _provider.shutdown()
-    _provider = None
-
-
-def enabled() -> bool:
-    return _provider is not None
-
-
-def tracer() -> Tracer:
-    assert _provider is not None, "tracing is off"
-    return _provider.get_tracer("agentq")
-
-
-def flush(timeout_ms: int = 5000) -> None:
-    """Export what is buffered (a pool process leaves through os._exit: no atexit)."""
-    if _provider is not None:
-        _provider.force_flush(timeout_ms)
+    if state.provider is not None:
+        state.provider.shutdown()
+    state.provider = None
 
 
 def after_commit(entries: list[Any], started_ns: int) -> None:
     """The recorder committed ``entries``: their spans (workers/tracing/commits.py)."""
-    if _provider is not None:
+    if state.provider is not None:
         from workers.tracing.commits import record_commit
 
         record_commit(entries, started_ns)
