@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results" / "last_run.json"
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("AGENTQ_BENCH_REDIS", "redis://127.0.0.1:6379")
-BENCH_DB = "agentq_bench"
+# other benchmarks on the same machine: a database and Redis DB of their own
+BENCH_DB = os.environ.get("AGENTQ_BENCH_DB", "agentq_bench")
 BENCH_REDIS_DB = int(os.environ.get("AGENTQ_BENCH_REDIS_DB", "12"))
 QUEUE = "content_generator"  # where agents.content_generator.noop is routed
 TASK = "agents.content_generator.noop"

@@ -9,6 +9,7 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is on (no cost when o
     from opentelemetry.trace import Tracer
 
 provider: TracerProvider | None = None
+_tracer: tuple[TracerProvider, Tracer] | None = None  # get_tracer builds a new one per call
 
 
 def enabled() -> bool:
@@ -16,8 +17,11 @@ def enabled() -> bool:
 
 
 def tracer() -> Tracer:
+    global _tracer
     assert provider is not None, "tracing is off"
-    return provider.get_tracer("agentq")
+    if _tracer is None or _tracer[0] is not provider:
+        _tracer = (provider, provider.get_tracer("agentq"))
+    return _tracer[1]
 
 
 def flush(timeout_ms: int = 5000) -> None:
