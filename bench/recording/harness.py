@@ -189,8 +189,11 @@ class Bench:
         pipe = self.redis.pipeline(transaction=False)
         for step in range(10):
             pipe.llen(QUEUE if step == 0 else f"{QUEUE}:{step}")
-        pipe.hlen("unacked")
-        return sum(pipe.execute())
+        # Only our queue's unacknowledged messages: a pidbox reply to the bench's own
+        # ping can sit in "unacked" too ([message, exchange, routing_key]) and never leaves.
+        pipe.hvals("unacked")
+        *lengths, unacked = pipe.execute()
+        return sum(lengths) + sum(1 for v in unacked if json.loads(v)[2] == QUEUE)
 
     def wait_done(self, cfg: Config, n: int) -> tuple[float, float]:
         """Poll until the run is complete; (time broker emptied, time completion seen)."""
