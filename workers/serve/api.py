@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from persistence import browse
+from persistence import browse, task_ids
 from persistence.errors import DatabaseUnavailable, PersistenceError
 from persistence.lifecycle import TaskStatus
 from persistence.metrics import get_agent_metrics
@@ -213,8 +213,9 @@ def _executions(server: Any, params: dict[str, str]) -> Answer:
 
 def _execution(server: Any, params: dict[str, str], task_id: str) -> Answer:
     _only(params)
-    if not _printable(task_id, 255):
-        raise BadRequest(f"task_id {task_id[:80]!r} is not a task id")
+    problem = task_ids.task_id_problem(task_id)  # the one rule for ids
+    if problem is not None:
+        raise BadRequest(f"task_id {task_ids.show(task_id)} is not a task id: it {problem}")
     row = server.store.get_execution(task_id)
     if row is None:
         return 404, {"error": f"no execution with task_id {task_id!r}"}
