@@ -78,6 +78,8 @@ def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
     except msgspec.DecodeError as exc:
         reason = f"envelope is not JSON in UTF-8: {_decode_error(raw, exc)}"
         raise Refused(ENVELOPE, reason) from None
+    except RecursionError:
+        raise Refused(HEADERS, "envelope is nested too deep") from None
     task_id = env.headers.id
     if env.properties.body_encoding != "base64":
         raise Refused(ENVELOPE, "properties' body_encoding must be 'base64'", task_id)
@@ -89,6 +91,11 @@ def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
     if found is not None:
         raise Refused(*found, task_id)
     result: dict[str, Any] = _RAW.decode(raw)  # for kombu: the same JSON, as plain values
+    if raw.count(b"[") + raw.count(b"{") > _MAYBE_DEEP or b"\\u0000" in raw:
+        try:  # headers Celery passes on untouched (stamps, others) go to the pool too
+            check_json_value(result["headers"], root="headers", max_depth=MAX_BODY_DEPTH)
+        except InvalidAgentInput as exc:
+            raise Refused(HEADERS, str(exc), task_id) from None
     return result
 
 
@@ -164,6 +171,8 @@ def _json_body_problem(body: bytes, content_type: str | None) -> Problem | None:
         return BODY, f"{_body_path(path)}: {msg}"
     except msgspec.DecodeError as exc:
         return ENCODING, f"body cannot be decoded (JSON): {_decode_error(body, exc)}"
+    except RecursionError:
+        return BODY, f"body is nested far more than {MAX_BODY_DEPTH} levels deep"
     if body.count(b"[") + body.count(b"{") > _MAYBE_DEEP or b"\\u0000" in body:
         pass  # walk below
     elif not _LONG_INT.search(body):
