@@ -115,6 +115,6 @@ def test_a_gzip_bomb_does_not_balloon_the_worker(clean: str, redis_client: redis
         grown_mb = (_peak_rss_kb(w.proc.pid) - before) / 1024
     finally:
         w.stop(timeout=30)
+    assert grown_mb < 100, f"the worker's peak RSS grew by {grown_mb:.0f} MB"
     assert [f["kind"] for f in found] == ["too_large"], found
     assert "inflates to more than" in found[0]["reason"]
-    assert grown_mb < 100, f"the worker's peak RSS grew by {grown_mb:.0f} MB"
