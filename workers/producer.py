@@ -129,7 +129,7 @@ def enqueue(
     seconds = _check_countdown(countdown)
     celery_priority = _celery_priority(priority)
     if task_id is not None and (bad := task_ids.task_id_problem(task_id)) is not None:
-        raise InvalidAgentInput(f"task_id {task_ids.show(task_id)} {bad}")
+        raise InvalidAgentInput(f"task_id {bad}")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
     options: dict[str, Any] = {}
     if celery_priority is not None:
