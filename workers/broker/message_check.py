@@ -49,7 +49,8 @@ _RAW = msgspec.json.Decoder()
 # What only a walk of the decoded body can find, and its cheap sign in the raw JSON:
 # nesting (brackets), NUL (only escaped in valid JSON), integers beyond 64 bits.
 _MAYBE_DEEP = MAX_BODY_DEPTH - 4
-_LONG_INT = re.compile(rb"\d{19}")
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))  # digits -> "0"
+_LONG_INT = b"0" * 19  # (translate + find: a third of what a regex costs here)
 
 
 class Refused(ValueError):
@@ -175,7 +176,7 @@ def _json_body_problem(body: bytes, content_type: str | None) -> Problem | None:
         return BODY, f"body is nested far more than {MAX_BODY_DEPTH} levels deep"
     if body.count(b"[") + body.count(b"{") > _MAYBE_DEEP or b"\\u0000" in body:
         pass  # walk below
-    elif not _LONG_INT.search(body):
+    elif _LONG_INT not in body.translate(_DIGITS):
         return None
     try:
         check_json_value(_RAW.decode(body), root="body", max_depth=MAX_BODY_DEPTH)
