@@ -82,7 +82,7 @@ def test_reasons_name_the_field() -> None:
         "embed_unknown_key": "unknown field `retries`",
         "delivery_info_without_routing_key": "routing_key",
         "args_nested_800": "body's args",
-        "id_lone_surrogate": "lone surrogate",
+        "id_lone_surrogate": "envelope.headers.id: contains a lone surrogate",
         "gzip_bomb": "inflates to more than",
     }
     for name, expected in cases.items():

@@ -16,6 +16,7 @@ A refusal is a ``(kind, reason)``: the reason names the field (``header 'eta' ..
 from __future__ import annotations
 
 import binascii
+import json
 import re
 from typing import Any
 
@@ -78,8 +79,11 @@ def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
     except msgspec.ValidationError as exc:
         raise Refused(*_envelope_reason(exc), _task_id_of(raw)) from None
     except msgspec.DecodeError as exc:
-        reason = f"envelope is not JSON in UTF-8: {_decode_error(raw, exc)}"
-        raise Refused(ENVELOPE, reason) from None
+        where = _surrogate_at(raw, "envelope")
+        if where is not None:  # valid JSON but not UTF-8: name the field that holds it
+            kind = HEADERS if where.startswith("envelope.headers") else ENVELOPE
+            raise Refused(kind, where) from None
+        raise Refused(ENVELOPE, f"envelope is not JSON in UTF-8: {exc}") from None
     except RecursionError:
         raise Refused(HEADERS, "envelope is nested too deep") from None
     task_id = env.headers.id
@@ -127,10 +131,18 @@ def _first(path: str) -> tuple[str, str]:
     return (m.group(), path[m.end() :]) if m else (path, "")
 
 
-def _decode_error(raw: bytes, exc: Exception) -> str:
-    if re.search(rb"\\u[dD][89a-fA-F]", raw):  # msgspec says "truncated" for these
-        return "it holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8"
-    return str(exc)
+def _surrogate_at(raw: bytes, root: str) -> str | None:
+    """Where JSON msgspec refused holds a lone surrogate escape (msgspec only says
+    "truncated"), as ``enqueue``'s rule names it: ``envelope.headers.id: contains ...``."""
+    if not re.search(rb"\\u[dD][89a-fA-F]", raw):
+        return None
+    try:
+        check_json_value(json.loads(raw), root=root, max_depth=1 << 16)
+    except InvalidAgentInput as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        pass
+    return f"{root} holds a lone surrogate (\\ud800-\\udfff), which is not UTF-8"
 
 
 def _task_id_of(raw: bytes) -> str | None:
@@ -170,10 +182,10 @@ def _json_body_problem(body: bytes, content_type: str | None) -> Problem | None:
         try:  # (msgspec validates as it parses: is it JSON at all?)
             _RAW.decode(body)
         except msgspec.DecodeError as bad:
-            return ENCODING, f"body cannot be decoded (JSON): {_decode_error(body, bad)}"
+            return _undecodable(body, bad)
         return BODY, f"{_body_path(path)}: {msg}"
     except msgspec.DecodeError as exc:
-        return ENCODING, f"body cannot be decoded (JSON): {_decode_error(body, exc)}"
+        return _undecodable(body, exc)
     except RecursionError:
         return BODY, f"body is nested far more than {MAX_BODY_DEPTH} levels deep"
     if body.count(b"[") + body.count(b"{") > _MAYBE_DEEP or b"\\u0000" in body:
@@ -185,6 +197,13 @@ def _json_body_problem(body: bytes, content_type: str | None) -> Problem | None:
     except InvalidAgentInput as exc:
         return BODY, _body_names(str(exc))
     return None
+
+
+def _undecodable(body: bytes, exc: Exception) -> Problem:
+    where = _surrogate_at(body, "body")
+    if where is not None:
+        return BODY, _body_names(where)
+    return ENCODING, f"body cannot be decoded (JSON): {exc}"
 
 
 def _body_path(path: str) -> str:

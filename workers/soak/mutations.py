@@ -120,7 +120,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "eta_overflows_early": (_header("eta", OVERFLOW_EARLY), "headers"),
     "expires_overflows_late": (_header("expires", OVERFLOW_LATE), "headers"),
     # item 3 and 9: ids the record cannot hold, or the one rule refuses
-    "id_lone_surrogate": (_raw_id('"\\ud800abc"'), "envelope"),
+    "id_lone_surrogate": (_raw_id('"\\ud800abc"'), "headers"),
     "id_with_newline": (_header("id", "abc\ndef"), "headers"),
     "root_id_a_number": (_header("root_id", 5), "headers"),
     "parent_id_with_nul": (_header("parent_id", "a\x00b"), "headers"),
