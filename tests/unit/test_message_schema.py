@@ -191,3 +191,21 @@ def test_what_the_schema_lets_through_celery_can_run(changes: list[Any]) -> None
     pickle.dumps((args, kwargs, embed, req.request_dict))
     for sig in (embed or {}).get("callbacks") or []:
         assert isinstance(sig, dict) and isinstance(sig["task"], str)
+
+
+@pytest.mark.parametrize("depth", [40, 500, 5000])
+def test_an_untyped_header_nested_deep_is_refused(depth: int) -> None:
+    """Headers the schema does not type (stamps, tracing) reach the pool with the request:
+    they are held to the same depth as the body."""
+    env = copy.deepcopy(CAPTURED)
+    env["headers"]["x-deep"] = "@@"
+    raw = json.dumps(env).encode().replace(b'"@@"', b"[" * depth + b"]" * depth)
+    with pytest.raises(message_check.Refused) as refused:
+        message_check.check_envelope(raw, LIMIT)
+    assert refused.value.kind == "headers", refused.value.reason
+
+
+def test_headers_celery_adds_for_stamps_and_tracing_pass() -> None:
+    env = copy.deepcopy(CAPTURED)
+    env["headers"].update(traceparent="00-abc-def-01", stamps={"on_stamp": ["a"]})
+    assert message_check.check_envelope(json.dumps(env).encode(), LIMIT)["headers"]["stamps"]

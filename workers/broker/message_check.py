@@ -96,7 +96,10 @@ def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
     found = body_problem(body, env.content_type, env.headers.compression, max_bytes)
     if found is not None:
         raise Refused(*found, task_id)
-    result: dict[str, Any] = _RAW.decode(raw)  # for kombu: the same JSON, as plain values
+    try:
+        result: dict[str, Any] = _RAW.decode(raw)  # for kombu: the same JSON, plain values
+    except RecursionError:  # (the typed decode skipped an unknown header this deep)
+        raise Refused(HEADERS, "a header is nested too deep", task_id) from None
     headers = result["headers"]
     if headers.get("stamps") or not headers.keys() <= _TYPED_HEADERS:
         try:  # headers Celery passes on untouched (stamps, others) go to the pool too
