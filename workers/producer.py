@@ -15,9 +15,10 @@ import math
 import uuid
 from typing import Any
 
-from persistence import task_ids
+from persistence.task_ids import task_id_problem  # the one rule for ids
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput, brief, check_text, validate_input
+from workers import task_ids
 from workers.routing import PRIORITIES, task_name
 from workers.settings import get_settings
 from workers.stores import get_store
@@ -116,7 +117,8 @@ def enqueue(
     a UUID, a ``task_id`` that is not a task id (``persistence/task_ids.py``: 1-255 printable
     characters, so no newline), a
     ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
-    ``priority`` that is not an int 0-9 or a name.
+    ``priority`` that is not an int 0-9 or a name, a ``task_id`` already used by another
+    agent type (``workers/task_ids.py``; the same agent type again is a retry and works).
     """
     from workers.app import app  # the app registers the tasks and the hooks
 
@@ -128,9 +130,11 @@ def enqueue(
     session = _check_session_id(session_id)
     seconds = _check_countdown(countdown)
     celery_priority = _celery_priority(priority)
-    if task_id is not None and (bad := task_ids.task_id_problem(task_id)) is not None:
+    if task_id is not None and (bad := task_id_problem(task_id)) is not None:
         raise InvalidAgentInput(f"task_id {bad}")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
+    if task_id is not None:  # one id, one agent type (workers/task_ids.py)
+        task_ids.claim(task_id, spec.agent_type)
     options: dict[str, Any] = {}
     if celery_priority is not None:
         options["priority"] = celery_priority

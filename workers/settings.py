@@ -104,6 +104,9 @@ class Settings(RealtimeSettings):
     recording_stall_seconds: float = Field(
         60.0, gt=0, validation_alias="AGENTQ_RECORDING_STALL_SECONDS"
     )
+    # Health calls a worker stalled (unhealthy) when it holds messages and no task started
+    # or ended there for this long (above the longest task time limit: workers/health/progress.py).
+    worker_stall_seconds: float = Field(300.0, gt=0, validation_alias="AGENTQ_WORKER_STALL_SECONDS")
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENTQ_DATA_DIR")
     max_input_bytes: int = Field(1 << 20, ge=1, validation_alias="AGENTQ_MAX_INPUT_BYTES")
     # A broker message larger than this is set aside unread (the producer never sends
