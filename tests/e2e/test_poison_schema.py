@@ -118,3 +118,24 @@ def test_a_gzip_bomb_does_not_balloon_the_worker(clean: str, redis_client: redis
     assert grown_mb < 100, f"the worker's peak RSS grew by {grown_mb:.0f} MB"
     assert [f["kind"] for f in found] == ["too_large"], found
     assert "inflates to more than" in found[0]["reason"]
+
+
+def test_control_replies_are_not_held_to_the_task_schema(
+    clean: str, redis_client: redis.Redis
+) -> None:
+    """Replies to remote control (``celery inspect``, Flower, mingle) come back through
+    a reply queue on the same transport: they are kombu messages, not tasks, and must
+    reach the caller, never the dead letters."""
+    from workers.app import app
+
+    with WorkerProcess("control", concurrency=1, env=ENV, queues=QUEUE) as w:
+        replies = wait_for(
+            lambda: app.control.ping(destination=[w.hostname], timeout=2),
+            60,
+            what="a ping reply from the worker",
+        )
+        # the worker's own consumer also holds control replies to kombu's envelope only
+        stats = app.control.inspect(destination=[w.hostname], timeout=5).stats()
+    assert replies == [{w.hostname: {"ok": "pong"}}], replies
+    assert stats and w.hostname in stats, stats
+    assert _dead(redis_client) == []

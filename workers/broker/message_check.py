@@ -25,7 +25,7 @@ import msgspec
 from persistence import task_ids
 from tasks.validation import InvalidAgentInput, check_json_value
 from workers.broker import inflate
-from workers.broker.message_schema import Body, DeliveryInfo, Envelope, Headers
+from workers.broker.message_schema import Body, DeliveryInfo, Envelope, Headers, KombuEnvelope
 
 # kinds of poison (the ``kind`` of a dead letter)
 ENVELOPE, ENCODING, BODY, HEADERS, UNKNOWN_TASK, TOO_LARGE, OTHER = (
@@ -45,6 +45,11 @@ ACCEPTED = ("application/json",)  # celeryconfig.accept_content = ["json"]
 Problem = tuple[str, str]  # (kind, reason)
 
 _ENVELOPE = msgspec.json.Decoder(Envelope)
+_KOMBU = msgspec.json.Decoder(KombuEnvelope)
+#: queues whose messages are Celery tasks, named by the worker's consumer
+#: (``consumer.py``); other queues on the transport (control replies, plain kombu
+#: consumers) are held to kombu's envelope only
+TASK_QUEUES: set[str] = set()
 _BODY = msgspec.json.Decoder(Body)
 _RAW = msgspec.json.Decoder()
 # What only a walk of the decoded body can find, and its cheap sign in the raw JSON:
@@ -68,12 +73,19 @@ def envelope_limit(max_bytes: int) -> int:
     return max_bytes * 4 // 3 + 65_536
 
 
+def register_task_queues(names: Any) -> None:
+    TASK_QUEUES.update(str(n) for n in names)
+
+
 # --- Redis: the raw envelope ------------------------------------------------------------
-def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
-    """The envelope as kombu reads it (a dict), once the whole message passed the schema;
-    :class:`Refused` otherwise."""
+def check_envelope(raw: bytes, max_bytes: int, task: bool = True) -> dict[str, Any]:
+    """The envelope as kombu reads it (a dict), once the whole message passed the schema
+    (``task``: a Celery task message; else kombu's envelope only); :class:`Refused`
+    otherwise."""
     if len(raw) > envelope_limit(max_bytes):
         raise Refused(TOO_LARGE, f"envelope of {len(raw)} bytes is over the limit")
+    if not task:
+        return _check_kombu_envelope(raw, max_bytes)
     try:
         env = _ENVELOPE.decode(raw)
     except msgspec.ValidationError as exc:
@@ -106,6 +118,26 @@ def check_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
             check_json_value(headers, root="headers", max_depth=MAX_BODY_DEPTH)
         except InvalidAgentInput as exc:
             raise Refused(HEADERS, str(exc), task_id) from None
+    return result
+
+
+def _check_kombu_envelope(raw: bytes, max_bytes: int) -> dict[str, Any]:
+    try:
+        env = _KOMBU.decode(raw)
+        result: dict[str, Any] = _RAW.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise Refused(*_envelope_reason(exc)) from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise Refused(ENVELOPE, f"envelope is not JSON in UTF-8: {exc!r}") from None
+    compression = (env.headers or {}).get("compression")
+    if compression is not None:  # kombu inflates it whole as it builds the message
+        try:
+            body = binascii.a2b_base64(env.body, strict_mode=True)
+            inflate.inflate(body, str(compression), max_bytes)
+        except inflate.TooLarge as exc:
+            raise Refused(TOO_LARGE, f"compressed message body: {exc}") from None
+        except Exception as exc:  # any codec error: kombu could not read it either
+            raise Refused(ENCODING, f"body cannot be decompressed: {exc}") from None
     return result
 
 

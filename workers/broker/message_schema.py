@@ -139,6 +139,17 @@ class Envelope(msgspec.Struct):
     content_encoding: Short | None = msgspec.field(name="content-encoding", default=None)
 
 
+class KombuEnvelope(msgspec.Struct):
+    """Any message on the transport (a control reply, a plain kombu consumer's): what
+    kombu itself reads. Only queues of Celery tasks are held to :class:`Envelope`."""
+
+    body: str
+    properties: Properties
+    headers: dict[str, Any] | None = None
+    content_type: Short | None = msgspec.field(name="content-type", default=None)
+    content_encoding: Short | None = msgspec.field(name="content-encoding", default=None)
+
+
 class Signature(msgspec.Struct):
     """A Celery signature as a dict (``celery.canvas.Signature``): what Celery applies
     for a callback, an errback, a chain's next step or a chord's body."""

@@ -189,7 +189,8 @@ class Channel(kombu_redis.Channel):
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
             try:  # the whole message against the schema, before kombu reads any of it
-                envelope = message_check.check_envelope(item, self._max_message_bytes)
+                task = dest in message_check.TASK_QUEUES  # (else kombu's envelope only)
+                envelope = message_check.check_envelope(item, self._max_message_bytes, task)
             except message_check.Refused as refused:
                 self._refuse(item, dest, refused)
             except Exception as exc:  # the check itself failed: set aside, never raise
