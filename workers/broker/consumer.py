@@ -37,7 +37,8 @@ class Consumer(CeleryConsumer):
         guard.set_aside_message(message, kind, reason, self.connection_errors)
 
     def create_task_handler(self, promise: Any = promise) -> Any:
-        # the transport holds messages of these queues to the whole task schema
+        # the transport holds messages of these queues to the whole task schema (a queue
+        # added later by remote control gets the checks of ``problem`` below only)
         queues = self.app.amqp.queues
         message_check.register_task_queues(queues.consume_from or queues)
         handle = super().create_task_handler(promise)
@@ -57,10 +58,6 @@ class Consumer(CeleryConsumer):
                 )
 
         return on_task_received
-
-    def add_task_queue(self, queue: Any, *args: Any, **kwargs: Any) -> Any:
-        message_check.register_task_queues([getattr(queue, "name", queue)])
-        return super().add_task_queue(queue, *args, **kwargs)
 
     # Celery's handlers for messages it cannot run log and drop them: keep them instead.
     def on_unknown_message(self, body: Any, message: Any) -> None:
