@@ -176,6 +176,35 @@ def test_cli_logs_and_errors_are_json(clean: str) -> None:
     assert any(r["level"] == "ERROR" for r in json_lines(realtime.stderr, "agentq realtime"))
 
 
+def test_agentq_realtime_lines_are_json(clean: str) -> None:
+    """The bridge running (Pusher on a port nobody listens on: it is not asked for anything
+    until a row changes), logging its counters, then stopped."""
+    pusher = {"PUSHER_APP_ID": "1", "PUSHER_KEY": "k", "PUSHER_SECRET": "s"}
+    pusher |= {"PUSHER_HOST": "127.0.0.1", "PUSHER_PORT": str(free_port()), "PUSHER_SSL": "false"}
+    log = Path(tempfile.mkstemp(prefix="agentq-realtime-", suffix=".log")[1])
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", "realtime", "--status-every", "0.5"],
+            cwd=ROOT,
+            env={**os.environ, **JSON, **pusher},
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(
+            lambda: b"realtime status" in log.read_bytes() or proc.poll() is not None,
+            120,
+            what="the bridge to log its counters",
+        )
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    records = json_lines(log.read_text(), "agentq realtime")
+    assert any("realtime: listening" in r["message"] for r in records), records
+    assert any(r["message"].startswith("realtime stopped") for r in records), records
+
+
 @pytest.mark.parametrize("value", ["xml", "JSON lines"])
 def test_bad_log_format_is_named(value: str) -> None:
     out = _agentq("health", env={"LOG_FORMAT": value})
