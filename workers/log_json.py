@@ -26,8 +26,6 @@ from typing import IO, Any
 from celery._state import get_current_task
 from pythonjsonlogger.json import JsonFormatter
 
-from workers.routing import agent_type_of
-
 # LogRecord attribute -> JSON key.
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
 # Celery's ``extra={"data": ...}`` (task arguments, return value): read, never written.
@@ -41,6 +39,14 @@ def set_worker(name: str | None) -> None:
     """The worker this process belongs to (its hostname); forked pool processes inherit it."""
     global _worker
     _worker = name or None
+
+
+def agent_type_of(task_name: str) -> str | None:
+    # Imported on first use: the task registry behind it is heavy for a command that
+    # only sets logging up (`agentq --help`), and a process logging a task has it anyway.
+    from workers.routing import agent_type_of as of_name
+
+    return of_name(task_name)
 
 
 def current_trace_id() -> str | None:
