@@ -139,3 +139,20 @@ def test_the_setting_is_validated_and_any_case(monkeypatch: pytest.MonkeyPatch) 
         load_settings()
     monkeypatch.delenv("LOG_FORMAT")
     assert load_settings().log_format == "text"
+
+
+def test_an_uncaught_exception_is_one_json_line() -> None:
+    import subprocess
+    import sys
+
+    code = "from workers.logs import setup_cli_logging; setup_cli_logging(); raise ValueError('x')"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "LOG_FORMAT": "json"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    (line,) = [json.loads(x) for x in out.stderr.splitlines()]
+    assert line["level"] == "CRITICAL" and "ValueError: x" in line["exception"]
