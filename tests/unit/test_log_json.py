@@ -156,3 +156,42 @@ def test_an_uncaught_exception_is_one_json_line() -> None:
     assert out.returncode == 1
     (line,) = [json.loads(x) for x in out.stderr.splitlines()]
     assert line["level"] == "CRITICAL" and "ValueError: x" in line["exception"]
+
+
+# What LOG_FORMAT=json relies on inside Celery (workers/logs.py, workers/celery_programs.py):
+# target -> (signature or "" when its default's repr varies, body digest or "" when only the
+# signature matters), as in Celery 5.7.
+# A Celery upgrade that changes one fails here: read the new code, carry the change into
+# ours, then record the new values (workers.broker.kombu_contract.current prints them).
+CELERY_RELIED_ON = {
+    # replaced by CeleryLogging.setup_handlers in JSON mode: its body is what we redo
+    "celery.app.log:Logging.setup_handlers": (
+        "(self, logger, logfile, format, colorize, "
+        "formatter=<class 'celery.utils.log.ColorFormatter'>, datefmt=None, **kwargs)",
+        "990ea5b7d156",
+    ),
+    "celery.app.log:Logging._detect_handler": ("(self, logfile=None)", ""),
+    "celery.app.log:Logging._is_configured": ("(self, logger)", ""),
+    "celery.apps.worker:Worker.on_before_init": ("(self, quiet=False, **kwargs)", ""),
+    # replaced by workers.log_json.say_json in JSON mode
+    # (its default is sys.__stderr__, whose repr names the locale's encoding)
+    "celery.apps.worker:safe_say": ("", "c84b73c2f473"),
+}
+
+
+def test_the_celery_internals_relied_on_are_as_recorded() -> None:
+    import inspect
+
+    from celery.apps.beat import Beat
+    from celery.apps.worker import safe_say
+
+    from workers.broker.kombu_contract import current
+
+    changed = {}
+    for target, (signature, digest) in CELERY_RELIED_ON.items():
+        now_signature, now_digest = current(target)
+        if (signature and now_signature != signature) or (digest and now_digest != digest):
+            changed[target] = (now_signature, now_digest)
+    assert not changed, changed
+    assert "quiet" in inspect.signature(Beat.__init__).parameters  # AgentqBeat passes it
+    assert list(inspect.signature(safe_say).parameters) == ["msg", "f"]
