@@ -65,6 +65,8 @@ class Settings(RealtimeSettings, ServeSettings):
     )
     # DEBUG for the Supabase-related loggers only (workers.logs.SUPABASE_LOGGERS).
     supabase_debug: bool = Field(False, validation_alias="SUPABASE_DEBUG")
+    # text: human-readable lines; json: one JSON object per line (workers/log_json.py).
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
 
     # --- Celery and the database -------------------------------------------------
     celery_broker_url: SecretStr = Field(
@@ -212,6 +214,11 @@ class Settings(RealtimeSettings, ServeSettings):
             msg = "ENABLE_SUPABASE_INTEGRATION=true but no Supabase is configured: set {missing}"
             raise PydanticCustomError("supabase_missing", msg, {"missing": missing})
         return self
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("celery_broker_url")
     @classmethod

@@ -6,9 +6,10 @@ itself (``take.py``); ``workers/broker/consumer.py`` overrides Celery's consumer
 ``workers/broker/handoff.py`` relies on how billiard's pool registers a job before
 Celery's asynpool pickles it. None of that is public API: a kombu, Celery or billiard
 release may rename a method, change its arguments or change what its body does, and the
-override would then silently do the old thing. ``pyproject.toml`` pins them to the minor versions tested; this module records, for each
-method we override or call, its signature and a digest of its body (the code without
-docstring and comments, so a reworded comment is no change) as they are in those versions.
+override would then silently do the old thing. ``pyproject.toml`` pins them to the minor
+versions tested; this module records, for each method we override or call, its signature
+and a digest of its body (the code without docstring and comments, so a reworded comment
+is no change) as they are in those versions.
 ``tests/integration/test_broker_contract.py`` fails when one differs, naming the method,
 what changed and our code that depends on it.
 
