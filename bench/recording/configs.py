@@ -95,6 +95,8 @@ CONFIGS = {
     # (b) with the hooks' XADDs written by redis-py's Connection instead of the
     # hand-written RESP writer (bench/redispy_app.py; bench/bench_resp.py times both).
     "r": Config("r", "(b), redis-py writer", "bench.redispy_app", REC, "executions"),
+    # (b) as before issue 21's lever: the worker waits for the reply to running too.
+    "w": Config("w", "(b), running confirmed", "bench.confirm_running_app", REC, "executions"),
 }
 DONE_QUERIES = {
     "executions": "SELECT count(*) FROM agent_executions WHERE status = 'completed'",

@@ -81,8 +81,9 @@ def _pairs(present: set[str]) -> dict[str, tuple[str, str]]:
     for key in sorted(present - named - {"v", "f"}):
         if "v" in present:
             pairs[f"{key}/v"] = (key, "v")
-    if {"r", "b"} <= present:
-        pairs["r/b"] = ("r", "b")
+    for lever in ("r", "w"):  # variants of (b): against (b)
+        if {lever, "b"} <= present:
+            pairs[f"{lever}/b"] = (lever, "b")
     return pairs
 
 

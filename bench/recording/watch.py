@@ -37,11 +37,15 @@ def _event_types(body: Any) -> list[str]:
 
 class EventCounter:
     """Counts Celery events published on the broker (kombu's Redis fanout: PUBLISH on
-    ``/<db>.celeryev/<routing key>``), by type, from a thread; like Flower, a subscriber."""
+    ``/<db>.celeryev/<routing key>``) on the client's DB, by type, from a thread; like
+    Flower, a subscriber."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-        self._pubsub.psubscribe("*celeryev/*")
+        # Pub/sub channels are global to the server, not per DB: kombu's fanout prefix
+        # "/<db>." keeps other DBs' workers (other benchmarks, test suites) out of the count.
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        self._pubsub.psubscribe(f"/{db}.celeryev/*")
         self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="event-counter", daemon=True)
