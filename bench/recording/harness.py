@@ -37,7 +37,12 @@ from bench.recording.procstat import (
     proc_stat,
     tree_cpu,
 )
-from bench.recording.watch import EventCounter, agentq_imports, task_event_count
+from bench.recording.watch import (
+    EventCounter,
+    agentq_imports,
+    kombu_connection,
+    task_event_count,
+)
 
 # Tasks of the latency calls after each run (bench/producer.py --latency): enqueue
 # against apply_async; not part of the run's numbers.
@@ -52,7 +57,7 @@ class Bench:
         self.redis = redis.Redis.from_url(BROKER_URL)
         self.redis_pid = self._redis_pid()
         self.db: psycopg.Connection[Any] | None = None
-        self.control_apps: dict[bool, Any] = {}  # vanilla?: the app to ping and inspect with
+        self.control_apps: dict[bool, Any] = {}  # vanilla?: (app, connection) to control with
 
     def _base_env(self) -> dict[str, str]:
         env = {
@@ -92,9 +97,10 @@ class Bench:
         from bench.vanilla_app import app as vanilla
         from workers.app import app
 
-        # Each kind of worker is controlled by its own kind of app: kombu's binding table
-        # keys differ between our transport (sep ":") and kombu's own.
-        self.control_apps = {False: app, True: vanilla}
+        # Each kind of worker is controlled through its own transport: kombu's binding
+        # table keys differ between ours (sep ":") and kombu's own, and once workers.app is
+        # configured redis:// means ours in this process (workers/broker/redis_transport.py).
+        self.control_apps = {False: (app, None), True: (vanilla, kombu_connection(BROKER_URL))}
 
     def reset(self) -> None:
         assert self.db is not None
@@ -136,7 +142,8 @@ class Bench:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{log.read_text(errors='replace')[-3000:]}")
             # -l warning hides " ready.": a ping answers once the consumer runs.
-            if self.control_apps[cfg.vanilla].control.ping(destination=[hostname], timeout=0.5):
+            control, conn = self.control_apps[cfg.vanilla]
+            if control.control.ping(destination=[hostname], timeout=0.5, connection=conn):
                 return proc, hostname, log
         proc.kill()
         raise RuntimeError(f"worker {hostname} not ready after 60 s; log: {log}")
@@ -323,12 +330,9 @@ class Bench:
         wants_events = cfg.env.get("BENCH_TASK_EVENTS") or cfg.env.get("AGENTQ_TASK_EVENTS")
         if bool(sent) != bool(wants_events):
             problems.append(f"{sent} task events sent, expected {'some' if wants_events else 0}")
-        stats = (
-            self.control_apps[cfg.vanilla]
-            .control.inspect(destination=[hostname], timeout=3)
-            .stats()
-            or {}
-        )
+        control, conn = self.control_apps[cfg.vanilla]
+        inspect = control.control.inspect(destination=[hostname], timeout=3, connection=conn)
+        stats = inspect.stats() or {}
         done = (stats.get(hostname) or {}).get("total", {}).get(TASK)
         if done != n:
             problems.append(f"worker stats total {done} != {n}")

@@ -13,6 +13,8 @@ from collections import Counter
 from typing import Any
 
 import redis
+from kombu import Connection
+from kombu.transport import redis as kombu_redis
 
 # What a vanilla process must never import: the product's transport, consumer and guard,
 # its lifecycle hooks and recorder, and the app that installs them.
@@ -28,6 +30,13 @@ def agentq_imports(importtime_log: str) -> list[str]:
             if name.startswith(AGENTQ_MODULES):
                 found.add(name)
     return sorted(found)
+
+
+def kombu_connection(url: str) -> Connection:
+    """A connection through kombu's own Redis transport, whatever ``redis://`` means in
+    this process (workers.app, once configured, makes it ours): to control vanilla
+    workers, whose binding keys are kombu's."""
+    return Connection(url, transport=kombu_redis.Transport)
 
 
 def _event_types(body: Any) -> list[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.recording.watch import EventCounter, agentq_imports, task_event_count
+from bench.recording.watch import EventCounter, agentq_imports, kombu_connection, task_event_count
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -37,12 +37,12 @@ def _vanilla_worker(events: bool) -> WorkerProcess:
     return worker
 
 
-def _produce(n: int) -> dict[str, object]:
+def _produce(n: int, events: bool) -> dict[str, object]:
     """bench/producer.py on the vanilla app: its ready line names product modules loaded."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench.producer", "--app", "bench.vanilla_app", "--tasks", str(n)],
         cwd=ROOT,
-        env=os.environ.copy(),
+        env={**os.environ, "BENCH_TASK_EVENTS": "true" if events else "false"},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -60,7 +60,9 @@ def _produce(n: int) -> dict[str, object]:
 def _ran(n: int, hostname: str) -> bool:
     from bench.vanilla_app import app
 
-    stats = app.control.inspect(destination=[hostname], timeout=2).stats() or {}
+    with kombu_connection(os.environ["CELERY_BROKER_URL"]) as conn:
+        inspect = app.control.inspect(destination=[hostname], timeout=2, connection=conn)
+        stats = inspect.stats() or {}
     total = (stats.get(hostname) or {}).get("total", {})
     return bool(total.get("agents.content_generator.noop") == n)
 
@@ -69,8 +71,8 @@ def _ran(n: int, hostname: str) -> bool:
 def test_vanilla_anchor(clean: str, redis_client: object, events: bool) -> None:
     counter = EventCounter(redis_client)  # type: ignore[arg-type]
     try:
-        with _vanilla_worker(events).start() as worker:
-            ready = _produce(TASKS)
+        with _vanilla_worker(events) as worker:
+            ready = _produce(TASKS, events)
             wait_for(lambda: _ran(TASKS, worker.hostname), 60, what="the vanilla worker's tasks")
             if events:  # the counter hears a worker that sends them: the check can fail
                 wait_for(lambda: counter.counts["task-succeeded"] == TASKS, 30, what="task events")
