@@ -41,7 +41,7 @@ def decode_cursor(text: str) -> Cursor:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         at, task_id = json.loads(raw)
         when = datetime.fromisoformat(at)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):  # RecursionError: [[[[…
         raise ValueError("not a cursor this API returned") from None
     if when.tzinfo is None or not isinstance(task_id, str) or not task_id:
         raise ValueError("not a cursor this API returned")

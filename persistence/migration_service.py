@@ -1,7 +1,10 @@
 """MigrationService: the integration design's API over Alembic.
 
-``run_migrations`` is idempotent and safe to run from several processes at once
-(``persistence/migrations/env.py`` holds an advisory lock); it creates the
+``run_migrations`` is idempotent and safe to run from several processes at once: it
+reads the current revision and applies what is missing under the migration lock
+(``persistence/migration_lock.py``), so a late process finds the database at head and
+applies nothing; :meth:`MigrationService.locked` holds the lock across several calls
+(``agentq migrate`` applies one revision at a time under one hold). It creates the
 database first when it does not exist yet. ``downgrade`` goes the other way (to
 ``base``: nothing of ours is left). ``sync_schemas`` compares the primary with its
 Supabase mirror and can bring the mirror up to the primary's revision. A service for
@@ -13,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +30,9 @@ from alembic.script.revision import RevisionError
 from alembic.util import CommandError
 from psycopg import sql
 from sqlalchemy import create_engine, pool, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 
-from persistence import schema_snapshot
+from persistence import migration_lock, schema_snapshot
 from persistence.errors import DatabaseUnavailable, PersistenceError, wrap_db_errors
 from persistence.schema import metadata
 
@@ -79,6 +82,40 @@ class MigrationService:
         # Migration 0004 (Row Level Security) runs only when this is true; None: the
         # SUPABASE_ENABLE_RLS environment variable decides (default true).
         self.enable_rls = enable_rls
+        # The connection holding the migration lock, inside ``locked()``.
+        self._held: Connection | None = None
+
+    @contextlib.contextmanager
+    def locked(self, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold the migration lock of the database until the block ends (re-entrant):
+        every status read and revision applied inside runs on the connection holding it,
+        so what is read cannot change before it is acted on. ``on_wait`` is called when
+        another process holds the lock, before waiting for it. The database must exist
+        (:meth:`ensure_database`)."""
+        if self._held is not None:
+            yield
+            return
+        with wrap_db_errors(), migration_lock.hold(self.database_url, on_wait) as conn:
+            self._held = conn
+            try:
+                yield
+            finally:
+                self._held = None
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """The lock's connection inside ``locked()`` (committed after, so that it is idle
+        for Alembic), else a connection of its own."""
+        if self._held is not None:
+            yield self._held
+            self._held.commit()
+            return
+        engine = create_engine(self.database_url, poolclass=pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
     def _config(self, stdout: Any = None) -> Config:
         cfg = Config(stdout=stdout) if stdout is not None else Config()
@@ -88,6 +125,8 @@ class MigrationService:
         cfg.set_main_option("sqlalchemy.url", self.database_url.replace("%", "%%"))
         if self.enable_rls is not None:
             cfg.attributes["enable_rls"] = self.enable_rls
+        if self._held is not None:  # migrations run on the connection holding the lock
+            cfg.attributes["connection"] = self._held
         return cfg
 
     def ensure_database(self) -> bool:
@@ -112,47 +151,59 @@ class MigrationService:
                         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
                     return True
             except psycopg.OperationalError as exc:
-                from persistence.errors import DatabaseUnavailable
-
                 raise DatabaseUnavailable(str(exc).strip().splitlines()[0]) from exc
 
     def run_migrations(self, target_revision: str = "head") -> dict[str, Any]:
-        """Upgrade to ``target_revision``. Returns ``applied`` (the revisions the database
-        moved through, in order), ``from``, ``to`` and ``duration_seconds``. A target below
-        the current revision is refused (:meth:`downgrade` goes down)."""
+        """Upgrade to ``target_revision`` under the migration lock, reading the current
+        revision after taking it. Returns ``applied`` (the revisions the database moved
+        through, in order), ``from``, ``to``, ``already_at_head`` (nothing applied and the
+        database at head: another process got there first, or an earlier run),
+        ``waited_seconds`` (for another process's lock) and ``duration_seconds``. A target
+        below the current revision is refused (:meth:`downgrade` goes down)."""
         started = time.monotonic()
-        self.ensure_database()
-        before = self.get_migration_status()["current"]
-        step = self.plan(target_revision, current=before)
-        if step["direction"] == "down":
-            raise MigrationError(
-                f"{target_revision} is below the current revision {before}: "
-                "downgrade it explicitly (agentq migrate --revision REV --yes)"
-            )
-        with wrap_db_errors(), _alembic_errors():
-            command.upgrade(self._config(), step["to"] or "base")
-        after = self.get_migration_status()["current"]
+        if self._held is None:
+            self.ensure_database()
+        asked = time.monotonic()
+        with self.locked():
+            waited = round(time.monotonic() - asked, 3)
+            status = self.get_migration_status()
+            before = status["current"]
+            step = self.plan(target_revision, current=before)
+            if step["direction"] == "down":
+                raise MigrationError(
+                    f"{target_revision} is below the current revision {before}: "
+                    "downgrade it explicitly (agentq migrate --revision REV --yes)"
+                )
+            if step["direction"] == "up":
+                with wrap_db_errors(), _alembic_errors():
+                    command.upgrade(self._config(), step["to"] or "base")
+            after = self.get_migration_status()["current"]
         return {
             "applied": self._between(before, after),
             "from": before,
             "to": after,
+            "already_at_head": before == after == status["head"],
+            "waited_seconds": waited,
             "duration_seconds": round(time.monotonic() - started, 3),
         }
 
     def downgrade(self, target_revision: str) -> dict[str, Any]:
         """Downgrade to ``target_revision`` (``base``: nothing of ours is left, the
-        ``alembic_version`` table included). Returns ``removed`` (newest first), ``from``,
-        ``to`` and ``duration_seconds``."""
+        ``alembic_version`` table included), under the migration lock like
+        :meth:`run_migrations`. Returns ``removed`` (newest first), ``from``, ``to`` and
+        ``duration_seconds``."""
         started = time.monotonic()
-        before = self.get_migration_status()["current"]
-        step = self.plan(target_revision, current=before)
-        if step["direction"] == "up":
-            raise MigrationError(f"{target_revision} is above the current revision {before}")
-        with wrap_db_errors(), _alembic_errors():
-            command.downgrade(self._config(), step["to"] or "base")
-            if step["to"] is None:
-                self._drop_version_table()
-        after = self.get_migration_status()["current"]
+        with self.locked():
+            before = self.get_migration_status()["current"]
+            step = self.plan(target_revision, current=before)
+            if step["direction"] == "up":
+                raise MigrationError(f"{target_revision} is above the current revision {before}")
+            with wrap_db_errors(), _alembic_errors():
+                if step["direction"] == "down":
+                    command.downgrade(self._config(), step["to"] or "base")
+                if step["to"] is None:
+                    self._drop_version_table()
+            after = self.get_migration_status()["current"]
         return {
             "removed": [s["revision"] for s in step["steps"]] if before != after else [],
             "from": before,
@@ -217,12 +268,9 @@ class MigrationService:
 
     def _drop_version_table(self) -> None:
         """Alembic keeps an empty ``alembic_version`` at base; base means nothing of ours."""
-        engine = create_engine(self.database_url, poolclass=pool.NullPool)
-        try:
-            with engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        finally:
-            engine.dispose()
+        with self._connection() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+            conn.commit()
 
     def render_sql(self, target_revision: str = "head") -> str:
         """The SQL that ``run_migrations`` would apply to an empty database (offline);
@@ -237,12 +285,8 @@ class MigrationService:
         """Current and head revisions, and the revisions still to apply."""
         script = ScriptDirectory.from_config(self._config())
         head = script.get_current_head()
-        engine = create_engine(self.database_url, poolclass=pool.NullPool)
-        try:
-            with wrap_db_errors(), engine.connect() as conn:
-                current = MigrationContext.configure(conn).get_current_revision()
-        finally:
-            engine.dispose()
+        with wrap_db_errors(), self._connection() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
         _known(script, current)
         pending = [
             rev.revision

@@ -11,6 +11,8 @@ from celery import Celery
 
 from tasks.celery_tasks import register_agent_tasks
 from workers.beat import register_beat_tasks
+from workers.broker.handoff import HandOffStep
+from workers.health.progress import ProgressStep
 from workers.recording import signals  # noqa: F401  (connects the lifecycle hooks)
 from workers.recording.bootsteps import RecorderStep
 
@@ -20,3 +22,5 @@ app.config_from_object("workers.celeryconfig")
 register_agent_tasks(app)
 register_beat_tasks(app)
 app.steps["worker"].add(RecorderStep)
+app.steps["worker"].add(HandOffStep)  # a job the pool cannot take is set aside
+app.steps["worker"].add(ProgressStep)  # what it holds, when it last got anywhere: health

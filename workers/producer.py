@@ -17,6 +17,7 @@ from typing import Any
 
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput, brief, check_text, validate_input
+from workers import task_ids
 from workers.routing import PRIORITIES, task_name
 from workers.settings import get_settings
 from workers.stores import get_store
@@ -115,7 +116,8 @@ def enqueue(
     ``session_id`` that is not a string or is over 255 characters, a ``user_id`` that is not
     a UUID, a ``task_id`` that is empty, not a string or over 255 characters, a
     ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
-    ``priority`` that is not an int 0-9 or a name.
+    ``priority`` that is not an int 0-9 or a name, a ``task_id`` already used by another
+    agent type (``workers/task_ids.py``; the same agent type again is a retry and works).
     """
     from workers.app import app  # the app registers the tasks and the hooks
 
@@ -130,6 +132,8 @@ def enqueue(
     if task_id is not None and not check_text("task_id", task_id, MAX_TASK_ID_CHARS):
         raise InvalidAgentInput("task_id must not be empty")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
+    if task_id is not None:  # one id, one agent type (workers/task_ids.py)
+        task_ids.claim(task_id, spec.agent_type)
     options: dict[str, Any] = {}
     if celery_priority is not None:
         options["priority"] = celery_priority

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import SettingsConfigDict
 
 from workers.settings_realtime import RealtimeSettings
+from workers.settings_serve import ServeSettings
 from workers.urls import redact_url as redact_url  # re-exported: callers import it from here
 from workers.urls import to_sqlalchemy_url
 
@@ -46,7 +47,7 @@ def _env(name: str, *more: str) -> Any:
     return Field(validation_alias=AliasChoices(name, *more))
 
 
-class Settings(RealtimeSettings):
+class Settings(RealtimeSettings, ServeSettings):
     """Every setting the workers, producer and CLI read. Build with :func:`get_settings`."""
 
     # env_ignore_empty: `VAR=` (docker compose's ${VAR:-}) means "not set", not "".
@@ -108,6 +109,9 @@ class Settings(RealtimeSettings):
     recording_stall_seconds: float = Field(
         60.0, gt=0, validation_alias="AGENTQ_RECORDING_STALL_SECONDS"
     )
+    # Health calls a worker stalled (unhealthy) when it holds messages and no task started
+    # or ended there for this long (above the longest task time limit: workers/health/progress.py).
+    worker_stall_seconds: float = Field(300.0, gt=0, validation_alias="AGENTQ_WORKER_STALL_SECONDS")
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias="AGENTQ_DATA_DIR")
     max_input_bytes: int = Field(1 << 20, ge=1, validation_alias="AGENTQ_MAX_INPUT_BYTES")
     # A broker message larger than this is set aside unread (the producer never sends
@@ -155,13 +159,6 @@ class Settings(RealtimeSettings):
         3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
     )
 
-    # --- agentq serve: health and Prometheus endpoints (workers/serve/server.py) ----------
-    serve_host: str = Field("127.0.0.1", min_length=1, validation_alias="AGENTQ_SERVE_HOST")
-    serve_port: int = Field(8088, ge=0, le=65535, validation_alias="AGENTQ_SERVE_PORT")
-    # Where the page's pusher-js comes from (workers/serve/page.py); unset: ./node_modules,
-    # then the project's.
-    node_modules: Path | None = Field(None, validation_alias="AGENTQ_NODE_MODULES")
-
     # --- Supabase (the integration design's names and defaults) -------------------------------
     # None (unset): Supabase is used when SUPABASE_* name one (workers/stores.py);
     # false: never, whatever SUPABASE_* say; true: required (an error when none is named).
@@ -173,7 +170,6 @@ class Settings(RealtimeSettings):
     supabase_service_role_key: SecretStr | None = Field(
         None, validation_alias="SUPABASE_SERVICE_ROLE_KEY"
     )
-    supabase_jwt_secret: SecretStr | None = Field(None, validation_alias="SUPABASE_JWT_SECRET")
     supabase_db_host: str = Field("localhost", validation_alias="SUPABASE_DB_HOST")
     supabase_db_port: int = Field(54322, ge=1, le=65535, validation_alias="SUPABASE_DB_PORT")
     supabase_db_name: str = Field("postgres", validation_alias="SUPABASE_DB_NAME")

@@ -1,15 +1,15 @@
-"""Alembic environment: online runs take an advisory lock, so that two processes
-running ``agentq migrate`` at once apply each revision exactly once."""
+"""Alembic environment: online runs hold the migration lock
+(``persistence/migration_lock.py``), so that two processes migrating at once apply each
+revision exactly once. ``MigrationService`` passes the connection that already holds it
+(the lock is re-entrant); a bare ``alembic`` or ``command.upgrade`` run takes it here."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, pool
 
+from persistence import migration_lock
 from persistence.schema import metadata
-
-# Any constant works; it only has to be the same for every migrating process.
-MIGRATION_LOCK_ID = 0x6167656E74  # "agent"
 
 config = context.config
 target_metadata = metadata
@@ -39,16 +39,15 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
-    connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_ID})
-    connection.commit()
+    migration_lock.take(connection)
     try:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
     finally:
-        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_ID})
-        connection.commit()
+        connection.rollback()  # a failed revision left its transaction aborted
+        migration_lock.release(connection)
 
 
 if context.is_offline_mode():

@@ -155,8 +155,10 @@ def test_migrate_json_reports_revisions_applied(database_url: str) -> None:
         done = json.loads(first.stdout)
         assert done["from"] is None and done["applied"][0] == "0001_initial"
         assert done["to"] == done["applied"][-1] and done["duration_seconds"] >= 0
+        assert done["head"] == done["to"] and done["already_at_head"] is False
         again = json.loads(agentq("migrate", "--json", env={"DATABASE_URL": url}).stdout)
-        assert again == {**done, "from": done["to"], "applied": [], "duration_seconds": 0}
+        nothing = {"applied": [], "already_at_head": True, "duration_seconds": 0}
+        assert again == {**done, "from": done["to"], **nothing}
         status = json.loads(agentq("migrate", "--status", env={"DATABASE_URL": url}).stdout)
         assert status["up_to_date"] and status["pending"] == []
     finally:

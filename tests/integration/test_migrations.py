@@ -17,6 +17,7 @@ import pytest
 from persistence import migration_service
 from persistence.migration_service import MigrationService
 from tests.conftest import PG_ADMIN
+from tests.support.catalog import catalog, changed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -142,59 +143,6 @@ def test_downgrading_the_record_batch_revisions_removes_their_functions(fresh_db
 
 # --- downgrades: every revision undoes exactly what its upgrade made ------------------
 
-_SYSTEM = "('pg_catalog', 'information_schema', 'pg_toast')"
-# The whole database, not only the agent schema: a revision may create a schema (0004's
-# auth shim), grant on one, or add a table to a publication. Grants are compared as
-# effective (NULL is the owner's default, the same as after REVOKE of everything else).
-_WHOLE_DB = {
-    "namespaces": f"SELECT nspname, coalesce(obj_description(oid, 'pg_namespace'), '')"
-    f" || ' ' || coalesce(nspacl::text, '') FROM pg_namespace WHERE nspname NOT IN {_SYSTEM}"
-    " AND nspname NOT LIKE 'pg_temp%' AND nspname NOT LIKE 'pg_toast_temp%'",
-    "relations": "SELECT n.nspname || '.' || c.relname, c.relkind::text || ' '"
-    " || coalesce(c.relacl, acldefault('r', c.relowner))::text FROM pg_class c"
-    f" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname NOT IN {_SYSTEM}",
-    "functions": "SELECT n.nspname || '.' || p.proname || '('"
-    " || pg_get_function_identity_arguments(p.oid) || ')', md5(p.prosrc) FROM pg_proc p"
-    f" JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname NOT IN {_SYSTEM}",
-    "types": "SELECT n.nspname || '.' || t.typname, t.typtype::text FROM pg_type t"
-    f" JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname NOT IN {_SYSTEM}",
-    "triggers": "SELECT tgrelid::regclass::text || '.' || tgname, pg_get_triggerdef(oid)"
-    " FROM pg_trigger WHERE NOT tgisinternal",
-    "policies": "SELECT polrelid::regclass::text || '.' || polname, polcmd::text FROM pg_policy",
-    "publications": "SELECT p.pubname || ':' || r.prrelid::regclass::text, ''"
-    " FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid",
-    "event triggers": "SELECT evtname, evtevent FROM pg_event_trigger",
-    "default privileges": "SELECT defaclrole::regrole::text || ':' || defaclobjtype::text,"
-    " defaclacl::text FROM pg_default_acl",
-}
-
-
-def _catalog(url: str) -> dict[str, dict[str, str]]:
-    """Everything a migration can leave behind, by kind and name (the agent schema in
-    detail, as ``sync_schemas`` compares it, and the whole database by name)."""
-    from sqlalchemy import create_engine, text
-
-    from persistence import schema_snapshot
-
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        with engine.connect() as conn:
-            out = {f"public {k}": v for k, v in schema_snapshot.snapshot(conn).items()}
-            for kind, query in _WHOLE_DB.items():
-                out[kind] = {str(a): str(b) for a, b in conn.execute(text(query)).all()}
-    finally:
-        engine.dispose()
-    return out
-
-
-def _changed(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> list[str]:
-    return [
-        f"{kind} {name}: {before[kind].get(name)!r} -> {after[kind].get(name)!r}"
-        for kind in before
-        for name in sorted(before[kind].keys() | after[kind].keys())
-        if before[kind].get(name) != after[kind].get(name)
-    ]
-
 
 def _record_one(url: str) -> dict[str, object]:
     from datetime import UTC, datetime
@@ -227,15 +175,15 @@ def test_every_downgrade_undoes_its_upgrade_down_to_nothing(fresh_db: str) -> No
     url = _url(fresh_db)
     service = MigrationService(url)
     service.ensure_database()
-    empty = _catalog(url)
+    empty = catalog(url)
     up = service.plan("head")["steps"]
     assert up[0]["revision"] == "0001_initial" and len(up) >= 8
     seen = {None: empty}
     for step in up:
         done = service.run_migrations(step["revision"])
         assert done["applied"] == [step["revision"]] and done["to"] == step["revision"]
-        seen[step["revision"]] = _catalog(url)
-    assert _changed(empty, seen[up[-1]["revision"]])  # the test sees what migrations make
+        seen[step["revision"]] = catalog(url)
+    assert changed(empty, seen[up[-1]["revision"]])  # the test sees what migrations make
 
     down = service.plan("base")
     assert down["direction"] == "down"
@@ -244,7 +192,7 @@ def test_every_downgrade_undoes_its_upgrade_down_to_nothing(fresh_db: str) -> No
     for step, target in zip(down["steps"], targets, strict=True):
         done = service.downgrade(target or "base")
         assert done["removed"] == [step["revision"]] and done["to"] == target
-        assert _changed(seen[target], _catalog(url)) == [], f"downgrade of {step['revision']}"
+        assert changed(seen[target], catalog(url)) == [], f"downgrade of {step['revision']}"
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT to_regclass('alembic_version')").fetchone() == (None,)
         leftovers = conn.execute(
@@ -261,7 +209,7 @@ def test_every_downgrade_undoes_its_upgrade_down_to_nothing(fresh_db: str) -> No
     again = service.run_migrations()
     assert again["from"] is None and again["applied"] == [s["revision"] for s in up]
     assert again["duration_seconds"] >= 0
-    assert _changed(seen[up[-1]["revision"]], _catalog(url)) == []
+    assert changed(seen[up[-1]["revision"]], catalog(url)) == []
     assert _record_one(url)["status"] == "completed"
 
 
@@ -296,7 +244,7 @@ def test_migrate_down_is_refused_without_yes_and_done_with_it(fresh_db: str) -> 
     url = _url(fresh_db)
     assert _agentq(url=url).returncode == 0
     head = MigrationService(url).get_migration_status()["head"]
-    before = _catalog(url)
+    before = catalog(url)
 
     refused = _agentq("--revision", "base", url=url)
     assert refused.returncode == 1
@@ -304,7 +252,7 @@ def test_migrate_down_is_refused_without_yes_and_done_with_it(fresh_db: str) -> 
     # every revision it would remove, with its one-line description
     assert f"{head}: " in refused.stderr
     assert "0001_initial: The integration design's agent tables and enums" in refused.stderr
-    assert _changed(before, _catalog(url)) == []  # nothing was touched
+    assert changed(before, catalog(url)) == []  # nothing was touched
 
     one = _agentq("--revision", "0007_record_batch_speed", "--yes", "--json", url=url)
     assert one.returncode == 0, one.stderr
@@ -323,4 +271,4 @@ def test_migrate_down_is_refused_without_yes_and_done_with_it(fresh_db: str) -> 
         ).fetchall()
     assert tables == []
     assert _agentq(url=url).returncode == 0  # and back up
-    assert _changed(before, _catalog(url)) == []
+    assert changed(before, catalog(url)) == []

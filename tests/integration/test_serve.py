@@ -157,7 +157,7 @@ def test_unknown_paths_and_methods(empty: str, served_factory: Callable[..., Ser
     req = urllib.request.Request(served.base + "/healthz", method="POST", data=b"")
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=10)
-    assert err.value.code == 405 and err.value.headers["Allow"] == "GET"
+    assert err.value.code == 405 and err.value.headers["Allow"] == "GET, HEAD"
 
 
 def test_metrics_report_executions_queues_recording_and_mirror(
@@ -209,7 +209,7 @@ def test_no_secret_in_any_answer_or_log(empty: str, served_factory: Callable[...
         "SUPABASE_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
         "SUPABASE_SERVICE_ROLE_KEY": "svc-key-Xk29",
         "SUPABASE_ANON_KEY": "anon-key-Pw55",
-        "SUPABASE_JWT_SECRET": "jwt-secret-Lm07",
+        "SUPABASE_JWT_SECRET": "jwt-secret-Lm07-at-least-32-bytes-long",
         "SUPABASE_DB_PASS": "sb-db-pass-Tt44",
     }
     served = served_factory(**secrets)

@@ -62,7 +62,7 @@ def supabase_env(port: int) -> dict[str, str]:
         "SUPABASE_URL": f"http://127.0.0.1:{port}",
         "SUPABASE_ANON_KEY": "anon-key",
         "SUPABASE_SERVICE_ROLE_KEY": "service-role-key",
-        "SUPABASE_JWT_SECRET": "jwt-secret",
+        "SUPABASE_JWT_SECRET": "jwt-secret-of-at-least-32-bytes-long",
         "SUPABASE_DB_HOST": "127.0.0.1",
         "SUPABASE_DB_PORT": str(port),
         "SUPABASE_DB_NAME": "postgres",

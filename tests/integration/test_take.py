@@ -21,7 +21,7 @@ QUEUE = "take_test"
 
 def _take(client: redis.Redis, keys: list[str], tag: str = "call-1") -> list[bytes] | None:
     held = ["unacked", "unacked_index", time.time(), take.TAKING, take.TAKING_INDEX, tag]
-    reply = client.eval(take.TAKE, len(keys), *keys, *held)
+    reply = take.run(client, keys, held)
     return reply  # type: ignore[no-any-return]
 
 

@@ -108,3 +108,27 @@ class Served:
             self.proc.kill()
             self.proc.wait(10)
         return self.output()
+
+
+class InProcess:
+    """The server object of ``agentq serve`` on a real socket (port 0) in a thread of this
+    process, for tests that look inside it (how many connections it serves) or send many
+    requests; ``settings`` are ``load_settings(**overrides)`` over the test environment."""
+
+    def __init__(self, **overrides: Any) -> None:
+        import threading
+
+        from workers.serve.server import serve
+        from workers.settings import load_settings
+
+        self.server = serve(load_settings(**overrides), "127.0.0.1", 0)
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(30)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import jwt
 import pusher
 import pytest
 
 from workers.serve.auth import AuthError, make_token, pusher_authorize, verify
-from workers.settings import load_settings
+from workers.settings import SettingsError, load_settings
 
 SECRET = "unit-test-jwt-secret-" + "0123456789abcdef" * 4  # 64+ bytes: HS512 below too
 SETTINGS = load_settings(
@@ -66,3 +67,55 @@ def test_signature_is_pusher_libraries_and_only_for_the_owner() -> None:
     with pytest.raises(AuthError) as err:
         pusher_authorize(SETTINGS, service, "1234.5678", "private-agentq-user-u-1")
     assert err.value.status == 403 and "no usable 'sub'" in err.value.message
+
+
+def _signed(claims: dict[str, object]) -> str:
+    return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+def test_a_token_living_longer_than_the_setting_is_401_whatever_its_numbers() -> None:
+    now = int(time.time())
+    for claims in (
+        {"exp": 253_402_300_799, "iat": now},  # 9999-12-31
+        {"exp": now + 86_401},  # no iat: counted from now
+        {"exp": 10**400, "iat": now},  # float() of it overflows
+        {"exp": now + 60, "iat": now - 86_400},  # minted a day ago, still one minute left
+    ):
+        err = refused(_signed({"role": "authenticated", "sub": "a", **claims}))
+        assert err.status == 401 and err.message.startswith("token lifetime too long"), claims
+    short = load_settings(supabase_jwt_secret=SECRET, api_max_token_lifetime_seconds=30)
+    with pytest.raises(AuthError) as err:
+        verify(short, "Bearer " + make_token(short, "service_role", None, 60))
+    assert "the 30 s this server accepts" in err.value.message
+    ok = _signed({"role": "authenticated", "sub": "a", "exp": now + 86_000, "iat": now})
+    assert verify(SETTINGS, f"Bearer {ok}").sub == "a"
+
+
+@pytest.mark.parametrize("role", [["service_role"], {"a": 1}, 1, True, "SERVICE_ROLE"])
+def test_a_role_of_another_type_is_401(role: object) -> None:
+    err = refused(_signed({"role": role, "sub": "a", "exp": int(time.time()) + 60}))
+    assert err.status == 401 and err.message.startswith("token role"), err.message
+
+
+def test_a_jwt_secret_under_32_bytes_is_refused_naming_the_setting() -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(supabase_jwt_secret="é" * 15)  # 30 bytes, 15 characters
+    assert "SUPABASE_JWT_SECRET" in str(err.value) and "30 bytes" in str(err.value)
+    assert "é" not in str(err.value)
+    assert load_settings(supabase_jwt_secret="k" * 32).supabase_jwt_secret is not None
+
+
+def test_the_demo_pages_token_fits_the_servers_maximum(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.demo import page
+    from workers.settings import get_settings
+
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", SECRET)
+    monkeypatch.setenv("AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS", "3600")
+    get_settings.cache_clear()
+    try:
+        plan = page.PagePlan(8088, "u-1", False, False)
+        token = page.page_url(plan).split("#token=", 1)[1]
+        assert verify(get_settings(), f"Bearer {token}").sub == "u-1"
+        assert "valid 1 h" in page.describe(plan)
+    finally:
+        get_settings.cache_clear()

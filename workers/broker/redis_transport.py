@@ -29,6 +29,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
 from kombu.utils.json import dumps, loads
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 
 from workers.broker import guard, take
 
@@ -141,18 +142,19 @@ class Channel(kombu_redis.Channel):
         self._in_poll = self.client.connection
         self._brpop_sent_at = time.monotonic()  # type: ignore[assignment]
         if self._take_next:  # the last TAKE found a message: there may be more
-            self.client.connection.send_command("EVAL", take.TAKE, *self._take_args())
+            self.client.connection.send_command("EVALSHA", *take.evalsha_args(*self._take_args()))
         else:
             bells = [take.bell(q, self.sep) for q in queues]
             self.client.connection.send_command("BRPOP", *bells, timeout or 0)
         return None
 
-    def _take_args(self) -> list[Any]:
-        """EVAL's arguments after the script: the queue keys in kombu's order (priority,
-        then the fair cycle), then the unacked hash, its index and the time."""
+    def _take_args(self) -> tuple[list[Any], list[Any]]:
+        """TAKE's keys, the queue keys in kombu's order (priority, then the fair cycle), and
+        its arguments: the unacked hash, its index, the time, the taking hash, its index
+        and a fresh tag."""
         keys = [self._q_for_pri(q, pri) for pri in self.priority_steps for q in self._take_queues]
         held = [self.unacked_key, self.unacked_index_key, time.time()]
-        return [len(keys), *keys, *held, take.TAKING, take.TAKING_INDEX, uuid.uuid4().hex]
+        return keys, [*held, take.TAKING, take.TAKING_INDEX, uuid.uuid4().hex]
 
     @staticmethod
     def _taken(reply: Any) -> tuple[str, bytes, str] | None:
@@ -206,10 +208,13 @@ class Channel(kombu_redis.Channel):
     def _read_take(self, **options: Any) -> tuple[str, bytes] | None:
         conn = self.client.connection
         if self._take_next:
-            taken = self._taken(self.client.parse_response(conn, "EVAL", **options))
+            try:
+                taken = self._taken(self.client.parse_response(conn, "EVALSHA", **options))
+            except NoScriptError:  # Redis restarted and forgot TAKE: nothing ran, again
+                taken = self._taken(take.run(self.client, *self._take_args()))
         else:
             self.client.parse_response(conn, "BRPOP", **options)  # a bell, or the timeout
-            taken = self._taken(self.client.eval(take.TAKE, *self._take_args()))
+            taken = self._taken(take.run(self.client, *self._take_args()))
         self._take_next = taken is not None
         if taken is None:
             return None

@@ -6,7 +6,7 @@ or a connection broken, between the two loses the message: it is on no queue and
 set. The fleet soak lost tasks this way when it SIGKILLed a worker (1 run in 5 at
 1 500 tasks) and around a Redis restart.
 
-Here the worker does not pop queues with ``BRPOP``. It takes messages with :data:`TAKE`,
+Here the worker does not pop queues with ``BRPOP``. It takes messages with TAKE,
 a Lua script that pops the first message of its queues, in kombu's order, and writes it
 to the unacked set (``unacked`` hash and ``unacked_index``, as kombu would) before it
 replies: from then on the message is either on its queue or in the unacked set, whatever
@@ -16,44 +16,28 @@ lost costs nothing), which producers ring with each message in the same round tr
 takes again when one rings or after ``brpop_timeout`` (1 s) — so a message put on a queue
 without a bell (kombu's restore of unacked messages, a replayed dead letter, an older
 producer) waits at most that long on an idle worker.
+
+TAKE is :data:`SCRIPT_FILE` (``take.lua``), read once per process and called by its SHA
+(``EVALSHA``): the script's text crosses the network once, not with every take. Redis
+forgets loaded scripts when it restarts (or on ``SCRIPT FLUSH``) and answers ``NOSCRIPT``;
+nothing ran then, so the worker loads the script again and calls it once more
+(:func:`run`; redis-py's ``Script`` does the reloading).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from redis.commands.core import Script
+
 BELL_SUFFIX = "bell"
 BELL_MAX = 10_000  # bells beyond this add nothing: a worker that wakes takes what is there
 
-# KEYS: the queue keys in the order to try; ARGV: unacked hash, unacked index, now, the
-# "taking" hash and its index, and a fresh tag for this call.
-# Returns false, or {key, message, held}: held is the delivery tag when the message went
-# into the unacked set. A message that cannot go there (not JSON, no delivery tag or
-# delivery info: poison the worker will set aside) is kept in the taking hash under the
-# call's tag instead, as "<queue key>\n<message>", until the worker has set it aside;
-# held is then "taking:<tag>". The message is written as kombu writes it
-# ([message, exchange, routing key]) without re-encoding it.
-TAKE = """
-for _, key in ipairs(KEYS) do
-  local item = redis.call('RPOP', key)
-  if item then
-    local ok, msg = pcall(cjson.decode, item)
-    local props = ok and type(msg) == 'table' and msg['properties']
-    local tag = type(props) == 'table' and props['delivery_tag']
-    local info = type(props) == 'table' and props['delivery_info']
-    if type(tag) == 'string' and type(info) == 'table'
-        and type(info['exchange']) == 'string' and type(info['routing_key']) == 'string' then
-      local held = '[' .. item .. ',' .. cjson.encode(info['exchange']) .. ','
-                   .. cjson.encode(info['routing_key']) .. ']'
-      redis.call('ZADD', ARGV[2], ARGV[3], tag)
-      redis.call('HSET', ARGV[1], tag, held)
-      return {key, item, tag}
-    end
-    redis.call('ZADD', ARGV[5], ARGV[3], ARGV[6])
-    redis.call('HSET', ARGV[4], ARGV[6], key .. '\\n' .. item)
-    return {key, item, 'taking:' .. ARGV[6]}
-  end
-end
-return false
-"""
+# The script itself is take.lua, next to this file (package data: it ships in the wheel).
+SCRIPT_FILE = Path(__file__).with_name("take.lua")
 
 TAKING = "agentq:messages:taking"  # poison taken and not yet set aside: tag -> key\nmessage
 TAKING_INDEX = "agentq:messages:taking:index"  # tag -> when it was taken
@@ -63,3 +47,22 @@ TAKING_PREFIX = "taking:"
 def bell(queue: str, sep: str) -> str:
     """The bell key of ``queue`` (a list of tokens; only its length matters)."""
     return f"{queue}{sep}{BELL_SUFFIX}"
+
+
+@functools.cache
+def script() -> Script:
+    """TAKE, read from ``take.lua`` once per process. ``.sha`` is what ``EVALSHA`` calls;
+    ``.script`` the text (bytes) that ``SCRIPT LOAD`` sends."""
+    return Script(None, SCRIPT_FILE.read_bytes())  # type: ignore[arg-type]
+
+
+def evalsha_args(keys: Sequence[Any], argv: Sequence[Any]) -> list[Any]:
+    """``EVALSHA``'s arguments for TAKE on ``keys`` with ``argv`` (for a command sent on
+    a connection and read later; a ``NOSCRIPT`` reply to it means nothing ran: :func:`run`)."""
+    return [script().sha, len(keys), *keys, *argv]
+
+
+def run(client: Any, keys: Sequence[Any], argv: Sequence[Any]) -> Any:
+    """TAKE on ``keys`` with ``argv`` now: ``EVALSHA``, and on ``NOSCRIPT`` (Redis
+    restarted) ``SCRIPT LOAD`` and ``EVALSHA`` again."""
+    return script()(keys=list(keys), args=list(argv), client=client)

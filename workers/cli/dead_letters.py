@@ -13,6 +13,7 @@ settings, 4 Redis unreachable.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
@@ -64,6 +65,7 @@ def dead_letters(
             result: Any = {s: store.purge(s)[s] for s in sources}
             _report(result, as_json, "purged")
         elif replay_ids:
+            _check_ids(store, sources, replay_ids)
             result = {s: _replay(store, s, replay_ids, limit) for s in sources}
             _report(result, as_json, "replayed")
         else:
@@ -72,6 +74,34 @@ def dead_letters(
     except redis.RedisError as exc:
         common.fail(
             f"Redis unreachable ({settings.recorder_redis_url}): {exc}", common.EXIT_UNAVAILABLE
+        )
+
+
+STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+
+
+def _check_ids(store: DeadLetters, sources: list[str], ids: tuple[str, ...]) -> None:
+    """Exit 1, replaying nothing, for an id that is not a stream id or is no dead letter of
+    ``sources`` (Redis itself would answer "Invalid stream ID", or nothing)."""
+    if ids == ("all",):
+        return
+    if "all" in ids:
+        common.fail("--replay all cannot be combined with ids", common.EXIT_INVALID)
+    bad = [i for i in ids if not STREAM_ID.fullmatch(i)]
+    if bad:
+        common.fail(
+            f"not a dead-letter id: {', '.join(map(repr, bad))} (ids are stream ids such as "
+            "1733270000000-0, as `agentq dead-letters` lists them)",
+            common.EXIT_INVALID,
+        )
+    known = {eid for s in sources for eid, _ in store.take(s, ids)}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        where = " or ".join(sources)
+        common.fail(
+            f"unknown dead-letter id: {', '.join(unknown)} (no such dead letter in {where}; "
+            "nothing was replayed)",
+            common.EXIT_INVALID,
         )
 
 

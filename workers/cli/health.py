@@ -99,6 +99,8 @@ def _summary(name: str, c: dict[str, Any]) -> str:
         missing = c.get("queues_without_consumer") or []
         if c.get("online") and missing:
             text += f"; queues without a live consumer: {', '.join(missing)}"
+        for stall in c.get("stalled") or []:
+            text += f"; STALLED {stall['worker']}: {stall['why']}"
         return text
     if name == "executions":
         rate = c.get("error_rate")

@@ -1,18 +1,21 @@
 """``agentq migrate``: create, upgrade or downgrade the schema, one revision at a time with
 progress; compare the primary with its Supabase mirror and bring the mirror up.
 
-Each revision is applied (or removed) on its own (Alembic, under the advisory lock of
-``persistence/migrations/env.py``), so a long one on a large database shows which
-revision is running and for how long. A ``--revision`` below the current one goes
-down, and only with ``--yes``: without it the command exits 1 and lists what it would
-remove. Exit codes are ``agentq``'s: 0 done (or drift-free with ``--check`` /
-``--sync``), 1 a migration failed, drift found, a downgrade refused or a setting that
-cannot be migrated (REST only), 4 database unreachable.
+Each revision is applied (or removed) on its own, so a long one on a large database shows
+which revision is running and for how long. The whole run holds the database's migration
+lock (``persistence/migration_lock.py``) from reading the current revision to the last
+revision applied: runs started at once (a deploy's replicas) wait for each other, and a
+late one finds the database at head ("already at head") instead of racing the first.
+A ``--revision`` below the current one goes down, and only with ``--yes``: without it the
+command exits 1 and lists what it would remove. Exit codes are ``agentq``'s: 0 done (or
+drift-free with ``--check`` / ``--sync``), 1 a migration failed, drift found, a downgrade
+refused or a setting that cannot be migrated (REST only), 4 database unreachable.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -34,13 +37,25 @@ def _progress(console: Console) -> Progress:
     return Progress(*columns, MofNCompleteColumn(), TimeElapsedColumn(), console=console)
 
 
+def _waiting(console: Console) -> Callable[[], None]:
+    def say() -> None:
+        console.print("another migration holds the lock: waiting for it…", highlight=False)
+
+    return say
+
+
 def apply_migrations(service: Any, revision: str, console: Console) -> dict[str, Any]:
     """Apply the revisions between the database's and ``revision`` (at or above it) one by
-    one, with a progress bar on ``console``; returns ``{"from", "to", "applied",
-    "duration_seconds"}``."""
+    one, with a progress bar on ``console``, all under one hold of the migration lock;
+    returns ``{"from", "to", "head", "applied", "already_at_head", "duration_seconds"}``."""
     with console.status("reading migration status…"):
         service.ensure_database()
-        step = service.plan(revision)
+    with service.locked(on_wait=_waiting(console)):
+        return _apply(service, revision, console)
+
+
+def _apply(service: Any, revision: str, console: Console) -> dict[str, Any]:
+    step = service.plan(revision)  # read under the lock: nobody moves it now
     applied: list[str] = []
     seconds = 0.0
     pending = [s["revision"] for s in step["steps"]] if step["direction"] == "up" else []
@@ -55,11 +70,13 @@ def apply_migrations(service: Any, revision: str, console: Console) -> dict[str,
                 applied += done["applied"]
                 seconds += done["duration_seconds"]
                 p.advance(bar)
-    current = service.get_migration_status()["current"]
+    status = service.get_migration_status()
     return {
         "from": step["from"],
-        "to": current,
+        "to": status["current"],
+        "head": status["head"],
         "applied": applied,
+        "already_at_head": not applied and status["current"] == status["head"],
         "duration_seconds": round(seconds, 3),
     }
 
@@ -120,15 +137,16 @@ def _move(
     service: Any, revision: str, *, yes: bool, target: str, console: Console
 ) -> dict[str, Any]:
     """Up to ``revision``, or down to it with ``yes`` (exit 1 listing what it would remove
-    without)."""
+    without), planned and done under one hold of the migration lock."""
     with console.status("reading migration status…"):
         service.ensure_database()
+    with service.locked(on_wait=_waiting(console)):
         step = service.plan(revision)
-    if step["direction"] != "down":
-        return apply_migrations(service, revision, console)
-    if not yes:
-        common.fail(refusal(target, step))
-    return remove_migrations(service, step, console)
+        if step["direction"] != "down":
+            return _apply(service, revision, console)
+        if not yes:
+            common.fail(refusal(target, step))
+        return remove_migrations(service, step, console)
 
 
 @click.command()
@@ -218,8 +236,16 @@ def migrate(
     if as_json:
         common.print_json({"database": target, **done})
         return
-    if "removed" in done:
-        what = f"removed {', '.join(done['removed'])}; " if done["removed"] else "already "
-    else:
-        what = f"applied {', '.join(done['applied'])}; " if done["applied"] else "already "
-    console.print(f"[green]database {target}: {what}at {done['to'] or 'base'}[/]", highlight=False)
+    console.print(f"[green]database {target}: {_summary(done)}[/]", highlight=False)
+
+
+def _summary(done: dict[str, Any]) -> str:
+    """What a run did, for a person: "applied …; at R", "already at head (R)" …"""
+    at = done["to"] or "base"
+    moved = done.get("removed", done.get("applied"))
+    if moved:
+        verb = "removed" if "removed" in done else "applied"
+        return f"{verb} {', '.join(moved)}; at {at}"
+    if done.get("head") is not None and done["to"] == done["head"]:
+        return f"already at head ({at})"
+    return f"already at {at}"

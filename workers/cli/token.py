@@ -29,7 +29,8 @@ from workers.cli import common
     type=click.IntRange(1, 30 * 86_400),
     default=3600,
     show_default=True,
-    help="Seconds until it expires.",
+    help="Seconds until it expires (at most AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS, which"
+    " agentq serve enforces).",
 )
 def token(role: str, sub: str | None, ttl: int) -> None:
     """Print a JWT signed with SUPABASE_JWT_SECRET (development only)."""
@@ -40,6 +41,11 @@ def token(role: str, sub: str | None, ttl: int) -> None:
     settings = common.load_settings()
     if settings.supabase_jwt_secret is None:
         common.fail("SUPABASE_JWT_SECRET is not set: there is nothing to sign with")
+    if ttl > settings.api_max_token_lifetime_seconds:
+        common.fail(
+            f"--ttl {ttl} is longer than AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS"
+            f" ({settings.api_max_token_lifetime_seconds}): agentq serve would refuse the token"
+        )
     common.err_console.print(
         f"development token: role {role}, sub {sub or 'none'}, expires in {ttl} s "
         "(signed with SUPABASE_JWT_SECRET; use Supabase Auth's tokens in production)",

@@ -68,11 +68,17 @@ def page_url(plan: PagePlan) -> str:
     (a fragment never reaches a server or a log; the page moves it to sessionStorage)."""
     from workers.serve.auth import make_token
 
-    token = make_token(get_settings(), "authenticated", plan.user, TOKEN_TTL_S)
+    token = make_token(get_settings(), "authenticated", plan.user, token_ttl_s())
     return f"{plan.base_url}#token={token}"
+
+
+def token_ttl_s() -> int:
+    """12 h, or less when the server accepts only shorter tokens."""
+    return min(TOKEN_TTL_S, get_settings().api_max_token_lifetime_seconds)
 
 
 def describe(plan: PagePlan) -> str:
     live = "live over Pusher (agentq realtime runs)" if plan.realtime else "polling (no PUSHER_*)"
     secret = "signed with a secret made for this run" if plan.secret_made else "SUPABASE_JWT_SECRET"
-    return f"Live page ({live}; token for user {plan.user}, {secret}, valid 12 h):"
+    valid = f"valid {token_ttl_s() / 3600:g} h"
+    return f"Live page ({live}; token for user {plan.user}, {secret}, {valid}):"

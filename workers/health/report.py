@@ -27,6 +27,7 @@ from workers.health.checks import (
     check_workers,
     queue_names,
 )
+from workers.health.progress import check_progress
 from workers.health.verdict import _unhealthy_reasons, verdict
 
 
@@ -97,6 +98,8 @@ def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[st
             stale = _setting(settings, "stale_agent_seconds", 60.0)
             window = _setting(settings, "metrics_period_minutes", 5.0) * 60.0
             c["workers"] = check_workers(db_store, stale, ping_app)
+            if c["workers"]["ok"]:
+                _add_progress(c["workers"], settings)
             c["executions"] = check_executions(db_store, window)
         c["supabase"] = check_supabase(settings)
         mirror = check_mirror(settings, db_store)
@@ -106,6 +109,17 @@ def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[st
         if own:
             db_store.close()
     return c
+
+
+def _add_progress(workers: dict[str, Any], settings: Any) -> None:
+    """The online workers' own reports of what they hold and when they last got anywhere;
+    a stalled one makes the workers unhealthy (``workers/health/progress.py``)."""
+    stall_s = _setting(settings, "worker_stall_seconds", 300.0)
+    progress = check_progress(settings.recorder_redis_url, workers["online_workers"], stall_s)
+    workers["progress"] = progress
+    workers["stalled"] = progress["stalled"]
+    if progress["stalled"]:
+        workers["status"] = "unhealthy"
 
 
 def health_row(report: dict[str, Any]) -> dict[str, Any]:

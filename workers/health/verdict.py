@@ -4,7 +4,10 @@ Verdict:
 
 * **unhealthy** — the settings are invalid, the database or the broker cannot be
   reached, a seed table is not readable, no worker is online (no agent instance with a
-  fresh heartbeat: nothing would run), or recording is stalled (see above).
+  fresh heartbeat: nothing would run), a worker is stalled (it holds messages and no
+  task started or ended there for ``AGENTQ_WORKER_STALL_SECONDS``, or its event loop
+  stopped reporting: ``workers/health/progress.py``; each is named), or recording is
+  stalled (see ``workers/health/checks.py``).
 * **degraded** — the recording stream cannot be reached (hooks spool to disk meanwhile),
   the recording lag exceeds 30 s (and recording is not stalled), the error rate exceeds
   20 % (over at least 5 ended executions), an agent queue has no live consumer (no
@@ -57,6 +60,8 @@ def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
             + (f", {waiting} messages waiting" if waiting else "")
             + " (start one: celery -A workers.app worker)"
         )
+    for stall in workers.get("stalled") or []:
+        out.append(f"worker {stall['worker']} stalled: {stall['why']}")
     rec = c.get("recording", {})
     if rec.get("stalled"):
         out.append(

@@ -49,6 +49,7 @@ from workers.recording.entries import (
     refused,
 )
 from workers.recording.sink import replay_spool
+from workers.recording.stream_fields import keep_repeated_fields, repeated_reason
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class Recorder:
         max_backoff: float = 5.0,
     ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=5)
+        keep_repeated_fields(self.redis)  # an entry with 'e' twice is set aside, not cut
         self.store = store
         self.stream = stream
         self.dead_stream = stream + ":dead"
@@ -259,6 +261,12 @@ class Recorder:
 
     # --- decoding and writing ------------------------------------------------------
     def _process(self, entries: list[Entry]) -> None:
+        odd = [(e, why) for e in entries if (why := repeated_reason(e[1])) is not None]
+        if odd:  # what no hook writes: dead-lettered whole, before the batch
+            self._done([e for e, _ in odd], 0, odd)
+            entries = [e for e in entries if repeated_reason(e[1]) is None]
+            if not entries:
+                return
         payloads = [fields.get(b"e") for _, fields in entries]
         # Fast path: the entries go to the database as they are, one JSON list, and
         # PostgreSQL decodes and merges them. Instance events (rare) and a batch the

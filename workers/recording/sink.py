@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from persistence import wire
+from workers.recording import unencodable
 from workers.recording.resp import ReplyError, StreamWriter, open_writer
 
 logger = logging.getLogger(__name__)
@@ -72,9 +73,26 @@ class EventSink:
     def emit(self, evs: list[dict[str, Any]], *, final: bool = True) -> None:
         """Send one entry; ``final=False`` marks an event more of the task will follow
         in this process (``running``): under ``"final"`` its reply is read later."""
-        payload = wire.encode(evs)
+        try:
+            payload = wire.encode(evs)
+        except TypeError as exc:  # orjson: a lone surrogate, an int past 64 bits, …
+            self._unencodable(evs, exc)
+            return
         with self._lock:
             self._emit(payload, self.confirm_each or (final and self.confirm_final))
+
+    def _unencodable(self, evs: list[dict[str, Any]], exc: Exception) -> None:
+        """Events JSON cannot hold as they are: a recording dead letter, else spooled."""
+        logger.error(
+            "lifecycle events cannot be encoded (%s): kept in %s:dead",
+            exc,
+            self.stream,
+            extra={"action": "dead_letter"},
+        )
+        try:
+            unencodable.dead_letter(self._url, self.stream, evs, exc)
+        except redis.RedisError as down:
+            self._spool(unencodable.escaped(evs), down)
 
     def _emit(self, payload: bytes, wait: bool) -> None:
         sent = False

@@ -3,8 +3,11 @@ signature of a private user channel for ``POST /pusher/auth``.
 
 A request carries ``Authorization: Bearer <jwt>``. The token must be signed with the
 project's JWT secret (HS256 only: no "none", no algorithm chosen by the token), carry an
-``exp`` in the future, and a ``role`` of ``authenticated`` or ``service_role``. Anything
-else is :class:`AuthError` 401 with a message saying which of these failed. Without
+``exp`` in the future at most ``AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS`` after its ``iat``
+(after now without one: a token good until year 9999 is a leaked key forever), and a
+``role`` claim that is the string ``authenticated`` or ``service_role``. Anything else is
+:class:`AuthError` 401 with a message saying which of these failed; a claim of the wrong
+type (a list for a role) is refused like a wrong value, never an error of the server. Without
 ``SUPABASE_JWT_SECRET`` nothing can be verified: 503, saying the secret is not configured
 (the server is not set up, the caller did nothing wrong).
 
@@ -19,6 +22,7 @@ secret); without ``PUSHER_KEY`` / ``PUSHER_SECRET`` it is 503.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,9 +93,10 @@ def verify(settings: Any, authorization: str | None) -> Identity:
         raise AuthError(401, f"token is not signed with {ALGORITHM}") from None
     except jwt.InvalidTokenError as exc:
         raise AuthError(401, f"token invalid: {exc}") from None
+    _check_lifetime(settings, claims)
     role = claims.get("role")
-    if role not in ALLOWED_ROLES:
-        shown = "none" if role is None else repr(role)
+    if not isinstance(role, str) or role not in ALLOWED_ROLES:  # a list is not hashable
+        shown = "none" if role is None else repr(role)[:80]
         raise AuthError(
             401, f"token role {shown} may not read this (needs authenticated or service_role)"
         )
@@ -99,6 +104,25 @@ def verify(settings: Any, authorization: str | None) -> Identity:
     if role == "authenticated" and not (isinstance(sub, str) and sub):
         raise AuthError(401, "token has no 'sub' claim (the user it speaks for)")
     return Identity(sub=sub if isinstance(sub, str) else None, role=str(role))
+
+
+def _check_lifetime(settings: Any, claims: dict[str, Any]) -> None:
+    """401 when the token lives longer than the setting allows (PyJWT has checked that
+    ``exp`` and any ``iat`` are numbers)."""
+    limit = int(getattr(settings, "api_max_token_lifetime_seconds", 86_400))
+    iat = claims.get("iat")
+    start = iat if isinstance(iat, int | float) else datetime.now(UTC).timestamp()
+    try:
+        lifetime = float(claims["exp"]) - float(start)
+    except OverflowError:  # an exp (or iat) of hundreds of digits
+        lifetime = math.inf
+    if lifetime > limit:
+        since = "its iat" if isinstance(iat, int | float) else "now"
+        raise AuthError(
+            401,
+            f"token lifetime too long: exp is {lifetime:.0f} s after {since}, more than"
+            f" the {limit} s this server accepts (AGENTQ_API_MAX_TOKEN_LIFETIME_SECONDS)",
+        )
 
 
 def make_token(settings: Any, role: str, sub: str | None, ttl_s: int) -> str:
