@@ -58,7 +58,7 @@ broker_transport_options = {
 task_default_priority = PRIORITIES["normal"]
 
 # Task events are for Flower and `celery events` only (the record in agent_executions
-# holds every transition without them) and cost about a third of a bare task's CPU: off
+# holds every transition without them) and add about half to a bare task's CPU: off
 # unless AGENTQ_TASK_EVENTS=true. Flower switches them on in running workers itself (it
 # broadcasts enable_events every few seconds); only the producers' task-sent event needs
 # the setting (docs/operations.md#flower).
