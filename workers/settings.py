@@ -87,6 +87,10 @@ class Settings(RealtimeSettings, ServeSettings):
     events_confirm: Literal["auto", "deferred", "each"] = Field(
         "auto", validation_alias="AGENTQ_EVENTS_CONFIRM"
     )
+    # Celery's task events (worker_send_task_events, task_send_sent_event): off, because
+    # only Flower reads them and the record holds every transition. Flower switches them on
+    # in running workers itself; true sends them always (and the producers' task-sent).
+    task_events: bool = Field(False, validation_alias="AGENTQ_TASK_EVENTS")
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     # The embedded recorder as a child process (default) or a thread of the worker's
     # main process (workers/recording/recorder_process.py says why a process).
