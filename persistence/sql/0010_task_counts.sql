@@ -58,15 +58,25 @@ CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[]) R
 LANGUAGE sql AS $$
     WITH f AS (
         SELECT * FROM unnest(fresh)
-    ), pairs AS (
-        SELECT DISTINCT q.id AS q_id, r.id AS r_id, f.ag,
-               GREATEST(extract(epoch FROM r.occurred_at - q.occurred_at)::float8, 0) AS v
-        FROM f
-        JOIN agent_execution_events q
-          ON q.task_id = f.t AND q.attempt = f.a AND q.status = 'queued'
-        JOIN agent_execution_events r
-          ON r.task_id = f.t AND r.attempt = f.a AND r.status = 'running'
-        WHERE f.s IN ('queued', 'running')
+    ), q AS (
+        SELECT f.id, f.t, f.a, f.ag, f."at" FROM f WHERE f.s = 'queued'
+    ), r AS (
+        SELECT f.id, f.t, f.a, f.ag, f."at" FROM f WHERE f.s = 'running'
+    ), pairs AS (  -- (queued, running) of one attempt, with at least one half new here
+        SELECT r.ag, r."at" - q."at" AS v           -- both new
+        FROM r JOIN q ON q.t = r.t AND q.a = r.a
+        UNION ALL
+        SELECT r.ag, r."at" - extract(epoch FROM h.occurred_at)::float8  -- queued recorded before
+        FROM r
+        JOIN agent_execution_events h
+          ON h.task_id = r.t AND h.attempt = r.a AND h.status = 'queued'
+        WHERE NOT EXISTS (SELECT FROM q WHERE q.t = r.t AND q.a = r.a)  -- one queued per attempt
+        UNION ALL
+        SELECT q.ag, extract(epoch FROM h.occurred_at)::float8 - q."at"  -- running(s) recorded before
+        FROM q
+        JOIN agent_execution_events h
+          ON h.task_id = q.t AND h.attempt = q.a AND h.status = 'running'
+        WHERE NOT EXISTS (SELECT FROM r WHERE r.id = h.id)
     ), obs AS (
         SELECT f.ag, 'tasks'::text AS metric,
                CASE f.s WHEN 'running' THEN 'started' WHEN 'completed' THEN 'succeeded'
@@ -79,7 +89,7 @@ LANGUAGE sql AS $$
              (SELECT (f.rs ->> 'execution_time_seconds')::float8 AS v) AS x
         WHERE f.s IN ('completed', 'failed') AND x.v IS NOT NULL
         UNION ALL
-        SELECT p.ag, 'queue_wait', agentq_bucket(p.v), p.v FROM pairs p
+        SELECT p.ag, 'queue_wait', agentq_bucket(GREATEST(p.v, 0)), GREATEST(p.v, 0) FROM pairs p
     )
     INSERT INTO agentq_task_counts AS c (shard, agent_type, metric, label, n, total)
     SELECT pg_backend_pid() % 16, o.ag, o.metric, o.label, count(*), sum(o.v)
