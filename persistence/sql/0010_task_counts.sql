@@ -33,13 +33,15 @@ DO $$ BEGIN
     END IF;
 END $$;
 
--- The histogram bucket (Prometheus "le": value <= bound) of one observation, in seconds.
+-- The histogram bucket (Prometheus "le": value <= bound) of one observation, in seconds:
+-- the smallest bound >= v, '+Inf' above the last. width_bucket() (a binary search in C)
+-- over the negated bounds counts the bounds >= v. One expression: the planner inlines it.
 CREATE OR REPLACE FUNCTION agentq_bucket(v double precision) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT COALESCE(
-        (SELECT min(b)::text
-         FROM unnest('{0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::numeric[]) AS b
-         WHERE v <= b),
+        ('{0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::float8[])[
+            16 - NULLIF(width_bucket(-v, '{-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01}'::float8[]), 0)
+        ]::text,
         '+Inf')
 $$;
 
@@ -54,29 +56,35 @@ $$;
 --   holding the two halves at once serialize on the execution's row lock; this statement
 --   runs after it, with a fresh snapshot, so the second sees the first's commit. Negative
 --   waits (clocks of different hosts) count as 0.
+-- PL/pgSQL with a generic plan: the statement is planned once per connection (planning
+-- it took longer than running it; a SQL function plans at every call, and a custom plan
+-- per call is what PL/pgSQL would choose for it).
 CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[]) RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
     WITH f AS (
         SELECT * FROM unnest(fresh)
-    ), q AS (
-        SELECT f.id, f.t, f.a, f.ag, f."at" FROM f WHERE f.s = 'queued'
-    ), r AS (
-        SELECT f.id, f.t, f.a, f.ag, f."at" FROM f WHERE f.s = 'running'
+    ), qr AS (  -- the new queued and running events, each with its attempt's new queued time
+        SELECT f.id, f.t, f.a, f.s, f.ag, f."at",
+               max(f."at") FILTER (WHERE f.s = 'queued') OVER (PARTITION BY f.t, f.a) AS q_at
+        FROM f WHERE f.s IN ('queued', 'running')
     ), pairs AS (  -- (queued, running) of one attempt, with at least one half new here
-        SELECT r.ag, r."at" - q."at" AS v           -- both new
-        FROM r JOIN q ON q.t = r.t AND q.a = r.a
+        SELECT qr.ag, qr."at" - qr.q_at AS v  -- both new
+        FROM qr WHERE qr.s = 'running' AND qr.q_at IS NOT NULL
         UNION ALL
-        SELECT r.ag, r."at" - extract(epoch FROM h.occurred_at)::float8  -- queued recorded before
-        FROM r
+        SELECT qr.ag, qr."at" - extract(epoch FROM h.occurred_at)::float8  -- queued before
+        FROM qr
         JOIN agent_execution_events h
-          ON h.task_id = r.t AND h.attempt = r.a AND h.status = 'queued'
-        WHERE NOT EXISTS (SELECT FROM q WHERE q.t = r.t AND q.a = r.a)  -- one queued per attempt
+          ON h.task_id = qr.t AND h.attempt = qr.a AND h.status = 'queued'
+        WHERE qr.s = 'running' AND qr.q_at IS NULL  -- one queued per attempt
         UNION ALL
-        SELECT q.ag, extract(epoch FROM h.occurred_at)::float8 - q."at"  -- running(s) recorded before
-        FROM q
+        SELECT qr.ag, extract(epoch FROM h.occurred_at)::float8 - qr."at"  -- running(s) before
+        FROM qr
         JOIN agent_execution_events h
-          ON h.task_id = q.t AND h.attempt = q.a AND h.status = 'running'
-        WHERE NOT EXISTS (SELECT FROM r WHERE r.id = h.id)
+          ON h.task_id = qr.t AND h.attempt = qr.a AND h.status = 'running'
+        WHERE qr.s = 'queued' AND NOT EXISTS (SELECT FROM qr AS n WHERE n.id = h.id)
     ), obs AS (
         SELECT f.ag, 'tasks'::text AS metric,
                CASE f.s WHEN 'running' THEN 'started' WHEN 'completed' THEN 'succeeded'
@@ -98,8 +106,9 @@ LANGUAGE sql AS $$
     ORDER BY o.ag, o.metric, o.label  -- the same lock order in every recorder: no deadlock
     ON CONFLICT (shard, agent_type, metric, label) DO UPDATE SET
         n = c.n + EXCLUDED.n,
-        total = c.total + EXCLUDED.total
-$$;
+        total = c.total + EXCLUDED.total;
+END
+$fn$;
 
 -- Revision 0009's agentq_record_batch_within(), plus step 3b.
 CREATE OR REPLACE FUNCTION agentq_record_batch_within(batch json, min_at double precision,
