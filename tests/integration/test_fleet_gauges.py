@@ -68,11 +68,16 @@ def test_schema_drift_between_primary_and_sql_mirror() -> None:
             supabase_db_sslmode="disable",
             supabase_url=None,
         )
-        drift = SchemaDrift(settings, every_s=0)  # compare at every scrape
-        assert _scrape(drift)[("agentq_schema_drift", ())] == 0
-        with psycopg.connect(mirror, autocommit=True) as conn:
-            conn.execute("DROP TRIGGER agentq_realtime_executions_insert ON agent_executions")
-        assert _scrape(drift)[("agentq_schema_drift", ())] == 1
+        store = SQLStore(primary, pool_size=1)
+        try:
+            collector = AgentqCollector(settings, store)  # what agentq serve registers
+            collector.drift.every_s = 0  # compare at every scrape (production: 5 minutes)
+            assert _scrape(collector)[("agentq_schema_drift", ())] == 0
+            with psycopg.connect(mirror, autocommit=True) as conn:
+                conn.execute("DROP TRIGGER agentq_realtime_executions_insert ON agent_executions")
+            assert _scrape(collector)[("agentq_schema_drift", ())] == 1
+        finally:
+            store.close()
         # No mirror: no series.
         assert _scrape(SchemaDrift(load_settings(supabase_url=None), every_s=0)) == {}
     finally:

@@ -50,9 +50,10 @@ def test_each_transition_counted_once_and_a_replay_counts_nothing(sql_store: SQL
     runs = [_run("completed", 0.02, 0.3), _run("completed", 7.0, 0.001), _run("failed", 700, 2)]
     runs.append(_run("completed", 1.0, 0.5, CONTENT))
     events = [e for r in runs for e in r]
+    sql_store.record(events[:12])  # the quiz runs
+    # A redelivered or claimed entry, in a batch with new events (the content run).
     sql_store.record(events)
-    sql_store.record(events)  # a redelivered or claimed entry
-    sql_store.record(list(reversed(events[:5])))
+    sql_store.record(list(reversed(events[:5])))  # replayed alone
     c = task_counts(sql_store)
     assert c.tasks == {
         (QUIZ, "queued"): 3,
