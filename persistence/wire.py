@@ -18,7 +18,7 @@ because every task writes four events:
         execution_time_seconds, error_message, error_type, traceback
 ``tp``  the W3C traceparent of the message that caused it (only when the task is
         traced): the recorder's commit span joins that trace; the store ignores it
-        (the trace id it keeps is ``rq.trace_id``, revision 0010)
+        (the trace id it keeps is ``rq.trace_id``, revision 0011)
 ======  ===========================================================
 
 Two readers, one writer

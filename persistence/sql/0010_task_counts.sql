@@ -1,18 +1,116 @@
--- 0010: the OpenTelemetry trace id of each execution (docs/observability.md#traces).
+-- 0010: the fleet's task counters and histograms for Prometheus (docs/observability.md,
+-- "Metrics"; read by `agentq serve /metrics`, workers/serve/metrics.py).
 --
--- agent_executions.trace_id: the W3C trace id (32 lowercase hex digits) of the trace the
--- task's enqueue started. The producer's hook puts it in the pending transition's request
--- (rq.trace_id, workers/tracing/); like the other request fields, the first request
--- recorded wins (a re-enqueue under the same task id keeps the first trace). NULL when
--- tracing was off. The CHECK keeps anything else out: a bad value rejects its entry,
--- which the recorder dead-letters alone.
+-- Where the numbers live, and why here: the recorder's transaction already decides which
+-- events are new (the history's ON CONFLICT DO NOTHING on the event id), whatever the
+-- number of workers and recorders, and whether an entry is delivered once, redelivered or
+-- claimed from a dead recorder. Counting those same events in the same transaction makes
+-- every transition count exactly once, and a crash between "recorded" and "counted"
+-- impossible. A scrape reads a few hundred rows (no history scan).
 --
--- agentq_record_batch_within() is revision 0009's, restated with the column (the three
--- lines marked "0010"); agentq_record_batch(json) calls it and is unchanged.
+-- agentq_task_counts holds, per agent type: metric 'tasks' (label: the state), and the
+-- histograms 'runtime' and 'queue_wait' (label: the upper bound of the bucket the
+-- observation fell in, '+Inf' above 600 s; not cumulative: the reader cumulates).
+-- Rows are spread over 16 shards by the recorder connection's backend pid, so two
+-- recorders rarely update the same row (a row lock held to their commits would
+-- serialize them); a scrape sums the shards.
 
-ALTER TABLE agent_executions ADD COLUMN IF NOT EXISTS trace_id text
-    CONSTRAINT agent_executions_trace_id_check CHECK (trace_id ~ '^[0-9a-f]{32}$');
+CREATE TABLE IF NOT EXISTS agentq_task_counts (
+    shard SMALLINT NOT NULL,
+    agent_type agent_type NOT NULL,
+    metric TEXT NOT NULL,
+    label TEXT NOT NULL,
+    n BIGINT DEFAULT 0 NOT NULL,
+    total DOUBLE PRECISION DEFAULT 0 NOT NULL,
+    PRIMARY KEY (shard, agent_type, metric, label)
+);
 
+-- Row Level Security: nobody but the owner and service_role (as mirror_outbox, 0005).
+ALTER TABLE agentq_task_counts ENABLE ROW LEVEL SECURITY;
+DO $$ BEGIN
+    IF to_regprocedure('agentq_enable_rls(regclass,boolean)') IS NOT NULL THEN
+        PERFORM agentq_enable_rls('agentq_task_counts', readable => false);
+    END IF;
+END $$;
+
+-- The histogram bucket (Prometheus "le": value <= bound) of one observation, in seconds:
+-- the smallest bound >= v, '+Inf' above the last. width_bucket() (a binary search in C)
+-- over the negated bounds counts the bounds >= v. One expression: the planner inlines it.
+CREATE OR REPLACE FUNCTION agentq_bucket(v double precision) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT COALESCE(
+        ('{0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,120,300,600}'::float8[])[
+            16 - NULLIF(width_bucket(-v, '{-600,-300,-120,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01}'::float8[]), 0)
+        ]::text,
+        '+Inf')
+$$;
+
+-- Count the batch's new events. Called by agentq_record_batch_within() after its upsert of
+-- the executions, whose row locks it holds until the commit:
+-- * tasks: one per new event, by state (pending is the publish that queued also marks);
+-- * runtime: execution_time_seconds of each completed or failed run;
+-- * queue_wait: from the queued event of an attempt to each running event of the same
+--   attempt. The two come from different processes and may be recorded by different
+--   recorders in either order, so the pair is observed by the transaction that makes it
+--   whole: one of the two is new here and the other is in the history. Two recorders
+--   holding the two halves at once serialize on the execution's row lock; this statement
+--   runs after it, with a fresh snapshot, so the second sees the first's commit. Negative
+--   waits (clocks of different hosts) count as 0.
+-- PL/pgSQL with a generic plan: the statement is planned once per connection (planning
+-- it took longer than running it; a SQL function plans at every call, and a custom plan
+-- per call is what PL/pgSQL would choose for it).
+CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[]) RETURNS void
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $fn$
+BEGIN
+    WITH f AS (
+        SELECT * FROM unnest(fresh)
+    ), qr AS (  -- the new queued and running events, each with its attempt's new queued time
+        SELECT f.id, f.t, f.a, f.s, f.ag, f."at",
+               max(f."at") FILTER (WHERE f.s = 'queued') OVER (PARTITION BY f.t, f.a) AS q_at
+        FROM f WHERE f.s IN ('queued', 'running')
+    ), pairs AS (  -- (queued, running) of one attempt, with at least one half new here
+        SELECT qr.ag, qr."at" - qr.q_at AS v  -- both new
+        FROM qr WHERE qr.s = 'running' AND qr.q_at IS NOT NULL
+        UNION ALL
+        SELECT qr.ag, qr."at" - extract(epoch FROM h.occurred_at)::float8  -- queued before
+        FROM qr
+        JOIN agent_execution_events h
+          ON h.task_id = qr.t AND h.attempt = qr.a AND h.status = 'queued'
+        WHERE qr.s = 'running' AND qr.q_at IS NULL  -- one queued per attempt
+        UNION ALL
+        SELECT qr.ag, extract(epoch FROM h.occurred_at)::float8 - qr."at"  -- running(s) before
+        FROM qr
+        JOIN agent_execution_events h
+          ON h.task_id = qr.t AND h.attempt = qr.a AND h.status = 'running'
+        WHERE qr.s = 'queued' AND NOT EXISTS (SELECT FROM qr AS n WHERE n.id = h.id)
+    ), obs AS (
+        SELECT f.ag, 'tasks'::text AS metric,
+               CASE f.s WHEN 'running' THEN 'started' WHEN 'completed' THEN 'succeeded'
+                        WHEN 'retrying' THEN 'retried' ELSE f.s::text END AS label,
+               0::float8 AS v
+        FROM f WHERE f.s <> 'pending'
+        UNION ALL
+        SELECT f.ag, 'runtime', agentq_bucket(x.v), x.v
+        FROM f CROSS JOIN LATERAL
+             (SELECT (f.rs ->> 'execution_time_seconds')::float8 AS v) AS x
+        WHERE f.s IN ('completed', 'failed') AND x.v IS NOT NULL
+        UNION ALL
+        SELECT p.ag, 'queue_wait', agentq_bucket(GREATEST(p.v, 0)), GREATEST(p.v, 0) FROM pairs p
+    )
+    INSERT INTO agentq_task_counts AS c (shard, agent_type, metric, label, n, total)
+    SELECT pg_backend_pid() % 16, o.ag, o.metric, o.label, count(*), sum(o.v)
+    FROM obs o
+    GROUP BY o.ag, o.metric, o.label
+    ORDER BY o.ag, o.metric, o.label  -- the same lock order in every recorder: no deadlock
+    ON CONFLICT (shard, agent_type, metric, label) DO UPDATE SET
+        n = c.n + EXCLUDED.n,
+        total = c.total + EXCLUDED.total;
+END
+$fn$;
+
+-- Revision 0009's agentq_record_batch_within(), plus step 3b.
 CREATE OR REPLACE FUNCTION agentq_record_batch_within(batch json, min_at double precision,
                                                       max_at double precision)
 RETURNS TABLE (received integer, new_events integer, inserted integer, updated integer)
@@ -101,8 +199,7 @@ BEGIN
             task_id, agent_type, task_type, status, retry_count, status_at, created_at, worker,
             completed_at, output_data, quality_score, execution_time_seconds, started_at,
             error_message, error_type, error_details, enqueued_at, input_data, user_id,
-            session_id, priority, max_retries, attempts, agent_instance_id,
-            trace_id)  -- 0010
+            session_id, priority, max_retries, attempts, agent_instance_id)
         SELECT st.t, st.ag, st.tt, st.s, st.a, st.ts, agg.created_at, st.w,
                CASE WHEN term THEN st.ts END,
                CASE WHEN term THEN NULLIF(st.rs -> 'output_data', 'null'::jsonb) END,
@@ -119,8 +216,7 @@ BEGIN
                COALESCE(rq.rq ->> 'priority', 'normal')::task_priority,
                COALESCE((rq.rq ->> 'max_retries')::int, 3),
                agg.new_runs,
-               (SELECT i.id FROM agent_instances i WHERE i.agent_id = st.ag::text || '@' || st.w),
-               rq.rq ->> 'trace_id'  -- 0010
+               (SELECT i.id FROM agent_instances i WHERE i.agent_id = st.ag::text || '@' || st.w)
         FROM st
         JOIN agg ON agg.t = st.t
         LEFT JOIN er ON er.t = st.t
@@ -160,7 +256,6 @@ BEGIN
             session_id = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.session_id ELSE ae.session_id END,
             priority = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.priority ELSE ae.priority END,
             max_retries = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.max_retries ELSE ae.max_retries END,
-            trace_id = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.trace_id ELSE ae.trace_id END,  -- 0010
             attempts = ae.attempts + EXCLUDED.attempts,
             updated_at = now()
         RETURNING ae.id, (xmax = 0) AS was_inserted
@@ -177,6 +272,11 @@ BEGIN
                               || array_to_string(changed[chunk * 150 + 1 : chunk * 150 + 150], ','));
         END LOOP;
     END IF;
+
+    -- 3b. The fleet's counters and histograms (revision 0010): from the events that
+    --     entered the history just now, so a replayed or claimed entry counts nothing,
+    --     after the executions' rows are locked (see agentq_count_transitions).
+    PERFORM agentq_count_transitions(fresh);
 
     IF cardinality(touched) = 0 THEN
         RETURN NEXT;

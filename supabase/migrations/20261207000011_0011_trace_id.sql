@@ -1,10 +1,10 @@
--- agentq: generated from Alembic revision 0010_trace_id (0010_trace_id.py).
+-- agentq: generated from Alembic revision 0011_trace_id (0011_trace_id.py).
 -- Do not edit: regenerate with `agentq migrate --supabase-dir supabase/migrations`.
 -- agent_executions.trace_id: the OpenTelemetry trace of each task, stored by the recorder
 
--- Running upgrade 0009_realtime_complete -> 0010_trace_id
+-- Running upgrade 0010_task_counts -> 0011_trace_id
 
--- 0010: the OpenTelemetry trace id of each execution (docs/observability.md#traces).
+-- 0011: the OpenTelemetry trace id of each execution (docs/observability.md#traces).
 --
 -- agent_executions.trace_id: the W3C trace id (32 lowercase hex digits) of the trace the
 -- task's enqueue started. The producer's hook puts it in the pending transition's request
@@ -13,8 +13,9 @@
 -- tracing was off. The CHECK keeps anything else out: a bad value rejects its entry,
 -- which the recorder dead-letters alone.
 --
--- agentq_record_batch_within() is revision 0009's, restated with the column (the three
--- lines marked "0010"); agentq_record_batch(json) calls it and is unchanged.
+-- agentq_record_batch_within() is revision 0010's (0010_task_counts: it also counts the
+-- fleet's transitions), restated with the column (the three lines marked "0011");
+-- agentq_record_batch(json) calls it and is unchanged.
 
 ALTER TABLE agent_executions ADD COLUMN IF NOT EXISTS trace_id text
     CONSTRAINT agent_executions_trace_id_check CHECK (trace_id ~ '^[0-9a-f]{32}$');
@@ -108,7 +109,7 @@ BEGIN
             completed_at, output_data, quality_score, execution_time_seconds, started_at,
             error_message, error_type, error_details, enqueued_at, input_data, user_id,
             session_id, priority, max_retries, attempts, agent_instance_id,
-            trace_id)  -- 0010
+            trace_id)  -- 0011
         SELECT st.t, st.ag, st.tt, st.s, st.a, st.ts, agg.created_at, st.w,
                CASE WHEN term THEN st.ts END,
                CASE WHEN term THEN NULLIF(st.rs -> 'output_data', 'null'::jsonb) END,
@@ -126,7 +127,7 @@ BEGIN
                COALESCE((rq.rq ->> 'max_retries')::int, 3),
                agg.new_runs,
                (SELECT i.id FROM agent_instances i WHERE i.agent_id = st.ag::text || '@' || st.w),
-               rq.rq ->> 'trace_id'  -- 0010
+               rq.rq ->> 'trace_id'  -- 0011
         FROM st
         JOIN agg ON agg.t = st.t
         LEFT JOIN er ON er.t = st.t
@@ -166,7 +167,7 @@ BEGIN
             session_id = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.session_id ELSE ae.session_id END,
             priority = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.priority ELSE ae.priority END,
             max_retries = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.max_retries ELSE ae.max_retries END,
-            trace_id = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.trace_id ELSE ae.trace_id END,  -- 0010
+            trace_id = CASE WHEN ae.enqueued_at IS NULL AND EXCLUDED.enqueued_at IS NOT NULL THEN EXCLUDED.trace_id ELSE ae.trace_id END,  -- 0011
             attempts = ae.attempts + EXCLUDED.attempts,
             updated_at = now()
         RETURNING ae.id, (xmax = 0) AS was_inserted
@@ -183,6 +184,11 @@ BEGIN
                               || array_to_string(changed[chunk * 150 + 1 : chunk * 150 + 150], ','));
         END LOOP;
     END IF;
+
+    -- 3b. The fleet's counters and histograms (revision 0010): from the events that
+    --     entered the history just now, so a replayed or claimed entry counts nothing,
+    --     after the executions' rows are locked (see agentq_count_transitions).
+    PERFORM agentq_count_transitions(fresh);
 
     IF cardinality(touched) = 0 THEN
         RETURN NEXT;
@@ -229,4 +235,4 @@ BEGIN
 END
 $fn$;
 
-UPDATE alembic_version SET version_num='0010_trace_id' WHERE alembic_version.version_num = '0009_realtime_complete';
+UPDATE alembic_version SET version_num='0011_trace_id' WHERE alembic_version.version_num = '0010_task_counts';
