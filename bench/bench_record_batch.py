@@ -1,6 +1,7 @@
 """What PostgreSQL spends per task in agentq_record_batch, and on which part of the schema.
 
     .venv/bin/python -m bench.bench_record_batch [--repeat 5] [--batches 100] [--tasks 100]
+        [--only WORD ...]
 
 Creates and migrates the database ``agentq_bench_batch`` (only that one; ``AGENTQ_BENCH_DB``
 renames it; the server from ``AGENTQ_BENCH_PG``, default
@@ -9,7 +10,8 @@ postgresql://postgres@127.0.0.1:5432/postgres), then records batches of ``--task
 through one connection and reads that backend's CPU from /proc. Variants, interleaved per
 repetition, each undone right after its run: the schema as built, and without one element
 at a time (the events FK, the events' task_id index, the realtime triggers, the
-updated_at index, 0008's agent_instance_id index), to show what each costs.
+updated_at index, 0008's agent_instance_id index, 0010's fleet counts), to show what each
+costs (``--only counts``: the schema as built and the variants naming "counts").
 Every run starts on empty tables; the order rotates between repetitions. Medians of the
 repetitions, in µs of backend CPU per task.
 """
@@ -28,6 +30,7 @@ from pathlib import Path
 import psycopg
 
 from persistence import wire
+from persistence.sql import read_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -69,6 +72,14 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
             "CREATE INDEX idx_agent_executions_agent_instance_id"
             " ON agent_executions (agent_instance_id)"
         ],
+    ),
+    # Migration 0010: what counting the fleet's metrics in the recorder's transaction costs.
+    "without the fleet counts": (
+        [
+            "CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[])"
+            " RETURNS void LANGUAGE sql AS $$ SELECT $$"
+        ],
+        [read_sql("0010_task_counts.sql")],  # idempotent: puts the function back
     ),
 }
 
@@ -135,15 +146,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--batches", type=int, default=100, help="batches per run (default 100)")
     p.add_argument("--tasks", type=int, default=100, help="tasks per batch (default 100)")
+    p.add_argument(
+        "--only", nargs="*", default=None, help="variants whose name holds one of these words"
+    )
     args = p.parse_args(argv)
     _setup()
-    results: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    names = [
+        n
+        for n in VARIANTS
+        if n == "as built" or args.only is None or any(w in n for w in args.only)
+    ]
+    results: dict[str, list[float]] = {name: [] for name in names}
     with psycopg.connect(DB_URL, autocommit=True) as conn:
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
         assert row is not None
         pid = int(str(row[0]))
         _run(conn, pid, 10, args.tasks)  # plans, caches: not measured
-        names = list(VARIANTS)
         for rep in range(args.repeat):
             shift = rep % len(names)  # rotated order: no variant always runs first
             for name in names[shift:] + names[:shift]:

@@ -86,3 +86,27 @@ def test_publishing_rings_the_bell_with_each_message(clean: str, redis_client: r
     bodies = [json.loads(base64.b64decode(json.loads(t[1])["body"])) for t in taken]
     assert bodies == [{"n": 0}, {"n": 1}, {"n": 2}]
     assert redis_client.hlen("unacked") == 3 and all(t[2] for t in taken)
+
+
+def test_a_no_ack_consumer_leaves_nothing_in_the_unacked_set(
+    clean: str, redis_client: redis.Redis
+) -> None:
+    """A consumer with no_ack (Celery's control replies: ``ping``, ``inspect``) never acks:
+    what TAKE held for it must leave the unacked set when it is delivered, or it stays
+    there (counted as pending, restored to the queue after the visibility timeout)."""
+    install()
+    queue = Queue(QUEUE, Exchange(QUEUE), routing_key=QUEUE)
+    got: list[object] = []
+    with Connection(os.environ["CELERY_BROKER_URL"]) as conn:
+        conn.Producer().publish(
+            {"n": 1}, exchange=queue.exchange, routing_key=QUEUE, declare=[queue]
+        )
+        with conn.Consumer([queue], no_ack=True, callbacks=[lambda body, m: got.append(body)]):
+            deadline = time.monotonic() + 20
+            while not got and time.monotonic() < deadline:
+                try:
+                    conn.drain_events(timeout=1)
+                except TimeoutError:
+                    continue
+    assert got == [{"n": 1}]
+    assert redis_client.hlen("unacked") == 0 and redis_client.zcard("unacked_index") == 0

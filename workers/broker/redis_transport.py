@@ -108,6 +108,8 @@ class Channel(kombu_redis.Channel):
                     virtual.QoS.append(self.qos, message, message.delivery_tag)
                 else:
                     self.qos.append(message, message.delivery_tag)
+            elif held:  # no ack will come (control replies): out of the unacked set TAKE
+                self.qos._remove_from_indices(held).execute()  # wrote, or it stays there
             return callback(message)
 
         self.connection._callbacks[queue] = _callback
