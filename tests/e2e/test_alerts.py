@@ -34,7 +34,8 @@ from workers.alerts.receiver import WebhookReceiver
 from workers.alerts.stack import Alertmanager, Prometheus
 from workers.routing import queue_name
 
-pytestmark = pytest.mark.slow
+# Its own timeout (the suite's is 180 s): start-up, then up to two 120 s waits for alerts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 FOR_SCALE = 0.1  # 1m -> 6 s, 2m -> 12 s
 DEADLINE = 120.0  # for an alert to reach the receiver (needs well under 30 s when idle)
