@@ -89,6 +89,6 @@ def test_range_query_samples_become_stretches() -> None:
     got = intervals(series, t0, step=2.0)
     assert [(f.start, f.end) for f in got] == [(10.0, 14.0), (30.0, 32.0)]
     assert dict(got[0].labels)["worker"] == "w3"
-    ongoing = close(got, now=32.0, step=2.0)
+    ongoing = close(got, {got[0].labels})
     assert [(f.start, f.end) for f in ongoing] == [(10.0, 14.0), (30.0, None)]
     assert ongoing[1].firing_at(500.0) and not ongoing[0].firing_at(20.0)

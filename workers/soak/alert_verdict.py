@@ -88,16 +88,21 @@ class AlertVerdict:
         }
 
 
+def label_key(metric: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """An alert's identity: its labels (the series' name aside), sorted."""
+    return tuple(sorted((k, v) for k, v in metric.items() if k != "__name__"))
+
+
 def intervals(series: Iterable[dict[str, Any]], t0: float, step: float) -> list[Firing]:
     """``ALERTS{alertstate="firing"}`` from a Prometheus range query (``result`` of
     ``/api/v1/query_range``) as stretches of firing, in seconds after ``t0`` (wall).
     Samples more than two steps apart belong to separate stretches. Every stretch ends at
-    its last sample; :func:`close` marks those that reach the query's end as ongoing."""
+    its last sample; :func:`close` marks those still firing as ongoing."""
     out: list[Firing] = []
     for s in series:
         metric = s.get("metric", {})
         name = metric.get("alertname", "?")
-        labels = tuple(sorted((k, v) for k, v in metric.items() if k != "__name__"))
+        labels = label_key(metric)
         times = sorted(float(t) - t0 for t, _ in s.get("values", []))
         start = prev = None
         for t in times:
@@ -113,13 +118,16 @@ def intervals(series: Iterable[dict[str, Any]], t0: float, step: float) -> list[
     return sorted(out, key=lambda f: (f.start, f.alertname))
 
 
-def close(timeline: list[Firing], now: float, step: float) -> list[Firing]:
-    """Stretches whose last sample is within two steps of ``now`` are still firing."""
+def close(timeline: list[Firing], ongoing: set[tuple[tuple[str, str], ...]]) -> list[Firing]:
+    """The last stretch of each alert firing now (its labels in ``ongoing``, from an
+    instant query) is still going on: its end is None."""
+    last: dict[tuple[tuple[str, str], ...], int] = {}
+    for i, f in enumerate(timeline):
+        if f.labels in ongoing:
+            last[f.labels] = i
     return [
-        Firing(f.alertname, f.start, None, f.labels)
-        if f.end is not None and now - f.end <= 2 * step
-        else f
-        for f in timeline
+        Firing(f.alertname, f.start, None, f.labels) if last.get(f.labels) == i else f
+        for i, f in enumerate(timeline)
     ]
 
 

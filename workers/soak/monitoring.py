@@ -34,6 +34,7 @@ from workers.soak.alert_verdict import (
     close,
     intervals,
     judge,
+    label_key,
 )
 from workers.soak.servers import free_port
 
@@ -197,7 +198,8 @@ class Monitoring:
         q = {"query": 'ALERTS{alertstate="firing"}', "start": t0_wall, "end": now, "step": step}
         body = _get(f"{self.prometheus}/api/v1/query_range?{urllib.parse.urlencode(q)}")
         series = body["data"]["result"] if body else []
-        return close(intervals(series, t0_wall, step), now - t0_wall, step)
+        ongoing = {label_key(r["metric"]) for r in self.query('ALERTS{alertstate="firing"}')}
+        return close(intervals(series, t0_wall, step), ongoing)
 
     def verdict(self, faults: list[Window], t0_wall: float) -> tuple[AlertVerdict, dict[str, Any]]:
         """Once the fleet has converged: give the alerts up to ``SETTLE_SECONDS`` to
