@@ -29,6 +29,7 @@ from workers.soak.monitoring import Monitoring
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(420),
     pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed"),
 ]
 
@@ -105,7 +106,7 @@ def test_every_panel_of_the_dashboard_returns_series(monitoring: Monitoring) -> 
 
         try:
             # Counters need two scrapes inside a window, alerts their (scaled) for:.
-            wait_for(all_answered, 180, 2.0, what="every panel to return series")
+            wait_for(all_answered, 150, 2.0, what="every panel to return series")
         except AssertionError:
             pytest.fail(
                 "panels whose query returns no series:\n"
