@@ -35,3 +35,12 @@ def mirror_backlog(store: SQLStore) -> int | None:
     except ImportError:
         return None
     return int(outbox.backlog(store.engine))
+
+
+def online_instances(store: SQLStore, stale_s: float) -> list[tuple[str, str]]:
+    """(worker, agent type) of every online agent instance."""
+    with wrap_db_errors(), store.engine.connect() as conn:
+        rows = conn.exec_driver_sql(
+            queries("observability.sql")["online_instances"], {"stale_s": float(stale_s)}
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]

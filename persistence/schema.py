@@ -26,6 +26,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -337,6 +338,19 @@ mirror_outbox = Table(
     Column("last_error", Text),
     Column("dead_at", DateTime(timezone=True)),
     Index("idx_mirror_outbox_pending", "id", postgresql_where=text("dead_at IS NULL")),
+)
+
+# added (0010): the fleet's task counters and histograms, counted by the recorder's
+# transaction (persistence/sql/0010_task_counts.sql), read by /metrics (persistence/task_counts.py)
+agentq_task_counts = Table(
+    "agentq_task_counts",
+    metadata,
+    Column("shard", SmallInteger, primary_key=True),
+    Column("agent_type", agent_type, primary_key=True),
+    Column("metric", Text, primary_key=True),
+    Column("label", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False, server_default=text("0")),
+    Column("total", Float, nullable=False, server_default=text("0")),
 )
 
 ENUMS = (agent_type, agent_status, task_status, task_priority)

@@ -18,6 +18,7 @@ RECORDING_TABLES: tuple[str, ...] = (
     "agent_metrics",
     "system_health",
     "agent_instances",
+    "agentq_task_counts",
 )
 # Every table of the schema: the recording tables and the mirror's outbox.
 EVERY_TABLE: tuple[str, ...] = tuple(metadata.tables)

@@ -16,6 +16,11 @@ A source that cannot be reached drops its metrics from that scrape and shows as
 | ``agentq_queue_depth`` | queue | messages waiting per Celery queue (all priority steps) |
 | ``agentq_mirror_backlog`` | | outbox rows the Supabase mirror has yet to replay |
 | ``agentq_agent_instances_online`` | | agent instances with a fresh heartbeat |
+| ``agentq_tasks_total`` | agent_type, state | transitions recorded (fleet_metrics.py) |
+| ``agentq_task_runtime_seconds`` | agent_type | histogram: run time of finished runs |
+| ``agentq_task_queue_wait_seconds`` | agent_type | histogram: queued to running |
+| ``agentq_worker_up`` / ``_tasks_active`` / ``_stalled`` | worker | per online worker |
+| ``agentq_queue_consumers`` | queue | online workers consuming each agent queue |
 | ``agentq_up`` | source | database / broker / events answered this scrape (1) or not (0) |
 | ``agentq_scrape_duration_seconds`` | | how long this scrape took |
 """
@@ -34,6 +39,7 @@ from persistence.formatting import one_line
 from persistence.schema import AGENT_TYPE_VALUES, TASK_STATUS_VALUES
 from persistence.sql_store import SQLStore
 from workers.health.checks import _secrets, check_queues, check_recording, queue_names
+from workers.serve.fleet_metrics import task_metrics, worker_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +115,8 @@ class AgentqCollector(Collector):
                 value=float(online),
             ),
         ]
+        out += task_metrics(self.store)
+        out += worker_metrics(self.store, self.settings)
         backlog = mirror_backlog(self.store)
         if backlog is not None:
             out.append(
