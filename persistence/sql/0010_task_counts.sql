@@ -25,6 +25,14 @@ CREATE TABLE IF NOT EXISTS agentq_task_counts (
     PRIMARY KEY (shard, agent_type, metric, label)
 );
 
+-- Row Level Security: nobody but the owner and service_role (as mirror_outbox, 0005).
+ALTER TABLE agentq_task_counts ENABLE ROW LEVEL SECURITY;
+DO $$ BEGIN
+    IF to_regprocedure('agentq_enable_rls(regclass,boolean)') IS NOT NULL THEN
+        PERFORM agentq_enable_rls('agentq_task_counts', readable => false);
+    END IF;
+END $$;
+
 -- The histogram bucket (Prometheus "le": value <= bound) of one observation, in seconds.
 CREATE OR REPLACE FUNCTION agentq_bucket(v double precision) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

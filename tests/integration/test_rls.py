@@ -54,6 +54,11 @@ SAMPLES: dict[str, tuple[str, str]] = {
         "INSERT INTO mirror_outbox (op, payload) VALUES ('call', '{}'::jsonb)",
         "UPDATE mirror_outbox SET attempts = 1",
     ),
+    "agentq_task_counts": (
+        "INSERT INTO agentq_task_counts (shard, agent_type, metric, label) "
+        "VALUES (0, 'quiz_generator', 'tasks', %(key)s)",
+        "UPDATE agentq_task_counts SET n = n + 1",
+    ),
 }
 READABLE_BY_AUTHENTICATED = {
     "agent_instances",

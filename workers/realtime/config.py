@@ -112,6 +112,8 @@ class RealtimeConfig:
     # User channels are private-<prefix>-user-<id>; the fleet channels can be turned off.
     private_user_channels: bool = True
     public_channels: bool = True
+    # Where the bridge reports its lag and breaker for /metrics (status_report.py); None: not.
+    status_redis_url: str | None = None
 
     @property
     def database_display(self) -> str:
@@ -165,4 +167,5 @@ class RealtimeConfig:
             catchup_max_s=s.realtime_catchup_max_seconds,
             private_user_channels=s.realtime_private_user_channels,
             public_channels=s.realtime_public_channels,
+            status_redis_url=s.recorder_redis_url,
         )

@@ -34,6 +34,7 @@ from workers.realtime.listener import (
 )
 from workers.realtime.payloads import Event, build_payload, events_for
 from workers.realtime.pusher_sink import PusherCallFailed, PusherSink, batches
+from workers.realtime.status_report import StatusReport
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,14 @@ class RealtimeIntegrationService:
         self._dropped_rows: dict[Key, None] = {}
         self.counters = Counters()
         self._deadline = 0.0
+        self._window_opened = 0.0
         self._watermark: datetime | None = None
         self._last_error: str | None = None
         self._dropping = False
         self._next_probe = 0.0
         self._counters_snapshot: dict[str, Any] = {}
+        url = self.config.status_redis_url
+        self._report = StatusReport(url) if url else None
         self._publish_counters()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -164,6 +168,9 @@ class RealtimeIntegrationService:
     def _publish_counters(self) -> None:
         # Read by other threads: a copy taken between two steps, so the books balance.
         self._counters_snapshot = {**self.counters.as_dict(), "pending": len(self._pending)}
+        if self._report is not None:  # for /metrics: pending since the window opened
+            waiting = time.monotonic() - self._window_opened if self._pending else None
+            self._report.maybe_write(waiting, self._breaker.state)
 
     # --- the loop ------------------------------------------------------------------------
     def _tables(self) -> set[str]:
@@ -194,6 +201,8 @@ class RealtimeIntegrationService:
                 self._stop.wait(1.0)
         self._final_flush()
         self._publish_counters()
+        if self._report is not None:
+            self._report.remove()
 
     def _lost(self, exc: Exception, backoff: float) -> None:
         self._last_error = _scrub(f"database: {exc}")
@@ -230,7 +239,8 @@ class RealtimeIntegrationService:
             self.counters.filtered += len(ids)
             return 0
         if not self._pending:
-            self._deadline = time.monotonic() + self.config.batch_window_s
+            self._window_opened = time.monotonic()
+            self._deadline = self._window_opened + self.config.batch_window_s
         received, coalesced = self._pending.add(table, ids)
         self.counters.received += received
         self.counters.coalesced += coalesced
@@ -252,7 +262,10 @@ class RealtimeIntegrationService:
             self._send(events)
             self._watermark = db_now
             if oldest is not None:
-                self.counters.note_lag((db_now - oldest).total_seconds() + time.monotonic() - began)
+                lag = (db_now - oldest).total_seconds() + time.monotonic() - began
+                self.counters.note_lag(lag)
+                if self._report is not None:
+                    self._report.note_flush(lag)
 
     def _fetch(self, chunk: list[Key]) -> dict[str, dict[str, dict[str, Any]]]:
         ids: dict[str, list[str]] = {}

@@ -97,3 +97,31 @@ def worker_metrics(store: SQLStore, settings: Any) -> list[Metric]:
             stalled.add_metric([worker], 1.0 if worker in names else 0.0)
         out += [active, stalled]
     return out
+
+
+def realtime_metrics(redis_url: str) -> list[Metric]:
+    """The fresh reports of the realtime bridges (:mod:`workers.realtime.status_report`);
+    nothing when no bridge reports (realtime off, or the bridge is down)."""
+    import redis
+
+    from workers.realtime.status_report import read_reports
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=3)
+    try:
+        reports = read_reports(client)
+    finally:
+        client.close()
+    if not reports:
+        return []
+    return [
+        GaugeMetricFamily(
+            "agentq_realtime_lag_seconds",
+            "How far behind Pusher the realtime bridge is (the worst bridge).",
+            value=max(float(r.get("lag_seconds") or 0) for r in reports),
+        ),
+        GaugeMetricFamily(
+            "agentq_realtime_breaker_open",
+            "1 while the circuit breaker in front of Pusher is open (any bridge).",
+            value=max(float(r.get("breaker_open") or 0) for r in reports),
+        ),
+    ]

@@ -21,7 +21,9 @@ A source that cannot be reached drops its metrics from that scrape and shows as
 | ``agentq_task_queue_wait_seconds`` | agent_type | histogram: queued to running |
 | ``agentq_worker_up`` / ``_tasks_active`` / ``_stalled`` | worker | per online worker |
 | ``agentq_queue_consumers`` | queue | online workers consuming each agent queue |
-| ``agentq_up`` | source | database / broker / events answered this scrape (1) or not (0) |
+| ``agentq_realtime_lag_seconds`` / ``_breaker_open`` | | the realtime bridges' reports |
+| ``agentq_schema_drift`` | | primary and SQL mirror differ (only with a mirror) |
+| ``agentq_up`` | source | database / broker / events (/ supabase when configured) answered |
 | ``agentq_scrape_duration_seconds`` | | how long this scrape took |
 """
 
@@ -39,7 +41,8 @@ from persistence.formatting import one_line
 from persistence.schema import AGENT_TYPE_VALUES, TASK_STATUS_VALUES
 from persistence.sql_store import SQLStore
 from workers.health.checks import _secrets, check_queues, check_recording, queue_names
-from workers.serve.fleet_metrics import task_metrics, worker_metrics
+from workers.serve.drift_metric import SchemaDrift
+from workers.serve.fleet_metrics import realtime_metrics, task_metrics, worker_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class AgentqCollector(Collector):
     def __init__(self, settings: Any, store: SQLStore) -> None:
         self.settings = settings
         self.store = store
+        self.drift = SchemaDrift(settings)
 
     def describe(self) -> list[Metric]:
         return []  # nothing is collected at registration, only when scraped
@@ -61,11 +65,10 @@ class AgentqCollector(Collector):
         up = GaugeMetricFamily(
             "agentq_up", "Whether a source answered this scrape (1) or not (0).", labels=["source"]
         )
-        for source, read in (
-            ("database", self._database),
-            ("broker", self._broker),
-            ("events", self._events),
-        ):
+        sources = [("database", self._database), ("broker", self._broker), ("events", self._events)]
+        if self._supabase_configured():
+            sources.append(("supabase", self._supabase))
+        for source, read in sources:
             metrics = self._guarded(source, read)
             up.add_metric([source], 0.0 if metrics is None else 1.0)
             yield from metrics or []
@@ -84,6 +87,7 @@ class AgentqCollector(Collector):
                 "database": self.settings.database_url.get_secret_value(),
                 "broker": self.settings.broker_url,
                 "events": self.settings.recorder_redis_url,
+                "supabase": str(getattr(self.settings, "supabase_url", "") or ""),
             }[source]
             logger.warning(
                 "metrics: %s unavailable: %s", source, one_line(exc, secrets=_secrets(url))
@@ -117,6 +121,7 @@ class AgentqCollector(Collector):
         ]
         out += task_metrics(self.store)
         out += worker_metrics(self.store, self.settings)
+        out += self.drift.metrics()
         backlog = mirror_backlog(self.store)
         if backlog is not None:
             out.append(
@@ -127,6 +132,21 @@ class AgentqCollector(Collector):
                 )
             )
         return out
+
+    def _supabase_configured(self) -> bool:
+        if getattr(self.settings, "enable_supabase_integration", None) is False:
+            return False
+        configured = getattr(self.settings, "is_supabase_configured", None)
+        return bool(configured and configured())
+
+    def _supabase(self) -> list[Metric]:
+        """Supabase's REST API answers (health's check)."""
+        from workers.health.checks import check_supabase
+
+        check = check_supabase(self.settings)
+        if not check.get("ok"):
+            raise RuntimeError(check.get("error"))
+        return []
 
     def _broker(self) -> list[Metric]:
         queues = check_queues(self.settings.broker_url, queue_names())
@@ -145,6 +165,7 @@ class AgentqCollector(Collector):
             raise RuntimeError(rec.get("error"))
         return [
             *self._dead_letters(),
+            *realtime_metrics(self.settings.recorder_redis_url),
             GaugeMetricFamily(
                 "agentq_recording_backlog",
                 "Transitions in the recording stream not yet in the database.",
