@@ -53,10 +53,10 @@ def test_an_outage_fires_is_delivered_resolves_and_is_judged(
         srv.stop("fast")
         try:
             wait_for(
-                lambda: "AgentqDatabaseUnavailable" in mon.firing_now(),
+                lambda: "AgentqDatabaseUnavailable" in mon.raised(),
                 90,
                 0.5,
-                "AgentqDatabaseUnavailable to fire",
+                "AgentqDatabaseUnavailable to fire and reach the receiver",
             )
         finally:
             srv.start()

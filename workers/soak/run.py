@@ -208,14 +208,14 @@ class Soak:
 
     def _hold(self, fault: Fault) -> None:
         """The fault's duration; with --alerts, then until each of its alert groups has
-        an alert firing (a rule's ``for:`` must pass while the fault lasts)."""
+        an alert firing and delivered (a rule's ``for:`` must pass while it lasts)."""
         assert self.schedule is not None
         hold(fault, self.schedule.stop)
         if self.monitoring is not None and fault.kind in EXPECTED:
             mon, groups = self.monitoring, EXPECTED[fault.kind]
             fault.evidence["held_for_alerts_seconds"] = hold_until(
                 self.schedule.stop,
-                lambda: all(set(g) & mon.firing_now() for g in groups),
+                lambda: all(set(g) & mon.raised() for g in groups),
                 ALERT_HOLD_CAP,
             )
 
