@@ -1,5 +1,6 @@
 """The Grafana dashboard (deploy/grafana/agentq.json) against real data: a real worker
-runs tasks (some succeed, some fail, one poison message is set aside), a real Prometheus
+runs tasks (some succeed, some fail, one poison message is set aside) while the realtime
+bridge (``agentq realtime``, into a real soketi) pushes their changes, a real Prometheus
 scrapes a real ``agentq serve`` and evaluates deploy/prometheus/alerts.yml (the soak's
 :class:`workers.soak.monitoring.Monitoring`, which also runs Alertmanager), and every
 panel's query — every target, the template variable and the alert annotation — must
@@ -23,6 +24,8 @@ import pytest
 import redis
 
 from tests.e2e.conftest import send_test_task, wait_terminal
+from tests.e2e.test_realtime_e2e import BridgeProcess
+from tests.support.soketi import SoketiServer, require_soketi
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 from workers.settings import get_settings
 from workers.soak.monitoring import Monitoring
@@ -75,6 +78,21 @@ def answers(mon: Monitoring, expr: str) -> bool:
 
 
 @pytest.fixture
+def bridge(clean: str) -> Iterator[BridgeProcess]:
+    """The realtime bridge into a real soketi: it reports its lag and breaker."""
+    require_soketi()
+    soketi = SoketiServer().start(timeout=120)
+    try:
+        bridge = BridgeProcess(soketi.env).start()
+        try:
+            yield bridge
+        finally:
+            bridge.stop()
+    finally:
+        soketi.stop()
+
+
+@pytest.fixture
 def monitoring(clean: str) -> Iterator[Monitoring]:
     workdir = Path(tempfile.mkdtemp(prefix="agentq-dashboard-"))
     mon = Monitoring(workdir, {})
@@ -86,7 +104,9 @@ def monitoring(clean: str) -> Iterator[Monitoring]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def test_every_panel_of_the_dashboard_returns_series(monitoring: Monitoring) -> None:
+def test_every_panel_of_the_dashboard_returns_series(
+    bridge: BridgeProcess, monitoring: Monitoring
+) -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     with WorkerProcess("dashboard", concurrency=2):
         ids = [send_test_task("noop") for _ in range(6)]

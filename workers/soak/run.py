@@ -101,7 +101,11 @@ class Soak:
         for host in self.hosts.values():
             host.wait_ready()
         if self.opts.alerts:
-            self.monitoring = Monitoring(self.workdir, self.env)
+            # Its agentq serve calls a worker stalled after 20 s without a progress report
+            # (default 300 s): a killed or cut-off worker shows within a fault's hold. The
+            # soak's tasks last seconds, so a live worker always reports sooner.
+            serve_env = {**self.env, "AGENTQ_WORKER_STALL_SECONDS": "20"}
+            self.monitoring = Monitoring(self.workdir, serve_env)
             self.monitoring.start()
 
     @property
