@@ -87,8 +87,8 @@ def test_no_env_file_and_no_flower_auth_still_renders(project: Path) -> None:
 
 
 def test_monitoring_profile_mounts_the_deploy_files(project: Path) -> None:
-    """Prometheus, Alertmanager and Grafana read the repository's deploy/ files (Grafana's
-    all exist), and Grafana's provisioning names the dashboard's
+    """Prometheus, Alertmanager and Grafana read the repository's deploy/ files (all of
+    them exist), and Grafana's provisioning names the dashboard's
     folder and a Prometheus data source the dashboard's variable can pick."""
     services = render(project, COMPOSE_PROFILES="monitoring")
     assert set(services) >= MONITORING
@@ -107,7 +107,8 @@ def test_monitoring_profile_mounts_the_deploy_files(project: Path) -> None:
     assert graf["/var/lib/grafana/dashboards/agentq.json"] == project / "deploy/grafana/agentq.json"
     provisioning = graf["/etc/grafana/provisioning"]
     assert provisioning == project / "deploy/grafana/provisioning"
-    assert all(source.exists() for source in graf.values()), graf
+    for name, binds in mounts.items():  # every file and folder it mounts is in the repository
+        assert binds and all(source.exists() for source in binds.values()), (name, binds)
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     for name in ("prometheus", "alertmanager", "grafana"):  # never open on every interface
         assert all(p["host_ip"] == "127.0.0.1" for p in services[name]["ports"]), name
