@@ -1,15 +1,18 @@
 """What the poison guard costs a worker per message, against what Celery already spends.
 
-The worker's consumer (``workers/broker/consumer.py``) checks every message before Celery
-builds its request (``workers/broker/message_check.py``). This times, in one process, on
-the same real kombu message of an agent task (the producer's own envelope):
+The worker's Redis transport holds the raw bytes of every message against the message
+schema (``workers/broker/message_check.py``: envelope, properties, headers, body) before
+kombu parses them. This times, in one process, on the raw envelope of a real agent task
+as the producer writes it:
 
-* baseline — what Celery does anyway in the worker's main process: decode the body and
-  build the ``Request`` (the strategy's work before the pool);
-* guarded — the check, then the same.
+* baseline (vanilla Celery / kombu) — what the worker's main process does anyway: parse
+  the envelope (kombu's ``loads``), build kombu's ``Message`` (base64), decode the body
+  and build Celery's ``Request`` (the strategy's work before the pool);
+* guarded — the schema check on the raw bytes (it also hands kombu the parsed envelope),
+  then the same ``Message`` and ``Request``.
 
 Reported as CPU µs per message and the ratio guarded / baseline, medians of interleaved
-repetitions. No broker needed: the message is built as kombu's Redis transport builds it.
+repetitions. No broker needed.
 
     python -m bench.bench_message_check [--messages 20000] [--repeat 7]
 """
@@ -17,6 +20,7 @@ repetitions. No broker needed: the message is built as kombu's Redis transport b
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import statistics
 import time
@@ -25,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from celery.worker.request import Request
-from kombu.message import Message
+from kombu.transport.virtual import Message
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
 
 from tasks.registry import get_spec
 from workers.app import app
@@ -34,51 +40,72 @@ from workers.broker import message_check
 RESULTS = Path(__file__).resolve().parent / "results" / "message_check_last_run.json"
 
 
-def _message() -> Message:
+def _raw() -> bytes:
+    """An agent task's envelope exactly as the producer puts it on the Redis queue."""
     spec = get_spec("content_generator")
     task_id = str(uuid.uuid4())
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
     body = json.dumps(
-        [[], {"task_type": spec.example_task_type, "input_data": spec.example}, None]
-    ).encode()
+        [[], {"task_type": spec.example_task_type, "input_data": spec.example}, embed]
+    )
     headers = {
         "lang": "py",
         "task": "agents.content_generator",
         "id": task_id,
-        "root_id": task_id,
-        "parent_id": None,
-        "group": None,
-        "retries": 0,
-        "timelimit": [None, None],
+        "shadow": None,
         "eta": None,
         "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [30.0, 20.0],
+        "root_id": task_id,
+        "parent_id": None,
         "argsrepr": "()",
         "kwargsrepr": "{...}",
         "origin": "gen1@bench",
         "ignore_result": True,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
     }
-    m = Message(
-        body=body,
-        content_type="application/json",
-        content_encoding="utf-8",
-        headers=headers,
-        delivery_info={"exchange": "", "routing_key": "content_generator"},
-        properties={"correlation_id": task_id, "priority": 5},
-    )
-    m.accept = ["application/json"]
-    return m
+    envelope = {
+        "body": base64.b64encode(body.encode()).decode(),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": str(uuid.uuid4()),
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": "content_generator"},
+            "priority": 5,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return json.dumps(envelope).encode()
 
 
-def _celery_part(task: Any) -> None:
-    message = _message()
+class _Channel:  # what kombu's virtual Message asks of its channel
+    @staticmethod
+    def decode_body(body: str, encoding: str | None) -> bytes:
+        return base64.b64decode(body)
+
+
+def _request(envelope: dict[str, Any], task: Any) -> None:
+    message = Message(envelope, channel=_Channel())
+    message.accept = ["application/json"]
     _ = message.payload  # the strategy decodes the body ("'args' in message.payload")
     Request(message, app=app, task=task)
 
 
-def _guarded(task: Any, limit: int) -> None:
-    message = _message()
-    assert message_check.problem(message, limit) is None
-    _ = message.payload
-    Request(message, app=app, task=task)
+def _celery_part(raw: bytes, task: Any) -> None:
+    _request(loads(bytes_to_str(raw)), task)  # kombu's _brpop_read, then its _callback
+
+
+def _guarded(raw: bytes, task: Any, limit: int) -> None:
+    _request(message_check.check_envelope(raw, limit), task)
 
 
 def _time(fn: Any, n: int) -> float:
@@ -95,15 +122,21 @@ def main() -> None:
     args = parser.parse_args()
     task = app.tasks["agents.content_generator"]
     limit = 1 << 22
-    building = _time(_message, args.messages)  # subtracted: the bench builds each message
+    raws = [_raw() for _ in range(64)]  # distinct ids and tags, as on a real queue
+    it = iter(range(1 << 62))
+
+    def raw() -> bytes:
+        return raws[next(it) % len(raws)]
+
+    building = _time(raw, args.messages)  # subtracted: picking the message
     runs: dict[str, list[float]] = {"baseline": [], "guarded": []}
     for i in range(args.repeat):
         order = ["baseline", "guarded"] if i % 2 == 0 else ["guarded", "baseline"]
         for name in order:
             fn = (
-                (lambda: _celery_part(task))
+                (lambda: _celery_part(raw(), task))
                 if name == "baseline"
-                else (lambda: _guarded(task, limit))
+                else (lambda: _guarded(raw(), task, limit))
             )
             runs[name].append(_time(fn, args.messages) - building)
     base, guarded = (statistics.median(runs[k]) for k in ("baseline", "guarded"))

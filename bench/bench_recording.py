@@ -42,6 +42,7 @@ from bench.recording.configs import CONFIGS, RESULTS, RunResult
 from bench.recording.harness import Bench
 from bench.recording.report import (
     evaluate,
+    paired_ratios,
     print_report,
     print_run,
     summarize,
@@ -59,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="tasks per run of (c) (default: --tasks)",
     )
     p.add_argument("--repeat", type=int, default=3, help="interleaved repetitions (default 3)")
-    p.add_argument("--configs", default="abc", help="which configurations to run (default abc)")
+    p.add_argument(
+        "--configs", default="vfabce", help="which configurations to run (default vfabce)"
+    )
     p.add_argument("--warmup", type=int, default=200, help="tasks of an unreported first run")
     p.add_argument("--concurrency", type=int, default=2, help="prefork pool size (default 2)")
     p.add_argument("--settle", type=float, default=1.0, help="seconds between ready and go")
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.close(keep_logs=failed)
     med = summarize(runs)
-    ratios, targets = evaluate(med)
+    ratios, targets = evaluate(med, paired_ratios(runs))
     print_report(runs, med, ratios, targets)
     write_json(args, c_tasks, started, runs, med, ratios, targets)
     return 0

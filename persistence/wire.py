@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from persistence import task_ids
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.schema import AGENT_STATUS_VALUES, AGENT_TYPE_VALUES
 
@@ -72,9 +73,7 @@ MIN_AT = 946_684_800.0
 MAX_AT_AHEAD_YEARS = 5
 MAX_AT_AHEAD_S = MAX_AT_AHEAD_YEARS * 366 * 86_400.0
 MAX_ATTEMPT = 10_000  # request.retries: max_retries is single digits in practice
-# agent_executions.task_id is TEXT with a unique btree index (keys up to ~2.7 kB); Celery's
-# ids are 36 characters, so 255 leaves room for custom ids and stays far from the limit.
-MAX_TASK_ID_CHARS = 255
+MAX_TASK_ID_CHARS = task_ids.MAX_TASK_ID_CHARS  # the one rule: persistence/task_ids.py
 MAX_TASK_TYPE_CHARS = 255
 MAX_WORKER_CHARS = 512  # "name@host": a fully qualified host name alone may have 253
 MAX_DEPTH = 32  # nested objects / lists, rq / rs included (input and output are plain records)
@@ -328,7 +327,13 @@ def _storable(text: str) -> None:
             raise ValueError(f"{_show(text)} contains a lone surrogate") from None
 
 
-_TASK_ID = _text(MAX_TASK_ID_CHARS, empty=False)
+def _TASK_ID(value: Any) -> str:  # a check, named like its siblings
+    problem = task_ids.task_id_problem(value)
+    if problem is not None:
+        raise ValueError(f"{_show(value)} {problem}")
+    return str(value)
+
+
 _TASK_TYPE = _text(MAX_TASK_TYPE_CHARS)  # hooks write "" when a message names none
 _WORKER = _text(MAX_WORKER_CHARS, empty=False)
 

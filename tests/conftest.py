@@ -21,7 +21,7 @@ TEST_DB = f"agentq_test_{os.getpid()}"
 TEST_REDIS_DB = int(os.environ.get("AGENTQ_TEST_REDIS_DB", "9"))
 
 _data_dir = tempfile.mkdtemp(prefix="agentq-test-")
-_OWN = ("AGENTQ_", "SUPABASE_", "PUSHER_", "ENABLE_SUPABASE_INTEGRATION", "LOG_LEVEL")
+_OWN = ("AGENTQ_", "SUPABASE_", "PUSHER_", "ENABLE_SUPABASE_INTEGRATION", "LOG_LEVEL", "LOG_FORMAT")
 for _k in [k for k in os.environ if k.startswith(_OWN)]:
     if not _k.startswith("AGENTQ_TEST_"):
         del os.environ[_k]

@@ -7,17 +7,17 @@ Celery needs it (``workers.celeryconfig``).
 
 from __future__ import annotations
 
-from celery import Celery
-
 from tasks.celery_tasks import register_agent_tasks
 from workers.beat import register_beat_tasks
 from workers.broker.handoff import HandOffStep
+from workers.celery_programs import AgentqCelery
 from workers.health.progress import ProgressStep
 from workers.recording import signals  # noqa: F401  (connects the lifecycle hooks)
 from workers.recording.bootsteps import RecorderStep
 
-# LOG_LEVEL is the default of -l, SUPABASE_DEBUG applies (workers/logs.py).
-app = Celery("agent_workers", log="workers.logs:CeleryLogging")
+# LOG_LEVEL is the default of -l, SUPABASE_DEBUG and LOG_FORMAT apply (workers/logs.py);
+# with LOG_FORMAT=json the worker and beat print no banner (workers/celery_programs.py).
+app = AgentqCelery("agent_workers", log="workers.logs:CeleryLogging")
 app.config_from_object("workers.celeryconfig")
 register_agent_tasks(app)
 register_beat_tasks(app)

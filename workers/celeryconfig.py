@@ -57,9 +57,13 @@ broker_transport_options = {
 }
 task_default_priority = PRIORITIES["normal"]
 
-# Flower and `celery events` see every task.
-worker_send_task_events = True
-task_send_sent_event = True
+# Task events are for Flower and `celery events` only (the record in agent_executions
+# holds every transition without them) and add about half to a bare task's CPU: off
+# unless AGENTQ_TASK_EVENTS=true. Flower switches them on in running workers itself (it
+# broadcasts enable_events every few seconds); only the producers' task-sent event needs
+# the setting (docs/operations.md#flower).
+worker_send_task_events = _s.task_events
+task_send_sent_event = _s.task_events
 
 task_queues = agent_queues()
 task_default_queue = "default"

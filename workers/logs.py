@@ -13,14 +13,20 @@ Supabase-related loggers.
 * ``SUPABASE_DEBUG=true``: DEBUG for :data:`SUPABASE_LOGGERS` only (the mirror, the
   outbox, the REST store, Supabase's health check, the store plan and the HTTP client
   supabase-py uses), whatever ``LOG_LEVEL`` says; everything else keeps its level.
+* ``LOG_FORMAT=json``: every handler these set up writes JSON lines
+  (:mod:`workers.log_json`) instead of text; the worker's and beat's banners are off
+  (:mod:`workers.celery_programs`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery.app.log import Logging
+
+from workers.log_json import AgentqJsonFormatter, install_excepthook, json_handler
 
 CLI_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 SUPABASE_LOGGERS = (
@@ -53,6 +59,34 @@ def configured_level(settings: Any = None) -> str:
     return str(getattr(settings, "log_level", "INFO")).upper()
 
 
+def log_format(settings: Any = None) -> str:
+    """``LOG_FORMAT`` (lower case). When the other settings are invalid the variable is read
+    as is: the error saying so must come out in the format the operator asked for."""
+    settings = settings if settings is not None else _settings()
+    if settings is not None:
+        return str(settings.log_format).lower()
+    raw = os.environ.get("LOG_FORMAT", "").strip().lower()
+    return "json" if raw == "json" else "text"
+
+
+def json_logs(settings: Any = None) -> bool:
+    return log_format(settings) == "json"
+
+
+def say(message: str, level: int = logging.INFO, logger_name: str = "agentq") -> bool:
+    """With ``LOG_FORMAT=json``, a command's own stderr line (an error, a server's "listening
+    on") as a JSON line, whatever the log level: it is output, not a log at a level. Returns
+    False in text mode: the caller prints it as before."""
+    if not json_logs():
+        return False
+    record = logging.getLogger(logger_name).makeRecord(
+        logger_name, level, __file__, 0, message, (), None
+    )
+    for handler in logging.getLogger().handlers:
+        handler.handle(record)
+    return True
+
+
 def apply_supabase_debug(settings: Any = None) -> bool:
     """DEBUG for the Supabase-related loggers when ``SUPABASE_DEBUG`` is true."""
     settings = settings if settings is not None else _settings()
@@ -72,7 +106,12 @@ def setup_cli_logging(level: str | None = None, default: str = "WARNING") -> Non
         given = settings is not None and "log_level" in settings.model_fields_set
         level = configured_level(settings) if given else default
     chosen = level.upper()
-    logging.basicConfig(level=chosen, format=CLI_FORMAT, force=True)
+    if json_logs(settings):
+        logging.basicConfig(level=chosen, handlers=[json_handler()], force=True)
+        logging.captureWarnings(True)  # warnings.warn(...) too, not plain text on stderr
+        install_excepthook()
+    else:
+        logging.basicConfig(level=chosen, format=CLI_FORMAT, force=True)
     supabase = apply_supabase_debug(settings)
     logger.debug("log level %s, supabase debug %s", chosen, "on" if supabase else "off")
 
@@ -100,3 +139,16 @@ class CeleryLogging(Logging):
         handled = super().setup(loglevel, *args, **kwargs)
         apply_supabase_debug()
         return handled
+
+    def setup_handlers(
+        self, logger: Any, logfile: Any, format: Any, colorize: Any, **kwargs: Any
+    ) -> Any:
+        """Every handler Celery adds (root, multiprocessing, ``celery.task``; worker, pool
+        and beat) gets the JSON formatter with ``LOG_FORMAT=json``, in place of Celery's
+        text formatters (whose ``format`` / ``task_format`` it ignores)."""
+        if not json_logs() or self._is_configured(logger):
+            return super().setup_handlers(logger, logfile, format, colorize, **kwargs)
+        handler = self._detect_handler(logfile)
+        handler.setFormatter(AgentqJsonFormatter())
+        logger.addHandler(handler)
+        return logger

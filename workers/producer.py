@@ -15,6 +15,7 @@ import math
 import uuid
 from typing import Any
 
+from persistence.task_ids import task_id_problem  # the one rule for ids
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput, brief, check_text, validate_input
 from workers import task_ids
@@ -27,7 +28,6 @@ from workers.stores import get_store
 # over 2704 bytes: the limits keep far below it (4 UTF-8 bytes per character at most).
 MAX_TYPE_CHARS = 64  # agent_type and task_type (the registry's names are far shorter)
 MAX_SESSION_ID_CHARS = 255
-MAX_TASK_ID_CHARS = 255  # what the worker's message check accepts
 MAX_USER_ID_CHARS = 64  # a UUID in any form uuid.UUID accepts ("urn:uuid:{...}")
 #: Longest countdown: 366 days. A task a year out is a bug, and far larger ones overflow
 #: Celery's ETA (datetime) arithmetic after the checks.
@@ -114,7 +114,8 @@ def enqueue(
     ``MAX_INPUT_DEPTH`` = 32 levels), that is larger than ``AGENTQ_MAX_INPUT_BYTES`` or fails
     the agent's input model; a ``task_type`` / ``agent_type`` over 64 characters, a
     ``session_id`` that is not a string or is over 255 characters, a ``user_id`` that is not
-    a UUID, a ``task_id`` that is empty, not a string or over 255 characters, a
+    a UUID, a ``task_id`` that is not a task id (``persistence/task_ids.py``: 1-255 printable
+    characters, so no newline), a
     ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
     ``priority`` that is not an int 0-9 or a name, a ``task_id`` already used by another
     agent type (``workers/task_ids.py``; the same agent type again is a retry and works).
@@ -129,8 +130,8 @@ def enqueue(
     session = _check_session_id(session_id)
     seconds = _check_countdown(countdown)
     celery_priority = _celery_priority(priority)
-    if task_id is not None and not check_text("task_id", task_id, MAX_TASK_ID_CHARS):
-        raise InvalidAgentInput("task_id must not be empty")
+    if task_id is not None and (bad := task_id_problem(task_id)) is not None:
+        raise InvalidAgentInput(f"task_id {bad}")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
     if task_id is not None:  # one id, one agent type (workers/task_ids.py)
         task_ids.claim(task_id, spec.agent_type)

@@ -65,6 +65,8 @@ class Settings(RealtimeSettings, ServeSettings):
     )
     # DEBUG for the Supabase-related loggers only (workers.logs.SUPABASE_LOGGERS).
     supabase_debug: bool = Field(False, validation_alias="SUPABASE_DEBUG")
+    # text: human-readable lines; json: one JSON object per line (workers/log_json.py).
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
 
     # --- Celery and the database -------------------------------------------------
     celery_broker_url: SecretStr = Field(
@@ -85,6 +87,10 @@ class Settings(RealtimeSettings, ServeSettings):
     events_confirm: Literal["auto", "deferred", "each"] = Field(
         "auto", validation_alias="AGENTQ_EVENTS_CONFIRM"
     )
+    # Celery's task events (worker_send_task_events, task_send_sent_event): off, because
+    # only Flower reads them and the record holds every transition. Flower switches them on
+    # in running workers itself; true sends them always (and the producers' task-sent).
+    task_events: bool = Field(False, validation_alias="AGENTQ_TASK_EVENTS")
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
     # The embedded recorder as a child process (default) or a thread of the worker's
     # main process (workers/recording/recorder_process.py says why a process).
@@ -212,6 +218,11 @@ class Settings(RealtimeSettings, ServeSettings):
             msg = "ENABLE_SUPABASE_INTEGRATION=true but no Supabase is configured: set {missing}"
             raise PydanticCustomError("supabase_missing", msg, {"missing": missing})
         return self
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("celery_broker_url")
     @classmethod

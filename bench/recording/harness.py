@@ -37,6 +37,16 @@ from bench.recording.procstat import (
     proc_stat,
     tree_cpu,
 )
+from bench.recording.watch import (
+    EventCounter,
+    agentq_imports,
+    kombu_connection,
+    task_event_count,
+)
+
+# Tasks of the latency calls after each run (bench/producer.py --latency): enqueue
+# against apply_async; not part of the run's numbers.
+LATENCY_CALLS = 500
 
 
 class Bench:
@@ -47,7 +57,7 @@ class Bench:
         self.redis = redis.Redis.from_url(BROKER_URL)
         self.redis_pid = self._redis_pid()
         self.db: psycopg.Connection[Any] | None = None
-        self.control_app: Any = None
+        self.control_apps: dict[bool, Any] = {}  # vanilla?: (app, connection) to control with
 
     def _base_env(self) -> dict[str, str]:
         env = {
@@ -84,9 +94,13 @@ class Bench:
         ResultModelBase.metadata.create_all(engine)
         engine.dispose()
         self.db = psycopg.connect(DATABASE_URL, autocommit=True)
+        from bench.vanilla_app import app as vanilla
         from workers.app import app
 
-        self.control_app = app
+        # Each kind of worker is controlled through its own transport: kombu's binding
+        # table keys differ between ours (sep ":") and kombu's own, and once workers.app is
+        # configured redis:// means ours in this process (workers/broker/redis_transport.py).
+        self.control_apps = {False: (app, None), True: (vanilla, kombu_connection(BROKER_URL))}
 
     def reset(self) -> None:
         assert self.db is not None
@@ -102,13 +116,18 @@ class Bench:
     def start_worker(self, cfg: Config, name: str) -> tuple[subprocess.Popen[bytes], str, Path]:
         hostname = f"{name}@bench"
         log = self.data_dir / f"worker-{name}.log"
+        # A vanilla worker logs its imports (-X importtime, at start-up only): the run is
+        # checked to have loaded nothing of the product (bench/recording/watch.py).
+        python = [sys.executable, "-X", "importtime"] if cfg.vanilla else [sys.executable]
         cmd = [
-            sys.executable, "-m", "celery", "-A", cfg.app, "worker",
+            *python, "-m", "celery", "-A", cfg.app, "worker",
             "-P", "prefork", "-c", str(self.args.concurrency),
-            "-n", hostname, "-I", "tests.support.tasks", "-l", "warning",
+            "-n", hostname, "-l", "warning",
             # Mingle and gossip only talk to other workers; there are none here.
             "--without-mingle", "--without-gossip",
         ]  # fmt: skip
+        if cfg.include:
+            cmd += ["-I", cfg.include]
         with log.open("wb") as fh:
             proc = subprocess.Popen(
                 cmd,
@@ -123,7 +142,8 @@ class Bench:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited:\n{log.read_text(errors='replace')[-3000:]}")
             # -l warning hides " ready.": a ping answers once the consumer runs.
-            if self.control_app.control.ping(destination=[hostname], timeout=0.5):
+            control, conn = self.control_apps[cfg.vanilla]
+            if control.control.ping(destination=[hostname], timeout=0.5, connection=conn):
                 return proc, hostname, log
         proc.kill()
         raise RuntimeError(f"worker {hostname} not ready after 60 s; log: {log}")
@@ -139,7 +159,8 @@ class Bench:
 
     def start_producer(self, cfg: Config, n: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.producer", "--app", cfg.app, "--tasks", str(n)],
+            [sys.executable, "-m", "bench.producer", "--app", cfg.app, "--tasks", str(n)]
+            + (["--include", cfg.include] if cfg.include else []),
             cwd=ROOT,
             env={**self.env, **cfg.env},
             stdin=subprocess.PIPE,
@@ -180,8 +201,10 @@ class Bench:
     def broker_pending(self) -> int:
         """Messages queued (every priority sub-queue) or delivered but not yet acked."""
         pipe = self.redis.pipeline(transaction=False)
-        for step in range(10):
-            pipe.llen(QUEUE if step == 0 else f"{QUEUE}:{step}")
+        pipe.llen(QUEUE)
+        for step in range(1, 10):  # ours: ":" and 0-9; kombu's own: "\x06\x16" and 0, 3, 6, 9
+            pipe.llen(f"{QUEUE}:{step}")
+            pipe.llen(f"{QUEUE}\x06\x16{step}")
         pipe.hlen("unacked")
         return sum(pipe.execute())
 
@@ -213,6 +236,7 @@ class Bench:
         self.reset()
         worker, hostname, log = self.start_worker(cfg, f"bench-{cfg.key}{rep}")
         producer = None
+        events = EventCounter(self.redis)
         try:
             producer, info = self.start_producer(cfg, n)
             time.sleep(self.args.settle)  # let the worker's start-up work finish
@@ -224,14 +248,17 @@ class Bench:
             t_drained, t_done = self.wait_done(cfg, n)
             after = self.snapshot(worker.pid, producer.pid)
             result = self._result(cfg, n, rep, pub, t_drained, t_done, before, after)
-            result.checks = self._verify(cfg, n, hostname, info)
+            result.task_events = events.stop()
+            result.checks = self._verify(cfg, n, hostname, info, log, result.task_events)
             if cfg.done == "executions":
                 self._lags(result)
+            self._latency(producer, result)
             return result
         except Exception:
             print(f"worker log: {log}", file=sys.stderr)
             raise
         finally:
+            events.stop()
             if producer is not None:
                 producer.communicate(timeout=30)  # closes stdin: the producer exits
             self.stop_worker(worker)
@@ -274,11 +301,38 @@ class Bench:
             machine_cpu_ms={k: round(v * 1000 / n, 3) for k, v in machine.items()},
         )
 
-    def _verify(self, cfg: Config, n: int, hostname: str, info: dict[str, Any]) -> list[str]:
+    @staticmethod
+    def _latency(producer: subprocess.Popen[str], result: RunResult) -> None:
+        assert producer.stdin is not None and producer.stdout is not None
+        producer.stdin.write(f"latency {LATENCY_CALLS}\n")
+        producer.stdin.flush()
+        got = json.loads(producer.stdout.readline())
+        result.enqueue_wall_p50_ms = round(got["p50_ms"], 4)
+        result.enqueue_wall_p99_ms = round(got["p99_ms"], 4)
+
+    def _verify(
+        self,
+        cfg: Config,
+        n: int,
+        hostname: str,
+        info: dict[str, Any],
+        log: Path,
+        task_events: dict[str, int],
+    ) -> list[str]:
         """What does not look like N clean executions of the configuration asked for."""
         assert self.db is not None
         problems = []
-        stats = self.control_app.control.inspect(destination=[hostname], timeout=3).stats() or {}
+        if cfg.vanilla:  # the anchors must stay vanilla Celery
+            loaded = agentq_imports(log.read_text(errors="replace")) + info["agentq_modules"]
+            if loaded:
+                problems.append(f"vanilla Celery loaded product modules: {loaded}")
+        sent = task_event_count(task_events)
+        wants_events = cfg.env.get("BENCH_TASK_EVENTS") or cfg.env.get("AGENTQ_TASK_EVENTS")
+        if bool(sent) != bool(wants_events):
+            problems.append(f"{sent} task events sent, expected {'some' if wants_events else 0}")
+        control, conn = self.control_apps[cfg.vanilla]
+        inspect = control.control.inspect(destination=[hostname], timeout=3, connection=conn)
+        stats = inspect.stats() or {}
         done = (stats.get(hostname) or {}).get("total", {}).get(TASK)
         if done != n:
             problems.append(f"worker stats total {done} != {n}")

@@ -1,5 +1,7 @@
 """Flower on our app as is: a real worker, ``celery -A workers.app flower``, agent tasks.
 
+The worker starts with task events off (the default); Flower switches them on.
+
 Flower's API lists the worker and the tasks by their agent names with arguments and
 results, ``/metrics`` counts their events, and headless Chromium renders the tasks page.
 """
@@ -90,6 +92,13 @@ def test_flower_lists_workers_and_agent_tasks(flower: str) -> None:
             ),
             60,
             what="flower to see the worker",
+        )
+        # Task events are off by default (AGENTQ_TASK_EVENTS): Flower's enable_events
+        # broadcast (every 5 s) switches them on in the running worker, which says so.
+        wait_for(
+            lambda: "Events of group {task} enabled by remote" in worker.output(),
+            60,
+            what="the worker to switch its task events on at Flower's request",
         )
         ids = _run_agent_tasks()
 

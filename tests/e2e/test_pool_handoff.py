@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import send_test_task
-from tests.support.handoff_fault import MARKER
+from tests.support.handoff_marker import MARKER
 from tests.support.workers import WorkerProcess, wait_for
 from workers.broker import dead_letters
 from workers.producer import get_execution

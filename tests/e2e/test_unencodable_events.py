@@ -70,13 +70,13 @@ def test_a_worker_whose_handler_returns_a_lone_surrogate_keeps_it_in_the_dead_le
         queues="content_generator",
         extra_args=["-I", "tests.support.tasks,tests.support.echo"],
     ) as w:
-        tid = echo_task.apply_async(
-            kwargs={"task_type": "echo", "input_data": {"text": f"x{LONE}y"}}
-        ).id
-        # The publisher's pending + queued and the pool process's completed: set aside.
+        # (a lone surrogate in the input is refused by the message schema before a worker
+        # runs it: the handler makes one in its output instead)
+        tid = echo_task.apply_async(kwargs={"task_type": "echo", "input_data": {"lone": True}}).id
+        # The pool process's completed: set aside.
         dead = wait_for(
             lambda: (
-                len(_dead(redis_client, "agentq:events")) >= 2
+                len(_dead(redis_client, "agentq:events")) >= 1
                 and _dead(redis_client, "agentq:events")
             ),
             60,
@@ -90,9 +90,8 @@ def test_a_worker_whose_handler_returns_a_lone_surrogate_keeps_it_in_the_dead_le
         )
         assert not w._died(), w.output()[-3000:]
     kept = b"".join(f[b"e"] for f in dead).replace(b" ", b"")
-    assert kept.count(tid.encode()) >= 3, dead  # pending, queued, completed
-    for status in (b"pending", b"queued", b"completed"):
-        assert b'"s":"' + status + b'"' in kept, dead
+    assert kept.count(tid.encode()) >= 1, dead
+    assert b'"s":"completed"' in kept, dead
     assert all(b"could not encode" in f[b"reason"] for f in dead), dead
     # The running transition could be encoded: the row is there, never silently absent.
     rec = wait_for(lambda: get_execution(tid), 30, what="the row of the running task")

@@ -108,6 +108,12 @@ def test_status_of_unknown_task_exits_3(clean: str) -> None:
     assert res.returncode == 3 and "unknown task id" in res.stderr
 
 
+def test_status_refuses_what_is_not_a_task_id(clean: str) -> None:
+    # the one rule of persistence/task_ids.py, as enqueue and the API apply it
+    res = agentq("status", "abc\ndef")
+    assert res.returncode == 1 and "is not a task id" in res.stderr and "U+000A" in res.stderr
+
+
 def test_unreachable_database_exits_4() -> None:
     res = agentq("migrate", env={"DATABASE_URL": "postgresql://u:secretpw@127.0.0.1:1/x"})
     assert res.returncode == 4 and "unreachable" in res.stderr

@@ -79,7 +79,10 @@ BAD_CALLS: list[Any] = [
     pytest.param({"task_id": ""}, "task_id must not be empty", id="empty-task-id"),
     pytest.param({"task_id": 7}, "task_id must be a string", id="int-task-id"),
     pytest.param({"task_id": "t" * 256}, "task_id is 256 characters long, over the limit of 255"),
-    pytest.param({"task_id": "t\x00"}, "task_id: contains a NUL", id="nul-task-id"),
+    pytest.param({"task_id": "t\x00"}, "task_id contains the unprintable character U+0000"),
+    # the one rule for ids (persistence/task_ids.py): no line breaks, no lone surrogates
+    pytest.param({"task_id": "a\nb"}, "task_id contains the unprintable character U+000A"),
+    pytest.param({"task_id": "\ud800abc"}, "task_id contains the unprintable character U+D800"),
     pytest.param({"countdown": math.inf}, "countdown must be a finite number", id="inf"),
     pytest.param({"countdown": math.nan}, "countdown must be a finite number", id="nan"),
     pytest.param({"countdown": 1e300}, "countdown must be between 0 and 31622400", id="1e300"),

@@ -177,6 +177,31 @@ def test_sink_sends_again_what_a_dropped_connection_left_unconfirmed(tmp_path: P
         srv.stop()
 
 
+def test_final_mode_waits_on_the_final_event_and_it_confirms_running(tmp_path: Path) -> None:
+    """A worker's mode: running is sent without waiting; the task's last event waits for
+    both replies, so both are in Redis before the message is acknowledged, even when the
+    connection running went into died in between (Redis restarted)."""
+    srv = RedisServer()
+    srv.start()
+    try:
+        client = redis.Redis.from_url(srv.url)
+        sink = EventSink(srv.url, "agentq:events", tmp_path, confirm="final")
+        sink.emit(_ev("r1"), final=False)
+        assert sink._writer is not None and len(sink._writer.unconfirmed) == 1  # not waited
+        sink.emit(_ev("c1"))
+        assert len(sink._writer.unconfirmed) == 0  # the final event read both replies
+        srv.stop()
+        srv.start()
+        sink.emit(_ev("r2"), final=False)  # into the dead connection, or a new one
+        sink.emit(_ev("c2"))
+        assert len(sink._writer.unconfirmed) == 0
+        tasks = sorted(wire.decode(f[b"e"])[0]["t"] for _, f in client.xrange("agentq:events"))
+        assert tasks == ["c2", "r2"] and sink.spooled == 0  # (r1, c1 went with the restart)
+        sink.close()
+    finally:
+        srv.stop()
+
+
 def test_sink_rejects_an_unknown_confirm_mode(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="confirm"):
         EventSink("redis://127.0.0.1:1/0", "s", tmp_path, confirm="sometimes")

@@ -1,5 +1,7 @@
 """A test task whose output is its input (``-I tests.support.tasks,tests.support.echo``):
-what a handler returns reaches the ``completed`` hook as it is."""
+what a handler returns reaches the ``completed`` hook as it is. With ``{"lone": true}`` in
+its input the output also holds a lone surrogate, made by the handler: the message schema
+refuses one in a message's input before any worker runs it."""
 
 from __future__ import annotations
 
@@ -24,4 +26,7 @@ def echo(
     user_id: str | None = None,
     session_id: str | None = None,
 ) -> dict[str, Any]:
-    return {"output_data": input_data, "quality_score": 1.0}
+    output = input_data
+    if isinstance(input_data, dict) and input_data.get("lone") is True:
+        output = {**input_data, "text": "x\ud800y"}
+    return {"output_data": output, "quality_score": 1.0}

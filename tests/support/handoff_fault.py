@@ -17,8 +17,7 @@ from typing import Any
 from celery.concurrency import asynpool
 
 import tests.support.tasks  # noqa: F401  (the test tasks, as `-I tests.support.tasks` would)
-
-MARKER = b"agentq-test-fail-the-hand-off"
+from tests.support.handoff_marker import MARKER
 
 _original = asynpool.AsynPool._create_write_handlers
 

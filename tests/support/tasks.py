@@ -7,6 +7,7 @@ so the lifecycle hooks record them like any agent task.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -100,3 +101,23 @@ def slow(
         redis.Redis.from_url(get_settings().broker_url).rpush(f"agentq:test:pid:{key}", os.getpid())
     time.sleep(float(data.get("seconds", 1.0)))
     return {"output_data": {"slept": data.get("seconds", 1.0)}, "quality_score": 0.9}
+
+
+@app.task(
+    bind=True,
+    base=AgentTask,
+    name="agents.content_generator.chatty",
+    agent_type="content_generator",
+    queue="content_generator",
+)
+def chatty(
+    self: AgentTask,
+    task_type: str = "chatty",
+    input_data: Any = None,
+    user_id: str | None = None,
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """Logs a line and prints one (Celery redirects a task's stdout into its log)."""
+    logging.getLogger("tests.support.tasks").warning("chatty: a line from inside the task")
+    print("chatty: printed by the task")
+    return {"output_data": {"ok": True}, "quality_score": 1.0}

@@ -70,7 +70,8 @@ def test_events_confirm_auto_waits_in_workers_only(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(signals, "_in_worker", False)
     assert signals._confirm_mode(load_settings()) == "deferred"  # a publisher: no wait
     signals._on_worker_init()  # what Celery's worker_init signal calls
-    assert signals._confirm_mode(load_settings()) == "each"
+    # a worker: the task's last event waits (for its reply and running's), running does not
+    assert signals._confirm_mode(load_settings()) == "final"
     for mode in ("deferred", "each"):
         monkeypatch.setenv("AGENTQ_EVENTS_CONFIRM", mode)
         assert signals._confirm_mode(load_settings()) == mode

@@ -60,11 +60,12 @@ class CapturingSink:
 
     def __init__(self) -> None:
         self.batches: list[list[dict[str, Any]]] = []
+        self.finals: list[bool] = []  # each emit's final flag (whether a worker waits)
         self.calls: list[str] = []
         self.rejected: list[Exception] = []
         self.closed = False
 
-    def emit(self, evs: list[dict[str, Any]]) -> None:
+    def emit(self, evs: list[dict[str, Any]], *, final: bool = True) -> None:
         payload = wire.encode(evs)
         try:
             wire.decode_entry(payload)
@@ -72,6 +73,7 @@ class CapturingSink:
             self.rejected.append(exc)
             raise
         self.batches.append(wire.decode(payload))
+        self.finals.append(final)
         self.calls.append("emit")
 
     def flush(self) -> None:
@@ -397,6 +399,27 @@ def test_a_run_records_running_then_completed_with_the_result(
     assert is_random_id(running_ev["id"]) and is_random_id(completed["id"])
     assert before <= running_ev["at"] <= completed["at"] <= after
     assert seconds <= after - before
+
+
+def test_only_running_is_sent_without_waiting_in_a_worker(
+    sink: CapturingSink, broker: Connection
+) -> None:
+    """Under the worker's confirm mode ("final") the sink waits on every event but
+    running, which the same process always follows with the attempt's end (whose wait
+    reads running's reply too) before the message is acknowledged."""
+    publish_test_task("flaky", {"fail_times": 1, "countdown": 0.1})
+    sink.batches.clear()
+    sink.finals.clear()
+    run_in_pool_child(take(broker))
+    run_in_pool_child(take(broker))  # attempt 1 completes
+    sent = [(batch[-1]["s"], final) for batch, final in zip(sink.batches, sink.finals, strict=True)]
+    assert sent == [
+        ("running", False),
+        ("queued", True),
+        ("retrying", True),
+        ("running", False),
+        ("completed", True),
+    ]
 
 
 def test_a_retry_records_retrying_with_its_cause_and_queues_the_next_attempt(
@@ -884,7 +907,7 @@ def test_a_worker_waits_for_each_reply_unless_told_otherwise(
     get_settings.cache_clear()
     signals.reset()
     signals.get_sink()
-    assert [b["confirm"] for b in sink_factory.built] == ["each", "deferred"]
+    assert [b["confirm"] for b in sink_factory.built] == ["final", "deferred"]
 
 
 def test_with_recording_off_nothing_is_recorded(

@@ -5,9 +5,10 @@ Celery turns a message into a request in ``on_task_received`` (built by
 ``create_task_handler``). Some malformed messages reach handlers that log and drop them
 (unknown task, undecodable body, invalid headers); others raise out of it into the
 worker's event loop, which ends the worker, and a message already in the unacked set
-comes back at restart and ends it again. Here each message is checked first
-(``message_check.problem``), the drop handlers keep what they drop, and anything still
-raised while the request is built is caught at that one place.
+comes back at restart and ends it again. Here each message is checked first against
+the message schema (``message_check.problem``; on Redis the transport has already
+checked the raw envelope, and this is skipped), the drop handlers keep what they drop,
+and anything still raised while the request is built is caught at that one place.
 
 Selected by Celery's ``worker_consumer`` setting (``workers/celeryconfig.py``).
 """
@@ -36,6 +37,10 @@ class Consumer(CeleryConsumer):
         guard.set_aside_message(message, kind, reason, self.connection_errors)
 
     def create_task_handler(self, promise: Any = promise) -> Any:
+        # the transport holds messages of these queues to the whole task schema (a queue
+        # added later by remote control gets the checks of ``problem`` below only)
+        queues = self.app.amqp.queues
+        message_check.register_task_queues(queues.consume_from or queues)
         handle = super().create_task_handler(promise)
 
         def on_task_received(message: Any) -> Any:

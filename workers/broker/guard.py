@@ -51,10 +51,16 @@ def reason_of(exc: BaseException, where: str = "envelope") -> str:
     return f"{where} cannot be read: {one_line(exc)}"
 
 
-def set_aside_envelope(raw: Any, queue: str, reason: str) -> None:
-    """A message kombu could not read at all (its raw envelope, as popped)."""
+def set_aside_envelope(
+    raw: Any,
+    queue: str,
+    reason: str,
+    kind: str = message_check.ENVELOPE,
+    task_id: str | None = None,
+) -> None:
+    """A message refused before kombu read it (its raw envelope, as popped)."""
     data = raw if isinstance(raw, bytes) else _dumps(raw)
-    _keep(data, queue, reason, message_check.ENVELOPE, None)
+    _keep(data, queue, reason, kind, task_id)
 
 
 def set_aside_message(message: Any, kind: str, reason: str, connection_errors: Any = ()) -> None:

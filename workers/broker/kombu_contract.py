@@ -2,12 +2,14 @@
 
 ``workers/broker/redis_transport.py`` overrides private methods of kombu's Redis
 transport (some are copies of kombu's with one change) and writes kombu's unacked entries
-itself (``take.py``); ``workers/broker/consumer.py`` overrides Celery's consumer. None of
-that is public API: a kombu or Celery release may rename a method, change its arguments
-or change what its body does, and the override would then silently do the old thing.
-``pyproject.toml`` pins both to the minor versions tested; this module records, for each
-method we override or call, its signature and a digest of its body (the code without
-docstring and comments, so a reworded comment is no change) as they are in those versions.
+itself (``take.py``); ``workers/broker/consumer.py`` overrides Celery's consumer, and
+``workers/broker/handoff.py`` relies on how billiard's pool registers a job before
+Celery's asynpool pickles it. None of that is public API: a kombu, Celery or billiard
+release may rename a method, change its arguments or change what its body does, and the
+override would then silently do the old thing. ``pyproject.toml`` pins them to the minor
+versions tested; this module records, for each method we override or call, its signature
+and a digest of its body (the code without docstring and comments, so a reworded comment
+is no change) as they are in those versions.
 ``tests/integration/test_broker_contract.py`` fails when one differs, naming the method,
 what changed and our code that depends on it.
 
@@ -30,6 +32,7 @@ from typing import Any
 
 RT = "workers/broker/redis_transport.py"
 CONSUMER = "workers/broker/consumer.py"
+HANDOFF = "workers/broker/handoff.py"
 TAKE = "workers/broker/take.lua"
 
 
@@ -44,7 +47,7 @@ class Relied:
 
 
 # The minor versions the table was recorded with (pyproject.toml pins the same).
-RECORDED_WITH = {"kombu": "5.7", "celery": "5.7"}
+RECORDED_WITH = {"kombu": "5.7", "celery": "5.7", "billiard": "4.3"}
 
 RELIED_ON: tuple[Relied, ...] = (
     # --- overridden in redis_transport.py ----------------------------------------------
@@ -202,6 +205,36 @@ RELIED_ON: tuple[Relied, ...] = (
         "(self, message, exc)",
         "",
         f"{CONSUMER} Consumer.on_decode_error (sets aside instead of dropping)",
+    ),
+    # --- the prefork pool's hand-off, guarded in handoff.py ------------------------------
+    Relied(
+        "celery.concurrency.prefork:TaskPool.on_start",
+        "(self)",
+        "478892e03f16",
+        f"{HANDOFF} guard_pool (wraps the on_apply that on_start sets to billiard's apply_async)",
+    ),
+    Relied(
+        "billiard.pool:Pool.apply_async",
+        "(self, func, args=(), kwds={}, callback=None, error_callback=None, "
+        "accept_callback=None, timeout_callback=None, waitforslot=None, soft_timeout=None, "
+        "timeout=None, lost_worker_timeout=None, callbacks_propagate=(), correlation_id=None)",
+        "3e4159875d0b",
+        f"{HANDOFF} _not_handed_over (takes _putlock, registers the job in _cache first)",
+    ),
+    Relied(
+        "billiard.pool:ApplyResult.__init__",
+        "(self, cache, callback, accept_callback=None, timeout_callback=None, "
+        "error_callback=None, soft_timeout=None, timeout=None, lost_worker_timeout=10.0, "
+        "on_timeout_set=None, on_timeout_cancel=None, callbacks_propagate=(), send_ack=None, "
+        "correlation_id=None)",
+        "6a2ce428b05c",
+        f"{HANDOFF} _unregister (reads correlation_id and _write_to of cached jobs)",
+    ),
+    Relied(
+        "celery.concurrency.asynpool:AsynPool._create_write_handlers",
+        "(self, hub, pack=<built-in function pack>, dumps=<built-in function dumps>, protocol=5)",
+        "52f218c355d1",
+        f"{HANDOFF} (send_job pickles after the job is registered and its slot taken)",
     ),
 )
 

@@ -6,11 +6,11 @@
   before it wrote the unacked set lost the message). Producers ring the bell with each
   message, in the same round trip.
 * **Reading the envelope**: kombu parses the JSON envelope and builds a ``Message`` from
-  it before Celery sees anything. An envelope that is not JSON, not UTF-8, not an object,
-  without ``properties`` / ``delivery_tag``, or whose body is not valid base64 raises
-  there, in the worker's event loop, and ends the worker ("Unrecoverable error"). Such an
-  envelope is set aside in the dead letters (``workers/broker/guard.py``) and taken out
-  of the unacked set.
+  it (inflating a compressed body whole) before Celery sees anything; a malformed one
+  raised there, in the worker's event loop, and ended the worker. Here the raw bytes are
+  first held against the message schema (``message_check.check_envelope``: envelope,
+  properties, headers and body); a message that fails is set aside in the dead letters
+  (``workers/broker/guard.py``) and taken out of the unacked / taking sets.
 * **Reconnecting** after Redis died under the worker (``_connparams``).
 
 :func:`install` makes it the transport of ``redis://`` and ``rediss://`` URLs in this
@@ -27,11 +27,12 @@ from typing import Any
 from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
-from kombu.utils.json import dumps, loads
+from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
-from workers.broker import guard, take
+from workers.broker import guard, message_check, take
+from workers.settings import get_settings
 
 
 class QoS(kombu_redis.QoS):
@@ -52,6 +53,8 @@ class Channel(kombu_redis.Channel):
         self._take_queues: list[str] = []
         self._take_next = False  # TAKE again at once (a backlog) rather than wait on bells
         self._taking: str | None = None  # the tag TAKE kept a poison message under
+        self._checked: Any = None  # the envelope just delivered, checked against the schema
+        self._max_message_bytes = get_settings().message_size_limit
         super().__init__(connection, *args, **kwargs)  # connects (it pings)
         guard.move_local_dead_letters()  # connected again: dead letters kept on disk move
 
@@ -92,8 +95,10 @@ class Channel(kombu_redis.Channel):
         # kombu's own _callback (virtual.Channel.basic_consume), with the envelope guarded.
         def _callback(raw_message: Any) -> Any:
             held, self._held = self._held, None
+            checked, self._checked = self._checked is raw_message, None
             try:
                 message = self.Message(raw_message, channel=self)
+                message.agentq_checked = checked  # type: ignore[attr-defined] # (no double check)
             except Exception as exc:
                 if held:  # it will never be acknowledged: out of the unacked set
                     self.qos._remove_from_indices(held).execute()
@@ -164,9 +169,9 @@ class Channel(kombu_redis.Channel):
         return bytes_to_str(key), item, bytes_to_str(held)
 
     def _brpop_read(self, **options: Any) -> bool:
-        # kombu.transport.redis.Channel._brpop_read (kombu 5.4-5.7), with loads() guarded;
-        # with TAKE the reply is TAKE's, or a bell (or the wait's timeout) after which the
-        # worker takes on the same connection, now idle.
+        # kombu.transport.redis.Channel._brpop_read (kombu 5.4-5.7), with loads() replaced
+        # by the schema check; with TAKE the reply is TAKE's, or a bell (or the wait's
+        # timeout) after which the worker takes on the same connection, now idle.
         try:
             try:
                 if not self._atomic_take:
@@ -183,11 +188,15 @@ class Channel(kombu_redis.Channel):
             dest, item = dest__item
             dest = bytes_to_str(dest).rsplit(self.sep, 1)[0]
             self._queue_cycle.rotate(dest)
-            try:
-                envelope = loads(bytes_to_str(item))
-            except Exception as exc:
-                guard.set_aside_envelope(item, dest, guard.reason_of(exc, "envelope"))
+            try:  # the whole message against the schema, before kombu reads any of it
+                task = dest in message_check.TASK_QUEUES  # (else kombu's envelope only)
+                envelope = message_check.check_envelope(item, self._max_message_bytes, task)
+            except message_check.Refused as refused:
+                self._refuse(item, dest, refused)
+            except Exception as exc:  # the check itself failed: set aside, never raise
+                self._refuse(item, dest, message_check.Refused("other", guard.reason_of(exc)))
             else:
+                self._checked = envelope
                 self.connection._deliver(envelope, dest)
             self._release_taking()  # set aside, or in the unacked set: no longer needed
             return True
@@ -198,6 +207,12 @@ class Channel(kombu_redis.Channel):
             flush_reauth = getattr(self, "_flush_brpop_reauth", None)  # kombu >= 5.7
             if flush_reauth is not None:
                 flush_reauth()
+
+    def _refuse(self, item: bytes, queue: str, refused: message_check.Refused) -> None:
+        guard.set_aside_envelope(item, queue, refused.reason, refused.kind, refused.task_id)
+        if self._held:  # TAKE put it in the unacked set; it will never be acknowledged
+            self.qos._remove_from_indices(self._held).execute()
+            self._held = None
 
     def _release_taking(self) -> None:
         if self._taking is not None:

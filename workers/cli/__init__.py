@@ -32,7 +32,7 @@ def main() -> None:
     celery -A workers.app worker | beat | flower
 
     Log level (stderr): LOG_LEVEL, else warnings only (serve and realtime: info);
-    SUPABASE_DEBUG=true for Supabase's loggers.
+    SUPABASE_DEBUG=true for Supabase's loggers; LOG_FORMAT=json for one JSON object per line.
     """
     from workers.logs import setup_cli_logging
 

@@ -9,6 +9,7 @@ Exit codes scripts can rely on: 0 success, 1 bad input or settings, 2 usage erro
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from typing import Any, NoReturn
 
@@ -29,8 +30,12 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    """Print ``error: message`` on stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    """Print ``error: message`` on stderr (a JSON line with LOG_FORMAT=json) and exit
+    with ``code``."""
+    from workers.logs import say
+
+    if not say(f"error: {message}", logging.ERROR):
+        err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(code)
 
 

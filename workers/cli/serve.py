@@ -36,7 +36,7 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
 
     Health endpoints answer 200 when healthy or degraded and 503 when unhealthy.
     """
-    from workers.logs import setup_cli_logging
+    from workers.logs import say, setup_cli_logging
     from workers.serve.server import serve as build
 
     setup_cli_logging(log_level, default="INFO")  # a server: INFO unless told otherwise
@@ -47,7 +47,9 @@ def serve(host: str | None, port: int | None, log_level: str | None) -> None:
         where = f"{host or settings.serve_host}:{settings.serve_port if port is None else port}"
         common.fail(f"cannot listen on {where}: {exc.strerror or exc}")
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"agentq serve: listening on http://{bound_host!s}:{bound_port}", err=True)
+    listening = f"agentq serve: listening on http://{bound_host!s}:{bound_port}"
+    if not say(listening):
+        click.echo(listening, err=True)
     signal.signal(signal.SIGTERM, _stop)
     try:
         server.serve_forever(poll_interval=0.5)

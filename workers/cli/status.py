@@ -8,6 +8,7 @@ from typing import Any
 import click
 from rich.table import Table
 
+from persistence import task_ids
 from persistence.errors import DatabaseUnavailable
 from workers.cli import common
 
@@ -19,6 +20,9 @@ def status(task_id: str, as_json: bool) -> None:
     """Show an execution: its row and its history (a timeline without --json)."""
     from workers import producer
 
+    problem = task_ids.task_id_problem(task_id)  # the one rule for ids, as enqueue's
+    if problem is not None:
+        common.fail(f"{task_ids.show(task_id)} is not a task id: it {problem}")
     common.load_settings()
     try:
         record = producer.get_execution(task_id)

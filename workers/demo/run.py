@@ -213,6 +213,10 @@ def _child_env() -> dict[str, str]:
 
 def _start_children(run: DemoRun, flower_port: int | None, page: PagePlan | None) -> None:
     env = _child_env()
+    if flower_port is not None:
+        # Task events are off by default; Flower's own enable_events comes every 5 s, after
+        # the demo's first tasks. On from the start, so Flower shows every demo task.
+        env["AGENTQ_TASK_EVENTS"] = "true"
     logs = run.run_dir
     worker_args = ["worker", "-l", "info", "-c", "2", "-n", f"{run.session_id}@%h"]
     worker_args += ["-I", "workers.demo.drills", "--without-mingle", "--without-gossip"]

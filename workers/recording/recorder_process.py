@@ -27,7 +27,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from workers.logs import apply_supabase_debug, configured_level
+from workers.log_json import install_excepthook, json_handler, set_worker
+from workers.logs import apply_supabase_debug, configured_level, json_logs
 from workers.recording.recorder import Recorder
 from workers.settings import Settings, get_settings
 from workers.stores import build_store
@@ -86,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", help="default: LOG_LEVEL")
     args = parser.parse_args(argv)
     level = args.log_level or configured_level()
-    logging.basicConfig(level=level, format="[%(asctime)s: %(levelname)s/recorder] %(message)s")
+    if json_logs():
+        set_worker(args.consumer)  # the worker it belongs to: its lines carry `worker`
+        logging.basicConfig(level=level, handlers=[json_handler()], force=True)
+        install_excepthook()
+    else:
+        fmt = "[%(asctime)s: %(levelname)s/recorder] %(message)s"
+        logging.basicConfig(level=level, format=fmt)
     apply_supabase_debug()
 
     done = threading.Event()

@@ -66,10 +66,12 @@ def get_sink() -> EventSink | None:
 def _confirm_mode(s: Settings) -> str:
     if s.events_confirm != "auto":
         return s.events_confirm
-    # In a worker the wait costs little (the pool process has nothing else to do; the
-    # main process runs meanwhile) and guarantees the event is in Redis, or spooled,
-    # before the task's message is acknowledged. A publisher (the web app) does not wait.
-    return "each" if _in_worker else "deferred"
+    # In a worker, the task's last event waits for Redis's replies (to it and to the
+    # `running` before it): every event is in Redis, or spooled, before the task's message
+    # is acknowledged. `running` itself does not wait: one round trip per task fewer, and
+    # a process killed after it still delivers it (it is in the socket's buffer). A
+    # publisher (the web app) does not wait.
+    return "final" if _in_worker else "deferred"
 
 
 @signals.worker_init.connect
@@ -100,11 +102,11 @@ def reset() -> None:
     _sink, _disabled = None, None
 
 
-def _emit(evs: list[dict[str, Any]]) -> None:
+def _emit(evs: list[dict[str, Any]], final: bool = True) -> None:
     try:
         sink = get_sink()
         if sink is not None:
-            sink.emit(evs)
+            sink.emit(evs, final=final)
     except Exception:  # never fail a task or a publish because of recording
         logger.exception("could not record lifecycle event", extra={"action": "emit_failed"})
 
@@ -214,7 +216,8 @@ def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, 
                 str((kwargs or {}).get("task_type", "")),
                 worker=req.hostname,
             )
-        ]
+        ],
+        final=False,  # the task's end follows in this process, and waits for both replies
     )
 
 

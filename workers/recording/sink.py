@@ -37,7 +37,9 @@ class EventSink:
     shutdown). A connection found dead sends its unconfirmed events again on a new
     one; events Redis refuses, or that cannot be sent, are spooled. ``"each"`` waits
     for every reply before the hook returns: a round trip per event, for deployments
-    that want Redis's answer before a task goes on.
+    that want Redis's answer before a task goes on. ``"final"`` (a worker's default) waits
+    only on emits marked ``final``, the last event of a task before its message is
+    acknowledged; replies come in order, so that wait confirms the earlier ones too.
     """
 
     # Past this many unread replies, wait for them: bounds memory and the resend.
@@ -52,11 +54,12 @@ class EventSink:
         confirm: str = "deferred",
         timeout: float = 2.0,
     ) -> None:
-        if confirm not in ("deferred", "each"):
-            raise ValueError(f"confirm must be 'deferred' or 'each', not {confirm!r}")
+        if confirm not in ("deferred", "each", "final"):
+            raise ValueError(f"confirm must be 'deferred', 'each' or 'final', not {confirm!r}")
         self.stream = stream
         self.spool_dir = spool_dir
         self.confirm_each = confirm == "each"
+        self.confirm_final = confirm in ("each", "final")
         self.timeout = timeout
         self._url = redis_url
         self._stream = stream.encode()
@@ -67,14 +70,16 @@ class EventSink:
         self._spool_lock = threading.Lock()
         self.spooled = 0
 
-    def emit(self, evs: list[dict[str, Any]]) -> None:
+    def emit(self, evs: list[dict[str, Any]], *, final: bool = True) -> None:
+        """Send one entry; ``final=False`` marks an event more of the task will follow
+        in this process (``running``): under ``"final"`` its reply is read later."""
         try:
             payload = wire.encode(evs)
         except TypeError as exc:  # orjson: a lone surrogate, an int past 64 bits, …
             self._unencodable(evs, exc)
             return
         with self._lock:
-            self._emit(payload)
+            self._emit(payload, self.confirm_each or (final and self.confirm_final))
 
     def _unencodable(self, evs: list[dict[str, Any]], exc: Exception) -> None:
         """Events JSON cannot hold as they are: a recording dead letter, else spooled."""
@@ -89,7 +94,7 @@ class EventSink:
         except redis.RedisError as down:
             self._spool(unencodable.escaped(evs), down)
 
-    def _emit(self, payload: bytes) -> None:
+    def _emit(self, payload: bytes, wait: bool) -> None:
         sent = False
         try:
             # The writer connects when it is built, so it is built here, inside the
@@ -102,7 +107,7 @@ class EventSink:
             self._spool_refused(writer.poll())
             writer.send(self._stream, b"e", payload)
             sent = True
-            if self.confirm_each or len(writer.unconfirmed) > self.MAX_UNCONFIRMED:
+            if wait or len(writer.unconfirmed) > self.MAX_UNCONFIRMED:
                 self._spool_refused(writer.confirm(self.timeout))
         except (OSError, ReplyError) as exc:
             self._recover(exc, [] if sent else [payload])

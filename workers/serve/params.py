@@ -14,10 +14,9 @@ import re
 import uuid
 from urllib.parse import parse_qs
 
-from persistence import browse
+from persistence import browse, task_ids
 from persistence.schema import AGENT_TYPE_VALUES
 
-MAX_TASK_ID = 255
 MAX_CURSOR = 1024  # encode_cursor's are ~100 characters; nothing longer is decoded
 _WHOLE = re.compile(r"[0-9]{1,9}")  # [0-9], not \d: \d is every script's digits
 _DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
@@ -118,10 +117,12 @@ def cursor(params: dict[str, str], name: str) -> browse.Cursor | None:
 
 
 def check_task_id(value: str, what: str = "task_id") -> str:
-    """``value`` if it is a task id this API looks up, else 400: 1..255 printable
-    characters (no NUL, newline or lone surrogate, which PostgreSQL or UTF-8 refuse)."""
-    if not printable(value, MAX_TASK_ID):
-        raise BadRequest(f"{what} {value[:80]!r} is not a task id")
+    """``value`` if it is a task id, else 400: the one rule of ``persistence/task_ids.py``
+    (1..255 printable characters: no NUL, newline or lone surrogate), as ``enqueue``,
+    the message schema, the recorder and ``agentq status`` apply it."""
+    problem = task_ids.task_id_problem(value)
+    if problem is not None:
+        raise BadRequest(f"{what} {value[:80]!r} is not a task id: it {problem}")
     return value
 
 

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from persistence import wire
+from workers.soak import mutations
 
 AGENT_QUEUES = ("content_generator", "quiz_generator", "terrain_generator", "code_reviewer")
 
@@ -36,13 +37,47 @@ def _headers(task: str) -> dict[str, Any]:
     return {"lang": "py", "task": task, "id": str(uuid.uuid4()), "retries": 0}
 
 
+def _celery_envelope(queue: str) -> dict[str, Any]:
+    """A good task message as Celery 5 writes it (every protocol-2 header): the template
+    the mutations of ``workers/soak/mutations.py`` change one field of."""
+    tid = str(uuid.uuid4())
+    headers = {
+        **_headers(f"agents.{queue}"),
+        "id": tid,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "timelimit": [None, None],
+        "root_id": tid,
+        "parent_id": None,
+        "argsrepr": "()",
+        "kwargsrepr": "{...}",
+        "origin": "gen1@soak",
+        "ignore_result": True,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    body = json.dumps([[], {"task_type": "poison", "input_data": {}}, embed]).encode()
+    return _envelope(queue, body, headers)
+
+
 def messages(n: int, rng: random.Random, oversize: int) -> list[tuple[str, bytes]]:
     """``n`` poison messages as (queue, raw envelope): invalid JSON, unknown task
-    names, wrong argument shapes, and a few bodies far over the size limit."""
+    names, wrong argument shapes, a few bodies far over the size limit, and (one in five)
+    each of issue 20's mutations of a real message in turn (``mutations.MUTATIONS``)."""
     out = []
+    names = sorted(mutations.MUTATIONS)
     for i in range(n):
         queue = rng.choice(AGENT_QUEUES)
-        kind = i % 4
+        kind = i % 5
+        if kind == 4:
+            name = names[(i // 5) % len(names)]
+            out.append((queue, mutations.mutate(name, _celery_envelope(queue))))
+            continue
         if kind == 0:
             raw = b"{not json " + str(i).encode()
         elif kind == 1:
