@@ -5,6 +5,8 @@ throwaway PostgreSQL, and deliver to a webhook receiver in this test.
 * PostgreSQL stopped → ``AgentqDatabaseUnavailable`` reaches the receiver; started again
   → its ``resolved`` reaches it.
 * The only worker killed → ``AgentqNoWorkerForQueue`` for its queues.
+* Tasks that fail (and none that succeed) → ``AgentqErrorRateHigh``, the burn-rate alert,
+  on the counters the recorders keep (``agentq_tasks_total``).
 
 The rules are ``deploy/prometheus/alerts.yml`` with every ``for:`` scaled by
 ``FOR_SCALE`` (the documented way, ``workers/alerts/render.py``); scrape every 2 s,
@@ -24,7 +26,7 @@ import pytest
 import redis
 
 from persistence.migration_service import MigrationService
-from tests.e2e.conftest import instance, private_events_stream
+from tests.e2e.conftest import instance, private_events_stream, send_test_task
 from tests.support.served import Served
 from tests.support.servers import PostgresServer
 from tests.support.workers import WorkerProcess, wait_for
@@ -32,7 +34,8 @@ from workers.alerts.receiver import WebhookReceiver
 from workers.alerts.stack import Alertmanager, Prometheus
 from workers.routing import queue_name
 
-pytestmark = pytest.mark.slow
+# Its own timeout (the suite's is 180 s): start-up, then up to two 120 s waits for alerts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 FOR_SCALE = 0.1  # 1m -> 6 s, 2m -> 12 s
 DEADLINE = 120.0  # for an alert to reach the receiver (needs well under 30 s when idle)
@@ -160,3 +163,31 @@ def test_killing_the_only_worker_fires_no_worker_for_queue(fleet: Fleet) -> None
     assert queue in alert["annotations"]["summary"]
     # The database stayed up all along: no other source alert was raised meanwhile.
     assert not fleet.receiver.alerts("AgentqDatabaseUnavailable", "firing")
+
+
+def test_failing_tasks_burn_the_error_budget(fleet: Fleet) -> None:
+    name = "AgentqErrorRateHigh"
+    failed = 'agentq_tasks_total{agent_type="content_generator",state="failed"}'
+    # The zero is scraped before the failures, so rate() sees them.
+    scraped(fleet.prometheus, f"{failed} == 0")
+    assert not fleet.receiver.alerts(name, "firing")
+
+    for _ in range(3):
+        send_test_task("boom")
+    scraped(fleet.prometheus, f"{failed} == 3")  # counted once each, by the recorder
+    firing = wait_for(
+        lambda: fleet.receiver.alerts(
+            name, "firing", agent_type="content_generator", burn_window="1h"
+        ),
+        DEADLINE,
+        0.5,
+        what=f"{name} (1h / 5m windows) firing for content_generator",
+    )
+    alert = firing[0]
+    assert alert["labels"]["severity"] == "critical"
+    assert "100%" in alert["annotations"]["description"]  # every finished task failed
+    assert alert["annotations"]["runbook_url"] == "docs/observability.md#agentqerrorratehigh"
+    # Only the agent type that failed burns its budget.
+    assert {a["labels"]["agent_type"] for a in fleet.receiver.alerts(name, "firing")} == {
+        "content_generator"
+    }
