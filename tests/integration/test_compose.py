@@ -29,6 +29,7 @@ BIN = Path(sys.executable).parent
 COMPOSE = shutil.which("docker-compose", path=f"{BIN}{os.pathsep}{os.environ['PATH']}")
 APP_SERVICES = {"migrate", "worker", "beat", "health", "flower", "realtime"}
 OPTIONAL = {"flower", "realtime", "soketi"}
+MONITORING = {"prometheus", "alertmanager", "grafana"}
 
 pytestmark = pytest.mark.skipif(
     COMPOSE is None and not os.environ.get("CI"), reason="docker-compose not installed"
@@ -41,6 +42,7 @@ def project() -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix="agentq-compose-"))
     for name in ("docker-compose.yml", "Dockerfile", ".env.example"):
         shutil.copy2(ROOT / name, tmp / name)
+    shutil.copytree(ROOT / "deploy", tmp / "deploy")
     yield tmp
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -81,6 +83,43 @@ def test_no_env_file_and_no_flower_auth_still_renders(project: Path) -> None:
         "postgresql://postgres:postgres@postgres:5432/agent_workers"
     )
     assert set(render(project, COMPOSE_PROFILES="flower,realtime,soketi")) >= OPTIONAL
+    assert set(render(project, COMPOSE_PROFILES="monitoring")) >= MONITORING
+
+
+def test_monitoring_profile_mounts_the_deploy_files(project: Path) -> None:
+    """Prometheus, Alertmanager and Grafana read the repository's deploy/ files (all of
+    them exist), and Grafana's provisioning names the dashboard's
+    folder and a Prometheus data source the dashboard's variable can pick."""
+    services = render(project, COMPOSE_PROFILES="monitoring")
+    assert set(services) >= MONITORING
+    mounts = {
+        name: {
+            v["target"]: Path(v["source"]) for v in services[name]["volumes"] if v["type"] == "bind"
+        }
+        for name in MONITORING
+    }
+    prom, am, graf = mounts["prometheus"], mounts["alertmanager"], mounts["grafana"]
+    assert prom["/etc/prometheus/prometheus.yml"] == project / "deploy/prometheus/prometheus.yml"
+    assert prom["/etc/prometheus/alerts.yml"] == project / "deploy/prometheus/alerts.yml"
+    assert am["/etc/alertmanager/alertmanager.yml"] == (
+        project / "deploy/alertmanager/alertmanager.yml"
+    )
+    assert graf["/var/lib/grafana/dashboards/agentq.json"] == project / "deploy/grafana/agentq.json"
+    provisioning = graf["/etc/grafana/provisioning"]
+    assert provisioning == project / "deploy/grafana/provisioning"
+    for name, binds in mounts.items():  # every file and folder it mounts is in the repository
+        assert binds and all(source.exists() for source in binds.values()), (name, binds)
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    for name in ("prometheus", "alertmanager", "grafana"):  # never open on every interface
+        assert all(p["host_ip"] == "127.0.0.1" for p in services[name]["ports"]), name
+    # Grafana's provisioning: the dashboards folder it mounts, Prometheus at its service name.
+    dashboards = (provisioning / "dashboards/agentq.yml").read_text()
+    assert "path: /var/lib/grafana/dashboards" in dashboards
+    datasource = (provisioning / "datasources/prometheus.yml").read_text()
+    assert "type: prometheus" in datasource and "url: http://prometheus:9090" in datasource
+    dashboard = json.loads((project / "deploy/grafana/agentq.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["query"] == "prometheus"
 
 
 def test_every_setting_in_env_reaches_every_app_service(project: Path) -> None:

@@ -17,6 +17,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 # Read by docker-compose.yml itself, not by the settings.
 COMPOSE_ONLY = {"COMPOSE_PROFILES", "FLOWER_BASIC_AUTH", "FLOWER_PORT", "POSTGRES_PASSWORD"}
 COMPOSE_ONLY |= {"SOKETI_PORT"}
+COMPOSE_ONLY |= {"PROMETHEUS_PORT", "ALERTMANAGER_PORT", "GRAFANA_PORT", "GRAFANA_ADMIN_PASSWORD"}
 
 
 def _named() -> set[str]:

@@ -44,6 +44,11 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     show_default=True,
     help="Shorten every fault window (CI runs 0.3).",
 )
+@click.option(
+    "--alerts",
+    is_flag=True,
+    help="Run Prometheus and Alertmanager beside the fleet; each fault must raise its alerts.",
+)
 def soak(
     tasks: int,
     seed: int | None,
@@ -52,6 +57,7 @@ def soak(
     keep: bool,
     redis_kill: str | None,
     fault_scale: float,
+    alerts: bool,
 ) -> None:
     """Run the fleet under overlapping faults and check every task's final state."""
     from workers.soak.netns import NetnsUnavailable, check_support
@@ -64,7 +70,9 @@ def soak(
         common.fail(str(exc), common.EXIT_INVALID)
     seed = random.SystemRandom().randrange(1 << 31) if seed is None else seed
     common.err_console.print(f"agentq soak: {tasks} tasks, seed {seed}", highlight=False)
-    opts = SoakOptions(tasks=tasks, seed=seed, scale=fault_scale, redis_kill=redis_kill, keep=keep)
+    opts = SoakOptions(
+        tasks=tasks, seed=seed, scale=fault_scale, redis_kill=redis_kill, keep=keep, alerts=alerts
+    )
     run = Soak(opts)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -129,6 +137,18 @@ def _print(r: dict[str, Any]) -> None:
         common.console.print(f"a producer gave up on some jobs: {log}", highlight=False)
     if r["faults_not_injected"]:
         common.console.print(f"faults not injected: {r['faults_not_injected']}", highlight=False)
+    if r.get("alerts"):
+        _print_alerts(r["alerts"])
     for kind in ("lost", "wrong"):
         for example in r["examples"][kind]:
             common.console.print(f"  {kind}: {example}", highlight=False)
+
+
+def _print_alerts(a: dict[str, Any]) -> None:
+    verdict = "[green]passed[/]" if a["passed"] else "[red]FAILED[/]"
+    common.console.print(f"alerts {verdict}", highlight=False)
+    for kind, names in a["raised"].items():
+        common.console.print(f"  {kind} raised {', '.join(names)}", highlight=False)
+    for key in ("missing", "no_rule", "still_firing", "lingering"):
+        for line in a[key]:
+            common.console.print(f"  {key}: {line}", highlight=False)

@@ -100,6 +100,17 @@ def hold(fault: Fault, stop: threading.Event) -> None:
     stop.wait(fault.duration)
 
 
+def hold_until(stop: threading.Event, done: Callable[[], bool], cap: float) -> float:
+    """Keep the fault on until ``done()`` (its alerts fire), at most ``cap`` seconds more;
+    the seconds it waited. An alert that never fires ends the wait at the cap, and the
+    alert verdict then fails."""
+    start = time.monotonic()
+    while not done() and time.monotonic() - start < cap:
+        if stop.wait(1.0):
+            break
+    return round(time.monotonic() - start, 1)
+
+
 def kill_children(pids: list[int]) -> int:
     killed = 0
     for pid in pids:

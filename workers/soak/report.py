@@ -61,7 +61,12 @@ def summary(
         "examples": {"lost": v.lost[:10], "wrong": v.wrong[:10]},
         "workdir": str(soak.workdir) if soak.opts.keep else None,
         "producer_failures": soak.producer_failures,
-        "passed": v.ok and not failed and soak.planned == v.tasks and not poison_unaccounted,
+        "alerts": soak.alerts,  # --alerts: workers/soak/alert_verdict.py
+        "passed": v.ok
+        and not failed
+        and soak.planned == v.tasks
+        and not poison_unaccounted
+        and (soak.alerts is None or bool(soak.alerts["passed"])),
     }
 
 

@@ -25,14 +25,18 @@ import redis
 
 from persistence.migration_service import MigrationService
 from workers.soak import evidence, poison
-from workers.soak.faults import Fault, Schedule, hold, kill_children, seeded_offsets
+from workers.soak.alert_verdict import EXPECTED, Window
+from workers.soak.faults import Fault, Schedule, hold, hold_until, kill_children, seeded_offsets
 from workers.soak.fleet import WorkerHost, libfaketime, run_producers
+from workers.soak.monitoring import Monitoring
 from workers.soak.netns import BRIDGE_IP, Network, check_support
 from workers.soak.plan import as_dict, pinned, plan
 from workers.soak.servers import PostgresServer, RedisServer, free_port
 from workers.soak.verify import Verdict, expected_output, unfinished, verify
 
 HOSTS = ("w1", "w2", "w3")
+# --alerts: a fault that must raise alerts stays on until they fire, at most this much longer.
+ALERT_HOLD_CAP = 180.0
 SKEWED, CUT, KILLED = "w2", "w3", "w2"
 
 
@@ -46,6 +50,7 @@ class SoakOptions:
     producers: int = 3
     poison_messages: int = 300
     converge_timeout: float = 600.0
+    alerts: bool = False  # Prometheus + Alertmanager beside the fleet, and their verdict
 
 
 @dataclass
@@ -63,6 +68,8 @@ class Soak:
     jobs_by_id: dict[str, Any] = field(default_factory=dict)
     producer_failures: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
+    monitoring: Monitoring | None = None
+    alerts: dict[str, Any] | None = None  # the alert verdict (--alerts)
 
     # --- building ------------------------------------------------------------------
     def build(self) -> None:
@@ -93,6 +100,13 @@ class Soak:
             host.start()
         for host in self.hosts.values():
             host.wait_ready()
+        if self.opts.alerts:
+            # Its agentq serve calls a worker stalled after 20 s without a progress report
+            # (default 300 s): a killed or cut-off worker shows within a fault's hold. The
+            # soak's tasks last seconds, so a live worker always reports sooner.
+            serve_env = {**self.env, "AGENTQ_WORKER_STALL_SECONDS": "20"}
+            self.monitoring = Monitoring(self.workdir, serve_env)
+            self.monitoring.start()
 
     @property
     def database_url(self) -> str:
@@ -172,7 +186,7 @@ class Soak:
         cut_at = time.monotonic()
         self.network.cut(CUT)
         try:
-            hold(fault, self.schedule.stop)
+            self._hold(fault)
         finally:
             self.network.heal(CUT)
         fault.evidence["link_down_seconds"] = round(time.monotonic() - cut_at, 1)
@@ -182,7 +196,7 @@ class Soak:
         host = self.hosts[KILLED]
         host.kill()
         fault.evidence["killed"] = 1
-        hold(fault, self.schedule.stop)
+        self._hold(fault)
         host.start()
         host.wait_ready()
         fault.evidence["restarted"] = 1
@@ -191,10 +205,23 @@ class Soak:
         assert self.pg is not None and self.schedule is not None
         self.pg.stop("fast")
         try:
-            hold(fault, self.schedule.stop)
+            self._hold(fault)
         finally:
             self.pg.start()
         fault.evidence["down_seconds"] = round(time.monotonic() - (fault.start or 0), 1)
+
+    def _hold(self, fault: Fault) -> None:
+        """The fault's duration; with --alerts, then until each of its alert groups has
+        an alert firing and delivered (a rule's ``for:`` must pass while it lasts)."""
+        assert self.schedule is not None
+        hold(fault, self.schedule.stop)
+        if self.monitoring is not None and fault.kind in EXPECTED:
+            mon, groups = self.monitoring, EXPECTED[fault.kind]
+            fault.evidence["held_for_alerts_seconds"] = hold_until(
+                self.schedule.stop,
+                lambda: all(set(g) & mon.raised() for g in groups),
+                ALERT_HOLD_CAP,
+            )
 
     def _redis_restart(self, fault: Fault) -> None:
         assert self.redis is not None and self.schedule is not None
@@ -236,6 +263,14 @@ class Soak:
             self.database_url, self.published, f"{SKEWED}@soak", self._expected_outputs()
         )
         self._evidence(verdict)
+        if self.monitoring is not None:
+            windows = [
+                Window(f.kind, f.start - t0[1], f.end - t0[1])
+                for f in self.schedule.faults
+                if f.start is not None and f.end is not None
+            ]
+            alerts, detail = self.monitoring.verdict(windows, t0[0])
+            self.alerts = alerts.as_dict() | detail
         from workers.soak.report import summary
 
         return summary(self, verdict, t0, published_at, last_fault, converged)
@@ -313,6 +348,9 @@ class Soak:
         """Stop and remove everything started; a second call finds nothing left to do."""
         if self.schedule is not None:
             self.schedule.stop.set()
+        if self.monitoring is not None:
+            self.monitoring.stop()
+            self.monitoring = None
         for host in self.hosts.values():
             host.stop(timeout=20)
         self.hosts = {}
