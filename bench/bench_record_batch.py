@@ -79,7 +79,8 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
             "CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[])"
             " RETURNS void LANGUAGE sql AS $$ SELECT $$"
         ],
-        [read_sql("0010_task_counts.sql")],  # idempotent: puts the function back
+        # idempotent: puts the function back (0011 restates the recorder's function on 0010's)
+        [read_sql("0010_task_counts.sql"), read_sql("0011_trace_id.sql")],
     ),
 }
 

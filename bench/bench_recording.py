@@ -22,7 +22,8 @@ involved: the worker tree, the producer, redis-server, and the PostgreSQL proces
 serving the benchmark database (the machine's shared servers, hence deltas; the
 benchmark's own polling connection is left out). See bench/README.md.
 
-The benchmark uses its own database (agentq_bench, migrated here) and Redis DB 12,
+The benchmark uses its own database (agentq_bench, migrated here; AGENTQ_BENCH_DB) and Redis
+DB 12 (AGENTQ_BENCH_REDIS_DB),
 both emptied before every run. Variants of (b) on request (--configs): d, s (confirm
 modes), r (XADDs through redis-py's Connection, bench/redispy_app.py).
 

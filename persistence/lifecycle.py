@@ -209,6 +209,7 @@ class Execution:
     priority: str = "normal"
     max_retries: int = 3
     attempts: int = 0
+    trace_id: str | None = None  # the enqueue's OpenTelemetry trace (docs/observability.md)
 
     @property
     def key(self) -> tuple[int, int, datetime]:
@@ -248,6 +249,7 @@ def merge(row: Execution | None, p: Patch) -> Execution:
         row.session_id = req.get("session_id")
         row.priority = req.get("priority") or "normal"
         row.max_retries = req.get("max_retries", row.max_retries)
+        row.trace_id = req.get("trace_id")
     row.attempts += p.new_runs
     return row
 

@@ -147,6 +147,9 @@ agent_executions = Table(
     Column("enqueued_at", DateTime(timezone=True)),
     Column("status_at", DateTime(timezone=True)),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # added for tracing (revision 0011): the W3C trace id of the task's enqueue
+    Column("trace_id", Text),
+    CheckConstraint("trace_id ~ '^[0-9a-f]{32}$'", name="agent_executions_trace_id_check"),
     CheckConstraint(
         "quality_score >= 0 AND quality_score <= 1", name="agent_executions_quality_score_check"
     ),

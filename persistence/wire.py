@@ -16,6 +16,9 @@ because every task writes four events:
 ``rq``  the enqueue request (pending): input_data, user_id, session_id, priority, max_retries
 ``rs``  the result (terminal / retrying): output_data, quality_score,
         execution_time_seconds, error_message, error_type, traceback
+``tp``  the W3C traceparent of the message that caused it (only when the task is
+        traced): the recorder's commit span joins that trace; the store ignores it
+        (the trace id it keeps is ``rq.trace_id``, revision 0011)
 ======  ===========================================================
 
 Two readers, one writer
@@ -135,6 +138,7 @@ def transition(
     worker: str | None = None,
     request: dict[str, Any] | None = None,
     result: dict[str, Any] | None = None,
+    trace: str | None = None,
 ) -> dict[str, Any]:
     """One transition event, built from plain values: hooks call this on the hot path."""
     ev: dict[str, Any] = {
@@ -153,6 +157,8 @@ def transition(
         ev["rq"] = request
     if result is not None:
         ev["rs"] = result
+    if trace is not None:
+        ev["tp"] = trace
     return ev
 
 

@@ -97,6 +97,19 @@ CONFIGS = {
     "r": Config("r", "(b), redis-py writer", "bench.redispy_app", REC, "executions"),
     # (b) as before issue 21's lever: the worker waits for the reply to running too.
     "w": Config("w", "(b), running confirmed", "bench.confirm_running_app", REC, "executions"),
+    # (b) with OpenTelemetry traces on (workers/tracing/): OTLP over HTTP to a sink in the
+    # bench process (bench/recording/otlp_sink.py); "{otlp}" is its endpoint.
+    "t": Config(
+        "t",
+        "(b), tracing on (OTLP)",
+        "workers.app",
+        {
+            **REC,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "{otlp}",
+        },
+        "executions",
+    ),
 }
 DONE_QUERIES = {
     "executions": "SELECT count(*) FROM agent_executions WHERE status = 'completed'",

@@ -29,6 +29,7 @@ from bench.recording.configs import (
     Config,
     RunResult,
 )
+from bench.recording.otlp_sink import OtlpSink
 from bench.recording.procstat import (
     CpuSnapshot,
     delta,
@@ -58,12 +59,18 @@ class Bench:
         self.redis_pid = self._redis_pid()
         self.db: psycopg.Connection[Any] | None = None
         self.control_apps: dict[bool, Any] = {}  # vanilla?: (app, connection) to control with
+        self.otlp = OtlpSink() if "t" in args.configs else None
+
+    def env_of(self, cfg: Config) -> dict[str, str]:
+        """The environment of a configuration's processes ("{otlp}": the span sink)."""
+        endpoint = self.otlp.endpoint if self.otlp is not None else ""
+        return {**self.env, **{k: v.replace("{otlp}", endpoint) for k, v in cfg.env.items()}}
 
     def _base_env(self) -> dict[str, str]:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("AGENTQ_", "SUPABASE_", "PUSHER_"))
+            if not k.startswith(("AGENTQ_", "SUPABASE_", "PUSHER_", "OTEL_"))
         }
         env.update(
             DATABASE_URL=DATABASE_URL,
@@ -132,7 +139,7 @@ class Bench:
             proc = subprocess.Popen(
                 cmd,
                 cwd=ROOT,
-                env={**self.env, **cfg.env},
+                env=self.env_of(cfg),
                 stdout=fh,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -162,7 +169,7 @@ class Bench:
             [sys.executable, "-m", "bench.producer", "--app", cfg.app, "--tasks", str(n)]
             + (["--include", cfg.include] if cfg.include else []),
             cwd=ROOT,
-            env={**self.env, **cfg.env},
+            env=self.env_of(cfg),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -344,6 +351,9 @@ class Bench:
                 problems.append(f"{events} history events, expected {4 * n}")
         elif self.db.execute("SELECT count(*) FROM agent_executions").fetchone() != (0,):
             problems.append("recording was supposed to be off but wrote executions")
+        untraced = "SELECT count(*) FROM agent_executions WHERE trace_id IS NULL"
+        if cfg.key == "t" and self.db.execute(untraced).fetchone() != (0,):
+            problems.append("(t) recorded executions without a trace id")
         return problems
 
     def _lags(self, result: RunResult) -> None:
@@ -370,6 +380,9 @@ class Bench:
         result.recorder_batches = int(batches[0]) if batches else None
 
     def close(self, keep_logs: bool = False) -> None:
+        if self.otlp is not None:
+            print(f"(t) spans: {self.otlp.requests} OTLP requests, {self.otlp.bytes} bytes")
+            self.otlp.close()
         if self.db is not None:
             self.db.close()
         self.redis.close()

@@ -81,7 +81,7 @@ def _pairs(present: set[str]) -> dict[str, tuple[str, str]]:
     for key in sorted(present - named - {"v", "f"}):
         if "v" in present:
             pairs[f"{key}/v"] = (key, "v")
-    for lever in ("r", "w"):  # variants of (b): against (b)
+    for lever in ("r", "w", "t"):  # variants of (b): against (b) (t: tracing on)
         if {lever, "b"} <= present:
             pairs[f"{lever}/b"] = (lever, "b")
     return pairs

@@ -15,13 +15,16 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from persistence.metrics import aggregate_metrics
 from persistence.sql_store import SQLStore
@@ -34,6 +37,7 @@ from tests.support.served import JWT_SECRET, token
 from tests.support.soketi import SoketiServer, require_soketi
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 from workers.producer import enqueue
+from workers.tracing import setup as tracing
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -106,6 +110,21 @@ def _row(page: Any, task_id: str) -> Any:
     return page.locator(f'#executions tr[data-task-id="{task_id}"]')
 
 
+def _traced(publish: Callable[[], str]) -> tuple[str, str]:
+    """``publish()`` with tracing on in this process: the task id and its trace id."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.install(provider)
+    try:
+        task_id = publish()
+    finally:
+        tracing.uninstall()
+    (span,) = memory.get_finished_spans()
+    assert span.context is not None
+    return task_id, format(span.context.trace_id, "032x")
+
+
 def test_tasks_appear_and_finish_live_over_pusher(
     browser: Any, live_server: ServeProcess, fleet: WorkerProcess, database_url: str
 ) -> None:
@@ -123,7 +142,9 @@ def test_tasks_appear_and_finish_live_over_pusher(
     assert {"agentq-executions", "agentq-agents", "agentq-metrics"} <= set(channels.split())
 
     spec = get_spec("quiz_generator")
-    ok = enqueue("quiz_generator", spec.example_task_type, spec.example, user_id=user)
+    ok, trace_id = _traced(
+        lambda: enqueue("quiz_generator", spec.example_task_type, spec.example, user_id=user)
+    )
     bad = send_test_task("boom")
 
     expect(_row(page, ok)).to_have_attribute("data-status", "completed", timeout=SEEN_MS)
@@ -150,6 +171,7 @@ def test_tasks_appear_and_finish_live_over_pusher(
     expect(failed).to_contain_text(fleet.hostname)
     expect(failed).to_contain_text("boom: the handler failed")
     expect(timeline.locator('dd[data-field="error"]')).to_contain_text("RuntimeError: boom")
+    expect(timeline.locator('dd[data-field="trace"]')).to_have_text("\u2013")  # untraced: a dash
 
     # The completed one: its quality score and output summary.
     _row(page, ok).click()
@@ -158,6 +180,7 @@ def test_tasks_appear_and_finish_live_over_pusher(
     score = timeline.locator('dd[data-field="quality score"]').inner_text()
     assert re.fullmatch(r"0?\.\d+|1|0", score), score
     expect(timeline.locator('dd[data-field="output"]')).to_contain_text("{")  # JSON
+    expect(timeline.locator('dd[data-field="trace"]')).to_have_text(trace_id)  # its trace
 
     # Agents: the worker's content and quiz instances with their totals.
     agents = page.locator("#agents tbody tr")

@@ -68,6 +68,8 @@ def _print_timeline(r: dict[str, Any]) -> None:
         "error": f"{r.get('error_type')}: {r.get('error_message')}"
         if r.get("error_message")
         else "-",
+        # the OpenTelemetry trace of the task (docs/observability.md#traces)
+        "trace": r.get("trace_id") or "-",
     }
     for key, value in summary.items():
         common.console.print(f"  {key:<11} {value}", highlight=False)

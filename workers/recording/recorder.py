@@ -50,6 +50,7 @@ from workers.recording.entries import (
 )
 from workers.recording.sink import replay_spool
 from workers.recording.stream_fields import keep_repeated_fields, repeated_reason
+from workers.tracing import setup as tracing
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,9 @@ class Recorder:
             entries = self._read(">", block=True)
             self._backlog_seen = len(entries) >= self.batch_size
         if entries:
+            started = time.time_ns()
             self._process(entries)
+            tracing.after_commit(entries, started)  # each task's trace, when tracing is on
             self._last_batch = time.monotonic()
         return len(entries)
 

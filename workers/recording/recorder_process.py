@@ -32,6 +32,7 @@ from workers.logs import apply_supabase_debug, configured_level, json_logs
 from workers.recording.recorder import Recorder
 from workers.settings import Settings, get_settings
 from workers.stores import build_store
+from workers.tracing.setup import install_from_env as install_tracing
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def build_recorder(
     settings: Settings, consumer: str, heartbeat: tuple[str, Sequence[str]] | None = None
 ) -> Recorder:
     """A recorder on the configured stream, writing the primary (mirrored when configured)."""
+    install_tracing()  # its commit spans, when OTEL_* asks for them (no workers.app here)
     return Recorder(
         settings.recorder_redis_url,
         build_store(settings),

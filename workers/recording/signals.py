@@ -27,6 +27,8 @@ from persistence.lifecycle import stable_event_id
 from workers.recording.sink import EventSink
 from workers.routing import agent_type_of, priority_name
 from workers.settings import Settings, get_settings
+from workers.tracing.context import HEADER as TRACE_HEADER
+from workers.tracing.context import trace_id, traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +159,7 @@ def on_after_publish(
         now = time.time()
         kwargs = body[1] if isinstance(body, (tuple, list)) and len(body) > 1 else {}
         task_type = str(kwargs.get("task_type", ""))
+        tp = traceparent(headers.get(TRACE_HEADER))  # set by workers/tracing when on
         evs = []
         if attempt == 0:
             request = {
@@ -167,6 +170,8 @@ def on_after_publish(
             }
             if headers.get("eta"):
                 request["eta"] = headers["eta"]
+            if tp is not None:
+                request["trace_id"] = trace_id(tp)
             evs.append(
                 wire.transition(
                     stable_event_id(task_id, 0, "pending").hex,
@@ -177,6 +182,7 @@ def on_after_publish(
                     agent_type,
                     task_type,
                     request=request,
+                    trace=tp,
                 )
             )
         # Stable ids: after_task_publish has been seen firing twice for one publish.
@@ -189,6 +195,7 @@ def on_after_publish(
                 now,
                 agent_type,
                 task_type,
+                trace=tp,
             )
         )
         _emit(evs)
@@ -215,10 +222,15 @@ def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, 
                 agent_type,
                 str((kwargs or {}).get("task_type", "")),
                 worker=req.hostname,
+                trace=_trace(req),
             )
         ],
         final=False,  # the task's end follows in this process, and waits for both replies
     )
+
+
+def _trace(req: Any) -> str | None:
+    return traceparent(getattr(req, TRACE_HEADER, None))  # a message header: a request attr
 
 
 def _elapsed(req: Any) -> float | None:
@@ -249,6 +261,7 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
                     "quality_score": out.get("quality_score"),
                     "execution_time_seconds": _elapsed(req),
                 },
+                trace=_trace(req),
             )
         ]
     )
@@ -277,6 +290,7 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
                 str((request.kwargs or {}).get("task_type", "")),
                 worker=request.hostname,
                 result=result,
+                trace=_trace(request),
             )
         ]
     )
@@ -320,6 +334,7 @@ def on_failure(
                 str((kwargs or {}).get("task_type", "")),
                 worker=worker,
                 result=result,
+                trace=_trace(req) if in_task else None,
             )
         ]
     )

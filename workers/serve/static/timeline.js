@@ -32,6 +32,8 @@ export function renderTimeline(record) {
     ["started", time(record.started_at, true)], ["completed", time(record.completed_at, true)],
     ["duration", seconds(record.execution_time_seconds)], ["quality score", record.quality_score],
     ["error", error], ["output", outputSummary(record.output_data)],
+    // the OpenTelemetry trace id: paste it into the tracing backend (docs/observability.md)
+    ["trace", record.trace_id],
   ];
   $("#timeline-summary").replaceChildren(...facts.flatMap(([name, value]) => {
     const dt = document.createElement("dt");
