@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,20 +53,26 @@ def insert(conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> None:
 
 # --- who gets in ----------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("bearer", "message"),
+    ("make_bearer", "message"),
     [
-        (None, "missing Authorization header"),
-        ("not-a-jwt", "token invalid"),
-        (token(role="anon"), "token role 'anon' may not read this"),
-        (token(secret="another-projects-secret-0123456789abcdef"), "token signature invalid"),
-        (token(ttl_s=-5), "token expired"),
-        (token(sub=None), "token has no 'sub' claim"),
+        # minted when the test runs, not at collection: the suite runs this file long
+        # after it collects it, past a collected token's ten minutes
+        (lambda: None, "missing Authorization header"),
+        (lambda: "not-a-jwt", "token invalid"),
+        (lambda: token(role="anon"), "token role 'anon' may not read this"),
+        (
+            lambda: token(secret="another-projects-secret-0123456789abcdef"),
+            "token signature invalid",
+        ),
+        (lambda: token(ttl_s=-5), "token expired"),
+        (lambda: token(sub=None), "token has no 'sub' claim"),
     ],
     ids=["none", "garbage", "anon", "wrong-signature", "expired", "no-sub"],
 )
 def test_protected_endpoints_refuse_with_401_and_no_data(
-    clean: str, served: Served, bearer: str | None, message: str
+    clean: str, served: Served, make_bearer: Callable[[], str | None], message: str
 ) -> None:
+    bearer = make_bearer()
     with psycopg.connect(libpq_url(clean), autocommit=True) as conn:
         insert(conn, [{"task_id": "some-task", "created_at": datetime.now(UTC)}])
     for path in PROTECTED:
