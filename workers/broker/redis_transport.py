@@ -24,6 +24,7 @@ import time
 import uuid
 from typing import Any
 
+import kombu.transport as kombu_transport
 from kombu.transport import TRANSPORT_ALIASES, virtual
 from kombu.transport import redis as kombu_redis
 from kombu.utils.encoding import bytes_to_str
@@ -251,3 +252,6 @@ def install() -> None:
     """Use :class:`Transport` for ``redis://`` and ``rediss://`` broker URLs."""
     for scheme in ("redis", "rediss"):
         TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+        # kombu caches what a scheme resolved to: one resolved before install() (another
+        # app's connection in the same process) would otherwise stay kombu's own
+        kombu_transport._transport_cache.pop(scheme, None)
