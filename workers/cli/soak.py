@@ -1,7 +1,8 @@
 """``agentq soak``: three worker hosts in network namespaces under overlapping faults,
 and a verdict on every task (``workers/soak/``). Root only.
 
-Exit codes: 0 nothing lost, nothing wrong, no duplicate, every fault injected; 1 not
+Exit codes: 0 nothing lost, nothing wrong, no duplicate, every fault injected, every
+message broker_loss deleted repaired and a final reconcile finding no discrepancy; 1 not
 root or no network namespaces (nothing is left behind), or the verdict failed; 130
 interrupted (everything started is stopped and removed).
 """
@@ -123,18 +124,23 @@ def _print(r: dict[str, Any]) -> None:
             "throughput calm / in faults (tasks/s)",
             f"{r['throughput_calm_per_s']} / {r['throughput_faults_per_s']}",
         ),
+        ("tasks the reconciler repaired", r["reconciler_repaired"]),
+        ("deleted by broker_loss, not repaired", len(r["broker_loss_unrepaired"])),
+        ("final reconcile", _final_reconcile(r["final_reconcile"])),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
     common.console.print(table)
     faults = Table("fault", "start", "end", "evidence", box=None)
     for f in r["faults"]:
-        faults.add_row(
-            f["kind"], str(f["start"]), str(f["end"]), str(f.get("error") or f["evidence"])
-        )
+        # the deleted task ids are in --json; the table says how many
+        shown = {k: v for k, v in f["evidence"].items() if k != "task_ids"}
+        faults.add_row(f["kind"], str(f["start"]), str(f["end"]), str(f.get("error") or shown))
     common.console.print(faults)
     for log in r["producer_failures"]:
         common.console.print(f"a producer gave up on some jobs: {log}", highlight=False)
+    for problem in r["reconcile_problems"]:
+        common.console.print(f"reconciler: {problem}", highlight=False)
     if r["faults_not_injected"]:
         common.console.print(f"faults not injected: {r['faults_not_injected']}", highlight=False)
     if r.get("alerts"):
@@ -142,6 +148,15 @@ def _print(r: dict[str, Any]) -> None:
     for kind in ("lost", "wrong"):
         for example in r["examples"][kind]:
             common.console.print(f"  {kind}: {example}", highlight=False)
+
+
+def _final_reconcile(final: dict[str, Any] | None) -> str:
+    if final is None:
+        return "not run"
+    if final.get("error"):
+        return f"failed: {final['error']}"
+    found = final["discrepancies"]
+    return "no discrepancy" if not found else ", ".join(f"{k} {n}" for k, n in found.items())
 
 
 def _print_alerts(a: dict[str, Any]) -> None:

@@ -3,7 +3,8 @@
 Some evidence is known when a fault is injected (children killed, seconds down); the
 rest is in the workers' logs, the soak's Redis and its database afterwards: tasks that ran
 twice at one attempt, spooled events replayed, recorder back-offs, reconnections, events
-stamped by a clock ahead of the database's, and poison found in the dead letters.
+stamped by a clock ahead of the database's, poison found in the dead letters, and the
+deleted messages the reconciler published again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 import redis
 
 from workers.broker.dead_letters import SOURCE_MESSAGES, SOURCE_RECORDING, DeadLetters
+from workers.soak import reconciled
 from workers.soak.faults import Fault
 from workers.soak.verify import Verdict
 
@@ -47,6 +49,8 @@ def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: st
         and runners[0] == cut_host
         and any(w != cut_host for w in runners[1:])
     )
+    if "broker_loss" in by_kind:
+        broker_loss_repairs(by_kind["broker_loss"], verdict)
     by_kind["postgres_down"].evidence["recorder_backoffs"] = src.logs.count("recorder paused")
     restart = by_kind.get("redis_restart") or by_kind["redis_kill"]
     reconnects = len(re.findall(r"Connected to redis", src.logs)) - src.hosts
@@ -63,6 +67,16 @@ def gather(by_kind: dict[str, Fault], src: Sources, verdict: Verdict, skewed: st
     poison["kept_twice"] = total - distinct
     sent = poison.get("messages", 0) + poison.get("stream_entries", 0)
     poison["unaccounted"] = sent - distinct
+
+
+def broker_loss_repairs(fault: Fault, verdict: Verdict) -> None:
+    """The deleted tasks the reconciler published again; those deleted from a queue that
+    it did not (nobody else holds them: each must be repaired)."""
+    ids = fault.evidence.get("task_ids", {})
+    queues, unacked = ids.get("queues", []), ids.get("unacked", [])
+    fixed = set(reconciled.repaired(verdict.histories, [*queues, *unacked]))
+    fault.evidence["repaired"] = len(fixed)
+    fault.evidence["unrepaired"] = [t for t in queues if t not in fixed]
 
 
 def _runs(verdict: Verdict, task_id: str) -> int:

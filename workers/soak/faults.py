@@ -3,7 +3,8 @@
 A fault records when it started and ended, and ``evidence``: counts that show it took
 effect (children killed, a restarted worker ready again, spool entries replayed after a
 cut, recorder back-offs during the outage, reconnections after Redis came back, dead
-letters after the poison). A fault whose evidence is all zero failed to inject, and
+letters after the poison, messages deleted from the broker and repaired by the
+reconciler). A fault whose evidence is all zero failed to inject, and
 fails the run.
 """
 
@@ -57,6 +58,7 @@ PROOF: dict[str, tuple[str, ...]] = {
     "redis_restart": ("reconnections",),
     "redis_kill": ("reconnections",),
     "clock_skew": ("events_ahead",),
+    "broker_loss": ("deleted", "repaired"),
 }
 
 
@@ -132,5 +134,6 @@ def seeded_offsets(rng: random.Random, scale: float) -> dict[str, float]:
         "kill_worker": 16.0,
         "postgres_down": 22.0,
         "redis_restart": 40.0,
+        "broker_loss": 4.0,  # while the producers' backlog waits on the queues
     }
     return {k: round((v + rng.uniform(0, 4)) * scale, 1) for k, v in base.items()}

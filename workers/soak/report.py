@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from workers.soak import evidence
+from workers.soak import evidence, reconciled
 from workers.soak.verify import Verdict
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ def summary(
     # what evidence.gather found in the logs and the dead letters (not read again here)
     evidence_of = {f.kind: f.evidence for f in soak.schedule.faults}
     poison_unaccounted = evidence_of["poison"].get("unaccounted", 0)
+    unrepaired = evidence_of.get("broker_loss", {}).get("unrepaired", [])
+    final = soak.final_reconcile
+    reconcile_problems = reconciled.problems(unrepaired, final)
     return {
         "seed": soak.opts.seed,
         "tasks": v.tasks,
@@ -56,6 +59,12 @@ def summary(
         "converged_seconds": converged,
         "throughput_calm_per_s": calm,
         "throughput_faults_per_s": stormy,
+        # tasks of the run whose history shows the reconciler's redelivery (broker_loss,
+        # and with --redis-kill what the SIGKILL lost)
+        "reconciler_repaired": len(reconciled.repaired(v.histories, v.histories)),
+        "broker_loss_unrepaired": unrepaired,
+        "final_reconcile": None if final is None else final.as_dict(),
+        "reconcile_problems": reconcile_problems,
         "faults": faults,
         "faults_not_injected": failed,
         "examples": {"lost": v.lost[:10], "wrong": v.wrong[:10]},
@@ -66,6 +75,7 @@ def summary(
         and not failed
         and soak.planned == v.tasks
         and not poison_unaccounted
+        and not reconcile_problems
         and (soak.alerts is None or bool(soak.alerts["passed"])),
     }
 

@@ -24,7 +24,7 @@ import psycopg
 import redis
 
 from persistence.migration_service import MigrationService
-from workers.soak import evidence, poison
+from workers.soak import broker_loss, evidence, poison, reconciled
 from workers.soak.alert_verdict import EXPECTED, Window
 from workers.soak.faults import Fault, Schedule, hold, hold_until, kill_children, seeded_offsets
 from workers.soak.fleet import WorkerHost, libfaketime, run_producers
@@ -70,6 +70,8 @@ class Soak:
     verdict: Verdict | None = None
     monitoring: Monitoring | None = None
     alerts: dict[str, Any] | None = None  # the alert verdict (--alerts)
+    main_jobs: list[Any] = field(default_factory=list)  # the load's plan (broker_loss reads it)
+    final_reconcile: reconciled.FinalCheck | None = None
 
     # --- building ------------------------------------------------------------------
     def build(self) -> None:
@@ -128,6 +130,9 @@ class Soak:
             "AGENTQ_HEARTBEAT_SECONDS": "2",
             "AGENTQ_MAX_MESSAGE_BYTES": "65536",
             "AGENTQ_METRICS_INTERVAL_SECONDS": "30",
+            # beat runs the reconciler with repair on, often, with a grace of a few
+            # visibility timeouts: what broker_loss deletes is published again in the run
+            **reconciled.beat_env(self.visibility_timeout),
         }
 
     # --- the faults --------------------------------------------------------------------
@@ -141,6 +146,7 @@ class Soak:
             Fault("kill_worker", at["kill_worker"], 5 * s, self._kill_worker),
             Fault("postgres_down", at["postgres_down"], 60 * s, self._postgres_down),
             Fault("clock_skew", 0, 0, self._clock_skew),
+            Fault("broker_loss", at["broker_loss"], 0, self._broker_loss),
         ]
         kind = "redis_kill" if self.opts.redis_kill else "redis_restart"
         out.append(Fault(kind, at["redis_restart"], 3 * s, self._redis_restart))
@@ -158,6 +164,33 @@ class Soak:
             pipe.xadd("agentq:events", {"e": entry})
         pipe.execute()
         fault.evidence.update(messages=len(msgs), stream_entries=len(entries))
+
+    def _broker_loss(self, fault: Fault) -> None:
+        assert self.redis is not None and self.schedule is not None
+        # its own generator: the poison's thread draws from the run's at the same time
+        rng = random.Random(f"{self.opts.seed}-broker_loss")
+        stop = self.schedule.stop
+        fault.evidence.update(
+            broker_loss.inject(
+                redis.Redis.from_url(self.redis.url),
+                self._published_kinds,
+                broker_loss.seeded_count(rng, self.opts.scale),
+                rng,
+                time.time,
+                stop.wait,
+            )
+        )
+
+    def _published_kinds(self) -> dict[str, str]:
+        """Task id -> plan kind of the load's jobs the producers have published so far
+        (each writes ``index task_id`` as it goes)."""
+        out: dict[str, str] = {}
+        for path in (self.workdir / "main").glob("published-*.txt"):
+            for line in path.read_text().splitlines():
+                index, _, task_id = line.partition(" ")
+                if index.isdigit() and int(index) < len(self.main_jobs):
+                    out[task_id] = self.main_jobs[int(index)].kind
+        return out
 
     def _pin(self, host: str, n: int, seconds: float) -> list[str]:
         """Publish ``n`` slow jobs only ``host`` reads and wait until they all run there."""
@@ -251,7 +284,7 @@ class Soak:
         self._converge(list(self._publish(revoked, "revoked", 1)), time.monotonic())
         t0 = (time.time(), time.monotonic())
         self.schedule.begin(t0[1])
-        rest = [j for j in jobs if j.kind != "revoked"]
+        rest = self.main_jobs = [j for j in jobs if j.kind != "revoked"]
         self._publish(rest, "main", self.opts.producers)
         published_at = time.monotonic()
         self.schedule.join(timeout=300 * max(self.opts.scale, 0.2) + 120)
@@ -263,6 +296,10 @@ class Soak:
             self.database_url, self.published, f"{SKEWED}@soak", self._expected_outputs()
         )
         self._evidence(verdict)
+        # the converged fleet: the record and the broker must agree (no repair here)
+        self.final_reconcile = reconciled.final_check(
+            self.env, reconciled.grace(self.visibility_timeout)
+        )
         if self.monitoring is not None:
             windows = [
                 Window(f.kind, f.start - t0[1], f.end - t0[1])

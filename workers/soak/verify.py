@@ -134,15 +134,17 @@ def _rows(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, dict[str, 
 
 def _histories(conn: psycopg.Connection[Any], ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     cur = conn.execute(
-        "SELECT task_id, status::text, attempt, worker, occurred_at FROM agent_execution_events "
-        "WHERE task_id = ANY(%s) ORDER BY task_id, occurred_at",
+        "SELECT task_id, status::text, attempt, worker, occurred_at, detail "
+        "FROM agent_execution_events WHERE task_id = ANY(%s) ORDER BY task_id, occurred_at",
         (ids,),
     )
     out: dict[str, list[dict[str, Any]]] = {}
-    for task_id, status, attempt, worker, at in cur:
-        out.setdefault(task_id, []).append(
-            {"status": status, "attempt": attempt, "worker": worker, "occurred_at": at.isoformat()}
-        )
+    for task_id, status, attempt, worker, at, detail in cur:
+        event = {"status": status, "attempt": attempt, "worker": worker}
+        event["occurred_at"] = at.isoformat()
+        if detail:  # what the reconciler says it did, among others
+            event["detail"] = detail
+        out.setdefault(task_id, []).append(event)
     return out
 
 
