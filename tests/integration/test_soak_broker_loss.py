@@ -92,3 +92,23 @@ def test_broker_loss_with_nothing_to_delete_gives_up_with_zero_evidence(
     evidence = broker_loss.inject(redis_client, dict, 5, random.Random(1), time.time, wait, 3)
     assert len(waits) == 3
     assert evidence["deleted"] == 0 and evidence["task_ids"] == {"queues": [], "unacked": []}
+
+
+def test_without_held_countdown_tasks_the_queues_give_the_unacked_share(
+    clean: str, redis_client: redis.Redis
+) -> None:
+    ok = [_enqueue() for _ in range(8)]
+    waits: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
+    kinds = dict.fromkeys(ok, "ok")
+    evidence = broker_loss.inject(
+        redis_client, lambda: kinds, 6, random.Random(1), time.time, wait, 3
+    )
+    # the first two scans take only the queues' share (4); the last one the rest
+    assert len(waits) == 2
+    assert evidence["from_queues"] == 6 and evidence["from_unacked"] == 0
+    assert len(set(_everywhere(redis_client)) & set(ok)) == 2

@@ -77,20 +77,24 @@ def test_the_choice_keeps_to_the_plan_s_plain_jobs_and_is_the_seed_s() -> None:
     candidates += [_held(f"cd{i}", NOW + 30) for i in range(10)]
     candidates += [_held("cd-soon", NOW + 1), _held("q0", NOW + 30)]  # q0 is not a countdown
 
-    chosen = choose(candidates, kinds, 9, random.Random(3), NOW)
-    assert chosen == choose(list(reversed(candidates)), kinds, 9, random.Random(3), NOW)
-    assert chosen != choose(candidates, kinds, 9, random.Random(4), NOW)
+    chosen = choose(candidates, kinds, (6, 3), random.Random(3), NOW)
+    assert chosen == choose(list(reversed(candidates)), kinds, (6, 3), random.Random(3), NOW)
+    assert chosen != choose(candidates, kinds, (6, 3), random.Random(4), NOW)
     assert len(chosen) == 9
     held = [c for c in chosen if c.where == "unacked"]
-    assert len(held) == 9 // broker_loss.UNACKED_SHARE
+    assert len(held) == 3
     assert all(c.task_id.startswith("cd") and c.task_id != "cd-soon" for c in held)
     queued = [c for c in chosen if c.where == "queue"]
     assert all(kinds[c.task_id] == "ok" for c in queued)
 
     # fewer candidates than asked: all of them, each task once (a retried publish is two)
     few = [_queued("q1"), _queued("q1"), _queued("q2")]
-    assert sorted(c.task_id for c in choose(few, kinds, 9, random.Random(3), NOW)) == ["q1", "q2"]
-    assert choose(candidates, {}, 9, random.Random(3), NOW) == []
+    assert sorted(c.task_id for c in choose(few, kinds, (9, 3), random.Random(3), NOW)) == [
+        "q1",
+        "q2",
+    ]
+    assert choose(candidates, {}, (6, 3), random.Random(3), NOW) == []
+    assert choose(candidates, kinds, (0, 0), random.Random(3), NOW) == []
 
 
 def test_the_count_is_seeded_and_scaled() -> None:
@@ -122,8 +126,13 @@ def test_the_fleet_s_beat_repairs_with_a_grace_of_a_few_visibility_timeouts() ->
     assert int(env["AGENTQ_RECONCILE_INTERVAL"]) < 10
 
 
-def _repair_event(reason: str = "lost") -> dict[str, Any]:
-    return {"status": "queued", "attempt": 0, "detail": {"reconciled": reason}}
+def _repair_event() -> dict[str, Any]:  # as workers/reconcile/repair.py records it
+    message = "redelivered by the reconciler (w1): the message was lost (queued 40 s)"
+    return {
+        "status": "queued",
+        "attempt": 0,
+        "detail": {"error_type": "Redelivered", "error_message": message},
+    }
 
 
 def test_a_deleted_task_counts_as_repaired_only_by_the_reconciler_s_event() -> None:
@@ -134,7 +143,7 @@ def test_a_deleted_task_counts_as_repaired_only_by_the_reconciler_s_event() -> N
         ids[0]: [*plain, _repair_event()],
         ids[1]: plain,  # deleted from a queue, never repaired
         ids[2]: plain,  # deleted from the unacked set: its worker ran it
-        ids[3]: [{"status": "failed", "attempt": 0, "detail": {"error": "x"}}],
+        ids[3]: [{"status": "failed", "attempt": 0, "detail": {"error_type": "ValueError"}}],
     }
     fault = Fault("broker_loss", 1.0, 0, lambda f: None)
     fault.evidence["task_ids"] = {"queues": [ids[0], ids[1]], "unacked": [ids[2]]}

@@ -39,6 +39,7 @@ HELD_KINDS = frozenset({"countdown"})  # waiting in a worker's memory for their 
 ETA_MARGIN_S = 2.0  # an entry whose ETA is this close may be running already
 UNACKED_SHARE = 3  # up to one deletion in this many from the unacked set
 PAGE = 200
+ATTEMPTS = 90  # scans, 0.5 s apart: the unacked share may need the backlog to drain
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,13 +111,13 @@ def scan(client: Any, page: int = PAGE) -> list[Candidate]:
 def choose(
     candidates: list[Candidate],
     kinds: Mapping[str, str],
-    n: int,
+    quotas: tuple[int, int],
     rng: random.Random,
     now: float,
 ) -> list[Candidate]:
-    """Up to ``n`` of ``candidates`` to delete, drawn with ``rng``: the plan's plain jobs
-    (``kinds``: task id -> plan kind) on the queues, and up to one in ``UNACKED_SHARE``
-    from the unacked set (countdown jobs whose ETA is still ahead)."""
+    """Up to ``quotas`` = (from the queues, from the unacked set) of ``candidates`` to
+    delete, drawn with ``rng``: the plan's plain jobs (``kinds``: task id -> plan kind) on
+    the queues; countdown jobs whose ETA is still ahead in the unacked set."""
     queued = sorted(
         (c for c in candidates if c.where == "queue" and kinds.get(c.task_id) in PLAIN_KINDS),
         key=lambda c: c.task_id,
@@ -132,8 +133,8 @@ def choose(
         ),
         key=lambda c: c.task_id,
     )
-    from_held = rng.sample(held, min(len(held), n // UNACKED_SHARE))
-    from_queues = rng.sample(queued, min(len(queued), n - len(from_held)))
+    from_queues = rng.sample(queued, min(len(queued), max(0, quotas[0])))
+    from_held = rng.sample(held, min(len(held), max(0, quotas[1])))
     seen: set[str] = set()
     out = []
     for c in [*from_queues, *from_held]:  # one message per task (a retried publish is two)
@@ -167,17 +168,26 @@ def inject(
     rng: random.Random,
     now: Callable[[], float],
     wait: Callable[[float], bool],
-    attempts: int = 40,
+    attempts: int = ATTEMPTS,
 ) -> dict[str, Any]:
-    """Delete ``n`` messages, scanning again (every 0.5 s, ``attempts`` times at most)
-    while fewer were found; the evidence: how many from where, and which task ids.
-    ``kinds()`` is what the producers published so far (task id -> plan kind); ``wait``
-    returns True when the run is stopped."""
+    """Delete ``n`` messages: one in ``UNACKED_SHARE`` from the unacked set, the rest from
+    the queues, scanning again every 0.5 s (``attempts`` times at most) while fewer were
+    found; a countdown job is in the unacked set only once a worker took it, after the
+    backlog ahead of it, and the last scan fills what the unacked set did not give from
+    the queues. The evidence: how many from where, and which task ids. ``kinds()`` is
+    what the producers published so far (task id -> plan kind); ``wait`` returns True
+    when the run is stopped."""
+    want_held = n // UNACKED_SHARE
     deleted: list[Candidate] = []
-    for _ in range(attempts):
+    for attempt in range(attempts):
         done = {c.task_id for c in deleted}
+        held = sum(1 for c in deleted if c.where == "unacked")
+        last = attempt == attempts - 1
+        quotas = (n - want_held - (len(deleted) - held), want_held - held)
+        if last:  # what the unacked set did not give, from the queues
+            quotas = (n - len(deleted), quotas[1])
         fresh = [c for c in scan(client) if c.task_id not in done]
-        deleted += delete(client, choose(fresh, kinds(), n - len(deleted), rng, now()))
+        deleted += delete(client, choose(fresh, kinds(), quotas, rng, now()))
         if len(deleted) >= n or wait(0.5):
             break
     queues = [c.task_id for c in deleted if c.where == "queue"]

@@ -42,10 +42,18 @@ def beat_env(visibility_timeout: int) -> dict[str, str]:
     }
 
 
+# The error_type of the transitions the reconciler records (workers/reconcile/repair.py):
+# a lost task published again, a row created from a message that had none.
+REPAIR_TYPES = ("Redelivered", "Reconciled")
+
+
 def is_repair(event: Mapping[str, Any]) -> bool:
-    """A history event the reconciler wrote when it published the task again."""
+    """A history event the reconciler wrote when it repaired the task."""
     detail = event.get("detail")
-    return bool(detail) and "reconcil" in json.dumps(detail).lower()
+    if not isinstance(detail, dict):
+        return False
+    message = str(detail.get("error_message") or "")
+    return detail.get("error_type") in REPAIR_TYPES or "by the reconciler" in message
 
 
 def repaired(histories: Mapping[str, list[dict[str, Any]]], ids: Iterable[str]) -> list[str]:
