@@ -76,7 +76,7 @@ def test_a_deleted_message_is_lost_and_published_again_once(
     redelivered = [
         h for h in row["history"] if (h["detail"] or {}).get("error_type") == "Redelivered"
     ]
-    assert len(redelivered) == 1 and "lost" in redelivered[0]["error_message"]
+    assert len(redelivered) == 1 and "lost" in redelivered[0]["detail"]["error_message"]
     # the message is back: nothing to find, nothing published twice
     again = reconcile_once(repair=True, grace_s=0, store=sql_store)
     assert again.counts == dict.fromkeys(KINDS, 0)
