@@ -136,3 +136,44 @@ def test_an_unrecorded_message_waits_for_the_grace(
     signals.flush()
     redis_client.delete(get_settings().events_stream)
     assert reconcile_once(repair=True, grace_s=3600, store=sql_store).counts["unrecorded"] == 0
+
+
+def test_the_last_pass_shows_on_metrics_and_health(
+    sql_store: Any, redis_client: redis.Redis, record: Any
+) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from workers.health.report import health_check
+    from workers.serve.metrics import AgentqCollector
+
+    def scrape() -> dict[tuple[str, str], float]:
+        registry = CollectorRegistry()
+        registry.register(AgentqCollector(get_settings(), sql_store))
+        text = generate_latest(registry).decode()
+        return {
+            (s.name, s.labels.get("kind", "")): s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name.startswith("agentq_reconcile")
+        }
+
+    assert scrape() == {}  # no pass yet
+    _enqueue()
+    record()
+    _lose_messages(redis_client)
+    reconcile_once(repair=False, grace_s=0, store=sql_store)
+    samples = scrape()
+    assert samples[("agentq_reconcile_discrepancies", "lost")] == 1
+    assert samples[("agentq_reconcile_discrepancies", "unrecorded")] == 0
+    assert samples[("agentq_reconcile_repaired", "lost")] == 0
+    report = health_check(get_settings(), store=sql_store)
+    assert report["components"]["reconcile"]["lost_awaiting_repair"] == 1
+    assert any("1 lost tasks await repair" in r for r in report["reasons"])
+
+    reconcile_once(repair=True, grace_s=0, store=sql_store)
+    samples = scrape()
+    assert samples[("agentq_reconcile_repaired", "lost")] == 1
+    report = health_check(get_settings(), store=sql_store)
+    assert report["components"]["reconcile"]["lost_awaiting_repair"] == 0
+    assert not any("await repair" in r for r in report["reasons"])

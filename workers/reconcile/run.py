@@ -7,9 +7,11 @@ unrecorded once it was seen without a row for the whole grace.
 
 Before a task is called lost the pass looks twice more: the broker again (a message
 moving between two keys while they were read, kombu's restore from the unacked hash)
-and the task's row again (it ran meanwhile). A lost task that a worker revoked is
-revoked, not lost (``inspect().revoked()``, asked only when there are lost tasks and
-workers online).
+and the task's row again (it ran meanwhile), then the online workers (``inspect``:
+active, reserved and ETA-scheduled requests — a worker holds a prefetched message in
+memory even when its unacked entry is gone). A lost task that a worker revoked is
+revoked, not lost (``inspect().revoked()``). The workers are asked only when there are
+lost tasks and workers online.
 """
 
 from __future__ import annotations
@@ -55,17 +57,28 @@ def _first_seen(client: Any, candidates: set[str], now: float) -> dict[str, floa
     return out
 
 
-def _revoked(online: set[str]) -> set[str]:
+def _workers_say(online: set[str]) -> tuple[set[str], set[str]]:
+    """What the online workers hold (reserved, active and ETA-scheduled requests) and
+    what they revoked: ``inspect`` with a short timeout, returning as soon as every
+    online worker replied."""
     if not online:
-        return set()
+        return set(), set()
     from workers.app import app
 
+    inspect = app.control.inspect(timeout=INSPECT_TIMEOUT_S, limit=len(online))
+    held: set[str] = set()
     try:
-        replies = app.control.inspect(timeout=INSPECT_TIMEOUT_S, limit=len(online)).revoked()
-    except Exception as exc:  # no answer: nothing known revoked
-        logger.warning("reconcile: inspect revoked failed: %s", exc)
-        return set()
-    return {str(t) for ids in (replies or {}).values() for t in (ids or [])}
+        for method in (inspect.active, inspect.reserved, inspect.scheduled):
+            for requests in (method() or {}).values():
+                for r in requests or []:
+                    req = r.get("request", r) if isinstance(r, dict) else {}
+                    if isinstance(req, dict) and req.get("id"):
+                        held.add(str(req["id"]))
+        revoked = {str(t) for ids in (inspect.revoked() or {}).values() for t in (ids or [])}
+    except Exception as exc:  # no answer: nothing known held or revoked
+        logger.warning("reconcile: inspect failed: %s", exc)
+        return held, set()
+    return held, revoked
 
 
 def _confirm_lost(
@@ -86,7 +99,8 @@ def _confirm_lost(
         if status != f.status or attempt != f.attempt:
             continue
         kept.append(f)
-    revoked = _revoked(online) if kept else set()
+    held, revoked = _workers_say(online) if kept else (set(), set())
+    kept = [f for f in kept if f.task_id not in held]  # a worker has it (ETA, prefetched)
     findings.by_kind[LOST] = [f for f in kept if f.task_id not in revoked]
     findings.by_kind[REVOKED].extend(f for f in kept if f.task_id in revoked)
 
