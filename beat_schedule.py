@@ -5,7 +5,7 @@ The logic of each entry lives in ``workers/beat/``, its name in
 restarted one) never double-count. Periods come from the environment
 (``AGENTQ_METRICS_INTERVAL_SECONDS``, ``AGENTQ_HEALTH_INTERVAL_SECONDS``,
 ``AGENTQ_REAPER_INTERVAL_SECONDS``, ``AGENTQ_RETENTION_INTERVAL_SECONDS``,
-``AGENTQ_OUTBOX_REPLAY_SECONDS``).
+``AGENTQ_OUTBOX_REPLAY_SECONDS``, ``AGENTQ_RECONCILE_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -40,5 +40,10 @@ def build_schedule(settings: Any) -> dict[str, dict[str, Any]]:
         "replay-mirror-outbox": {
             "task": names.REPLAY_OUTBOX,
             "schedule": settings.outbox_replay_seconds,
+        },
+        # The record against the broker: lost, unrecorded, stuck ... (docs/reconcile.md).
+        "reconcile": {
+            "task": names.RECONCILE,
+            "schedule": settings.reconcile_interval_seconds,
         },
     }

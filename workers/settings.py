@@ -161,6 +161,19 @@ class Settings(RealtimeSettings, ServeSettings):
         3600, gt=0, validation_alias="AGENTQ_RETENTION_INTERVAL_SECONDS"
     )
 
+    # --- the reconciler: the record against the broker (docs/reconcile.md) ------------
+    reconcile_interval_seconds: float = Field(
+        60, gt=0, validation_alias="AGENTQ_RECONCILE_INTERVAL"
+    )
+    # Beat's pass repairs what it finds (lost tasks published again, unrecorded rows
+    # created, expired / revoked ones set final); off: it only reports.
+    reconcile_repair: bool = Field(False, validation_alias="AGENTQ_RECONCILE_REPAIR")
+    # A row waiting this long for a message that is nowhere is lost (beyond the
+    # recording lag; a message lost with Redis never comes back).
+    reconcile_grace_seconds: float = Field(300, ge=0, validation_alias="AGENTQ_RECONCILE_GRACE")
+    # Messages per LRANGE / HSCAN / XRANGE and rows per query of one pass.
+    reconcile_page: int = Field(1000, ge=10, le=100_000, validation_alias="AGENTQ_RECONCILE_PAGE")
+
     # --- Supabase (the integration design's names and defaults) -------------------------------
     # None (unset): Supabase is used when SUPABASE_* name one (workers/stores.py);
     # false: never, whatever SUPABASE_* say; true: required (an error when none is named).

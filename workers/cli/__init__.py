@@ -17,6 +17,7 @@ from workers.cli.health import health
 from workers.cli.metrics import metrics
 from workers.cli.migrate import migrate
 from workers.cli.realtime import realtime
+from workers.cli.reconcile import reconcile
 from workers.cli.recorder import recorder
 from workers.cli.serve import serve
 from workers.cli.soak import soak
@@ -51,6 +52,7 @@ for _command, _name in (
     (serve, "serve"),
     (demo, "demo"),
     (dead_letters, "dead-letters"),
+    (reconcile, "reconcile"),
     (soak, "soak"),
     (token, "token"),
 ):

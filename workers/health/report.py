@@ -28,6 +28,7 @@ from workers.health.checks import (
     queue_names,
 )
 from workers.health.progress import check_progress
+from workers.health.reconcile import check_reconcile
 from workers.health.verdict import _unhealthy_reasons, verdict
 
 
@@ -102,6 +103,9 @@ def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[st
                 _add_progress(c["workers"], settings)
             c["executions"] = check_executions(db_store, window)
         c["supabase"] = check_supabase(settings)
+        reconcile = check_reconcile(settings.recorder_redis_url)
+        if reconcile is not None:
+            c["reconcile"] = reconcile
         mirror = check_mirror(settings, db_store)
         if mirror is not None:
             c["mirror"] = mirror

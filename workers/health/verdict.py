@@ -14,7 +14,8 @@ Verdict:
   online instance of its agent type; each such queue is named),
   dead letters are kept (broker messages or recording entries set aside),
   Supabase is configured but does not answer, the database or broker takes more than
-  1 s, or a statistic failed.
+  1 s, a statistic failed, or the last reconcile pass left lost tasks unrepaired
+  (``workers/health/reconcile.py``).
 * **healthy** — otherwise. ``reasons`` lists every finding, worst first.
 """
 
@@ -94,6 +95,12 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     if rate is not None and rate > ERROR_RATE_MAX and ex.get("ended", 0) >= ERROR_RATE_MIN_SAMPLE:
         out.append(f"error rate {rate:.1f} % over {ex['ended']} executions")
     out.extend(_unconsumed_reasons(c))
+    lost = c.get("reconcile", {}).get("lost_awaiting_repair")
+    if lost:
+        out.append(
+            f"{lost} lost tasks await repair: recorded as waiting, their message is nowhere "
+            "(agentq reconcile --repair, or AGENTQ_RECONCILE_REPAIR=true)"
+        )
     out.extend(_mirror_reasons(c.get("mirror", {})))
     sb = c.get("supabase", {})
     if sb.get("configured") and not sb.get("ok"):

@@ -125,3 +125,39 @@ def realtime_metrics(redis_url: str) -> list[Metric]:
             value=max(float(r.get("breaker_open") or 0) for r in reports),
         ),
     ]
+
+
+def reconcile_metrics(redis_url: str) -> list[Metric]:
+    """The last reconcile pass (``workers/reconcile/report.py``): what it found and
+    repaired per kind, every kind exported (zeros too); nothing before the first pass."""
+    import redis
+
+    from workers.reconcile.kinds import KINDS
+    from workers.reconcile.report import read_last
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=3)
+    try:
+        last = read_last(client)
+    finally:
+        client.close()
+    if last is None:
+        return []
+    found = GaugeMetricFamily(
+        "agentq_reconcile_discrepancies",
+        "Differences between the record and the broker the last reconcile pass found.",
+        labels=["kind"],
+    )
+    repaired = GaugeMetricFamily(
+        "agentq_reconcile_repaired",
+        "Of those, how many the last pass repaired.",
+        labels=["kind"],
+    )
+    for kind in KINDS:
+        found.add_metric([kind], float((last.get("counts") or {}).get(kind, 0)))
+        repaired.add_metric([kind], float((last.get("repaired") or {}).get(kind, 0)))
+    at = GaugeMetricFamily(
+        "agentq_reconcile_last_run_timestamp_seconds",
+        "When the last reconcile pass ran (seconds since the epoch).",
+        value=float(last.get("at") or 0),
+    )
+    return [found, repaired, at]

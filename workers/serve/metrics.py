@@ -22,6 +22,8 @@ A source that cannot be reached drops its metrics from that scrape and shows as
 | ``agentq_worker_up`` / ``_tasks_active`` / ``_stalled`` | worker | per online worker |
 | ``agentq_queue_consumers`` | queue | online workers consuming each agent queue |
 | ``agentq_realtime_lag_seconds`` / ``_breaker_open`` | | the realtime bridges' reports |
+| ``agentq_reconcile_discrepancies`` / ``_repaired`` | kind | last reconcile pass: found, repaired |
+| ``agentq_reconcile_last_run_timestamp_seconds`` | | when it ran |
 | ``agentq_schema_drift`` | | primary and SQL mirror differ (only with a mirror) |
 | ``agentq_up`` | source | database / broker / events (/ supabase when configured) answered |
 | ``agentq_scrape_duration_seconds`` | | how long this scrape took |
@@ -42,7 +44,12 @@ from persistence.schema import AGENT_TYPE_VALUES, TASK_STATUS_VALUES
 from persistence.sql_store import SQLStore
 from workers.health.checks import _secrets, check_queues, check_recording, queue_names
 from workers.serve.drift_metric import SchemaDrift
-from workers.serve.fleet_metrics import realtime_metrics, task_metrics, worker_metrics
+from workers.serve.fleet_metrics import (
+    realtime_metrics,
+    reconcile_metrics,
+    task_metrics,
+    worker_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +173,7 @@ class AgentqCollector(Collector):
         return [
             *self._dead_letters(),
             *realtime_metrics(self.settings.recorder_redis_url),
+            *reconcile_metrics(self.settings.recorder_redis_url),
             GaugeMetricFamily(
                 "agentq_recording_backlog",
                 "Transitions in the recording stream not yet in the database.",
