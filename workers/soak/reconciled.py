@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from workers.reconcile.repair import RECONCILED, REDELIVERED
+
 # How often the soak's beat runs the reconciler (seconds), and its grace in visibility
 # timeouts: longer than a message spends between the queue and the unacked set, and
 # than the fleet's restore of a dead worker's messages (one visibility timeout, plus
@@ -42,9 +44,9 @@ def beat_env(visibility_timeout: int) -> dict[str, str]:
     }
 
 
-# The error_type of the transitions the reconciler records (workers/reconcile/repair.py):
-# a lost task published again, a row created from a message that had none.
-REPAIR_TYPES = ("Redelivered", "Reconciled")
+# The error_type of the transitions the reconciler records: a lost task published again,
+# a row created from a message that had none.
+REPAIR_TYPES = (REDELIVERED, RECONCILED)
 
 
 def is_repair(event: Mapping[str, Any]) -> bool:
