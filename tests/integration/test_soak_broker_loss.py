@@ -9,6 +9,8 @@ import threading
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tasks.registry import get_spec
 from workers.app import app
@@ -16,6 +18,7 @@ from workers.broker import take
 from workers.demo.drills import drill_name
 from workers.producer import enqueue
 from workers.soak import broker_loss
+from workers.soak.servers import free_port
 
 SPEC = get_spec("content_generator")
 
@@ -112,3 +115,13 @@ def test_without_held_countdown_tasks_the_queues_give_the_unacked_share(
     assert len(waits) == 2
     assert evidence["from_queues"] == 6 and evidence["from_unacked"] == 0
     assert len(set(_everywhere(redis_client)) & set(ok)) == 2
+
+
+def test_a_scan_that_finds_redis_down_is_tried_again() -> None:
+    # nothing listens there: the connection is refused, as while the soak restarts Redis
+    port = free_port("127.0.0.1")
+    down = redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
+    stop = threading.Event()
+    evidence = broker_loss.inject(down, dict, 5, random.Random(1), time.time, stop.wait, 2)
+    assert evidence["deleted"] == 0
+    assert evidence["scans_redis_unreachable"] == 2

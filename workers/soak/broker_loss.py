@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from persistence.schema import AGENT_TYPE_VALUES
 from workers.routing import queue_name, task_name
 
@@ -174,11 +177,13 @@ def inject(
     the queues, scanning again every 0.5 s (``attempts`` times at most) while fewer were
     found; a countdown job is in the unacked set only once a worker took it, after the
     backlog ahead of it, and the last scan fills what the unacked set did not give from
-    the queues. The evidence: how many from where, and which task ids. ``kinds()`` is
+    the queues. A scan that finds Redis down (its restart overlaps) is tried again at the
+    next attempt. The evidence: how many from where, and which task ids. ``kinds()`` is
     what the producers published so far (task id -> plan kind); ``wait`` returns True
     when the run is stopped."""
     want_held = n // UNACKED_SHARE
     deleted: list[Candidate] = []
+    unreachable = 0
     for attempt in range(attempts):
         done = {c.task_id for c in deleted}
         held = sum(1 for c in deleted if c.where == "unacked")
@@ -186,8 +191,11 @@ def inject(
         quotas = (n - want_held - (len(deleted) - held), want_held - held)
         if last:  # what the unacked set did not give, from the queues
             quotas = (n - len(deleted), quotas[1])
-        fresh = [c for c in scan(client) if c.task_id not in done]
-        deleted += delete(client, choose(fresh, kinds(), quotas, rng, now()))
+        try:
+            fresh = [c for c in scan(client) if c.task_id not in done]
+            deleted += delete(client, choose(fresh, kinds(), quotas, rng, now()))
+        except (RedisConnectionError, RedisTimeoutError):
+            unreachable += 1  # Redis restarting (its own fault overlaps): scan again
         if len(deleted) >= n or wait(0.5):
             break
     queues = [c.task_id for c in deleted if c.where == "queue"]
@@ -198,6 +206,7 @@ def inject(
         "from_queues": len(queues),
         "from_unacked": len(unacked),
         "task_ids": {"queues": queues, "unacked": unacked},
+        **({"scans_redis_unreachable": unreachable} if unreachable else {}),
     }
 
 
