@@ -45,6 +45,7 @@ class Sighting:
     attempt: int
     where: str
     expires: float | None = None
+    time_limit: float | None = None  # the message's own hard limit (header timelimit)
     raw: bytes | None = None  # kept only for tasks the caller asked for (no row known)
 
 
@@ -117,7 +118,17 @@ def sighting(env: Any, where: str) -> Sighting | None:
         attempt=retries if isinstance(retries, int) and retries >= 0 else 0,
         where=where,
         expires=_parse_time(headers.get("expires")),
+        time_limit=_hard_limit(headers.get("timelimit")),
     )
+
+
+def _hard_limit(value: Any) -> float | None:
+    # protocol 2: [hard, soft], either None (the task's own)
+    if isinstance(value, list | tuple) and len(value) == 2:
+        hard = value[0]
+        if isinstance(hard, int | float) and not isinstance(hard, bool) and hard > 0:
+            return float(hard)
+    return None
 
 
 def message_body(raw: bytes) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:

@@ -10,8 +10,9 @@ are unit-tested with the in-memory store. The rules (docs/reconcile.md):
 * a waiting row whose message is still there with an ``expires`` older than the grace is
   **expired**: no worker dropped it (none consumes its queue);
 * a row ``running`` on a worker that is not online is **stuck** (the reaper's case), and
-  so is one running on an online worker for longer than its hard time limit plus
-  :data:`STUCK_SLACK_S` (Celery kills at the limit: the worker is frozen);
+  so is one running on an online worker for longer than its hard time limit (the
+  message's ``timelimit`` header when it set one, else the agent's) plus
+  :data:`STUCK_SLACK_S`: Celery kills at the limit, so that worker is frozen;
 * a message whose task has no row at all, first seen at least the grace ago, is
   **unrecorded**.
 
@@ -38,7 +39,7 @@ from workers.reconcile.kinds import (
 )
 from workers.reconcile.record_view import WAITING_STATUSES, OpenRow
 
-STUCK_SLACK_S = 30.0  # Celery's time-limit timer fires within a second or two of the limit
+STUCK_SLACK_S = 10.0  # Celery's time-limit timer fires within a second or two of the limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,8 @@ def _running(out: Findings, row: OpenRow, msg: Sighting | None, age: float, fact
         out.add(STUCK, _finding(row, age, worker, why))
         return
     limit = facts.time_limits.get(row.agent_type, facts.default_time_limit)
+    if msg is not None and msg.time_limit is not None:  # the message's own, when it set one
+        limit = msg.time_limit
     if age > limit + STUCK_SLACK_S:
         why = f"running {age:.0f} s on a live worker, past its hard time limit of {limit:.0f} s"
         out.add(STUCK, _finding(row, age, worker, why))

@@ -122,6 +122,11 @@ def reconcile_once(
     grace = float(settings.reconcile_grace_seconds if grace_s is None else grace_s)
     if not grace >= 0:
         raise ValueError(f"grace_s must be a number of seconds >= 0, not {grace_s!r}")
+    if not settings.broker_url.startswith(("redis://", "rediss://")):
+        raise ValueError(
+            "the reconciler reads the Redis broker's keys: CELERY_BROKER_URL is not a "
+            "redis:// or rediss:// URL"
+        )
     page = int(settings.reconcile_page)
     started = time.perf_counter()
     own_store = store is None
