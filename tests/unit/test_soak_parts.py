@@ -4,6 +4,7 @@ throughput windows and its refusal to run without root. (The fleet itself runs i
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -132,3 +133,24 @@ def test_teardown_twice_is_harmless(tmp_path: Any) -> None:
     run.teardown()
     run.teardown()
     assert not (tmp_path / "w").exists()
+
+
+def test_a_poison_message_kept_again_after_a_restore_counts_once() -> None:
+    from kombu.utils.json import dumps
+
+    from workers.soak.evidence import fingerprint
+
+    msgs = poison.messages(300, random.Random(1), oversize=256 * 1024)
+    prints = {fingerprint(raw) for _, raw in msgs}
+    assert len(prints) == len(msgs)  # distinct messages stay distinct
+    restored = 0
+    for _, raw in msgs:
+        try:
+            env = json.loads(raw)
+            env["headers"]["redelivered"] = True  # what kombu's restore does to it
+            env["properties"]["delivery_info"]["redelivered"] = True
+        except (ValueError, TypeError, KeyError, RecursionError):
+            continue
+        assert fingerprint(dumps(env).encode()) == fingerprint(raw)
+        restored += 1
+    assert restored > 100
