@@ -177,3 +177,27 @@ def test_the_last_pass_shows_on_metrics_and_health(
     report = health_check(get_settings(), store=sql_store)
     assert report["components"]["reconcile"]["lost_awaiting_repair"] == 0
     assert not any("await repair" in r for r in report["reasons"])
+
+
+def test_the_command_reports_repairs_and_says_so_in_its_exit_code(
+    sql_store: Any, redis_client: redis.Redis, record: Any
+) -> None:
+    import json
+
+    from tests.integration.test_cli import agentq
+
+    _enqueue()
+    record()
+    res = agentq("reconcile", "--json", "--grace", "0")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"] == dict.fromkeys(KINDS, 0)
+    _lose_messages(redis_client)
+    res = agentq("reconcile", "--grace", "0")
+    assert res.returncode == 5, res.stderr  # a difference left
+    assert "lost" in res.stdout and "reported only" in res.stdout
+    res = agentq("reconcile", "--json", "--repair", "--grace", "0")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["counts"]["lost"], report["repaired"]["lost"]) == (1, 1)
+    res = agentq("reconcile", "--grace", "-1")
+    assert res.returncode == 2 and "--grace" in res.stderr
