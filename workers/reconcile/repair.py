@@ -63,7 +63,9 @@ def republish_lost(
     owner: str,
 ) -> int:
     """Publish every lost task again (see the module docstring); how many were."""
-    from workers.app import app
+    from workers.reconcile.celery_app import fleet_app
+
+    app = fleet_app()
 
     done = 0
     for f in findings:

@@ -63,7 +63,9 @@ def _workers_say(online: set[str]) -> tuple[set[str], set[str]]:
     online worker replied."""
     if not online:
         return set(), set()
-    from workers.app import app
+    from workers.reconcile.celery_app import fleet_app
+
+    app = fleet_app()
 
     inspect = app.control.inspect(timeout=INSPECT_TIMEOUT_S, limit=len(online))
     held: set[str] = set()
