@@ -331,3 +331,20 @@ def test_pusher_going_away_falls_back_to_polling_and_back(
     # The browser notes the refused websocket connections; nothing else.
     assert [e for e in watch.errors if "WebSocket connection" not in e] == []
     page.close()
+
+
+def test_the_reconcile_panel_shows_the_last_pass(
+    browser: Any, polling_server: ServeProcess, fleet: WorkerProcess
+) -> None:
+    from playwright.sync_api import expect
+
+    from workers.reconcile import reconcile_once
+
+    reconcile_once(repair=False, grace_s=300)
+    page, watch = _open(browser, f"{polling_server.base}/#token={token()}")
+    panel = page.locator("#reconcile")
+    expect(panel).to_be_visible(timeout=SEEN_MS)
+    expect(panel).to_contain_text(re.compile(r"lost 0 · unrecorded 0 · stuck 0 · expired 0"))
+    expect(panel).to_have_attribute("data-lost", "0")
+    assert watch.errors == []
+    page.close()

@@ -82,13 +82,19 @@ def _pool_processes(w: WorkerProcess) -> list[int]:
     return out
 
 
-def test_a_task_held_past_its_hard_limit_is_stuck(clean: str) -> None:
+def _wait_started(client: redis.Redis, key: str) -> None:
+    """Until the slow task's process has started it (it writes its pid: no recorder lag,
+    which under load could outlast the task's short time limit)."""
+    wait_for(lambda: client.llen(f"agentq:test:pid:{key}") > 0, 60, what="the task started")
+
+
+def test_a_task_held_past_its_hard_limit_is_stuck(clean: str, redis_client: redis.Redis) -> None:
     w = WorkerProcess("frozen", concurrency=1, queues=QUEUE)
     frozen: list[int] = []
     with w:
         try:
-            task_id = send_test_task("slow", {"seconds": 60}, time_limit=4)
-            wait_for(lambda: _status(task_id) == "running", 30, what="the task running")
+            task_id = send_test_task("slow", {"seconds": 60, "key": "frozen"}, time_limit=4)
+            _wait_started(redis_client, "frozen")
             # freeze the worker and its pool (its recorder heartbeats on: it is online)
             assert w.proc is not None
             frozen = [w.proc.pid, *_pool_processes(w)]
@@ -107,13 +113,16 @@ def test_a_task_held_past_its_hard_limit_is_stuck(clean: str) -> None:
                 os.kill(pid, signal.SIGCONT)
 
 
-def test_a_task_on_a_killed_worker_is_stuck_until_it_returns(clean: str) -> None:
+def test_a_task_on_a_killed_worker_is_stuck_and_published_again_if_its_message_is_gone(
+    clean: str, redis_client: redis.Redis
+) -> None:
     settings = load_settings(stale_agent_seconds=2)
     w = WorkerProcess("killed", concurrency=1, queues=QUEUE)
     with w:
-        task_id = send_test_task("slow", {"seconds": 60})
-        wait_for(lambda: _status(task_id) == "running", 30, what="the task running")
+        task_id = send_test_task("slow", {"seconds": 60, "key": "killed"}, time_limit=5)
+        _wait_started(redis_client, "killed")
         w.kill()
+    wait_for(lambda: _status(task_id) == "running", 30, what="its running recorded")
 
     def stuck() -> dict[str, Any] | None:
         report = reconcile_once(repair=True, grace_s=0, settings=settings)
@@ -122,3 +131,23 @@ def test_a_task_on_a_killed_worker_is_stuck_until_it_returns(clean: str) -> None
     found = wait_for(stuck, 30, interval=1, what="the task stuck on its gone worker")
     assert found["task_id"] == task_id and found["where"] == w.hostname
     assert "its worker is gone" in found["detail"] and "unacked" in found["detail"]
+    assert not found["republish"]  # its message comes back by itself
+
+    redis_client.delete("unacked", "unacked_index")  # ... unless the broker lost it too
+
+    def republished() -> Any:
+        report = reconcile_once(repair=True, grace_s=0, settings=settings)
+        return report if report.repaired["stuck"] else None
+
+    report = wait_for(republished, 60, interval=1, what="the stuck task published again")
+    assert report.examples["stuck"][0]["republish"]
+    assert any(
+        task_id.encode() in m for k in queue_keys(QUEUE) for m in redis_client.lrange(k, 0, -1)
+    )
+    rec = get_execution(task_id)
+    assert rec is not None
+    lines = [(h["status"], (h["detail"] or {}).get("error_type")) for h in rec["history"]]
+    assert ("queued", "Redelivered") in lines
+    # published once: the next pass finds its message in the queue
+    again = reconcile_once(repair=True, grace_s=0, settings=settings)
+    assert again.repaired["stuck"] == 0

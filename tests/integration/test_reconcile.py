@@ -177,3 +177,53 @@ def test_the_last_pass_shows_on_metrics_and_health(
     report = health_check(get_settings(), store=sql_store)
     assert report["components"]["reconcile"]["lost_awaiting_repair"] == 0
     assert not any("await repair" in r for r in report["reasons"])
+
+
+def test_the_command_reports_repairs_and_says_so_in_its_exit_code(
+    sql_store: Any, redis_client: redis.Redis, record: Any
+) -> None:
+    import json
+
+    from tests.integration.test_cli import agentq
+
+    _enqueue()
+    record()
+    res = agentq("reconcile", "--json", "--grace", "0")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"] == dict.fromkeys(KINDS, 0)
+    _lose_messages(redis_client)
+    res = agentq("reconcile", "--grace", "0")
+    assert res.returncode == 5, res.stderr  # a difference left
+    assert "lost" in res.stdout and "reported only" in res.stdout
+    res = agentq("reconcile", "--json", "--repair", "--grace", "0")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["counts"]["lost"], report["repaired"]["lost"]) == (1, 1)
+    res = agentq("reconcile", "--grace", "-1")
+    assert res.returncode == 2 and "--grace" in res.stderr
+
+
+def test_beats_pass_repairs_only_when_told(
+    sql_store: Any, redis_client: redis.Redis, record: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.beat.reconcile import reconcile
+    from workers.settings import get_settings as cached
+
+    _enqueue()
+    record()
+    _lose_messages(redis_client)
+    monkeypatch.setenv("AGENTQ_RECONCILE_GRACE", "0")
+    cached.cache_clear()
+    try:
+        assert reconcile() == {
+            "counts": {**dict.fromkeys(KINDS, 0), "lost": 1},
+            "repaired": dict.fromkeys(KINDS, 0),
+        }
+        assert _messages(redis_client) == []
+        monkeypatch.setenv("AGENTQ_RECONCILE_REPAIR", "true")
+        cached.cache_clear()
+        assert reconcile()["repaired"]["lost"] == 1
+        assert len(_messages(redis_client)) == 1
+    finally:
+        monkeypatch.undo()
+        cached.cache_clear()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from persistence.schema import AGENT_TYPE_VALUES, TASK_STATUS_VALUES
+from workers.reconcile.kinds import KINDS
 from workers.serve import page
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,7 @@ def test_the_pages_enums_are_the_schemas() -> None:
     source = (STATIC / "app.js").read_text()
     assert _js_list(source, "AGENT_TYPES") == list(AGENT_TYPE_VALUES)
     assert _js_list(source, "STATUSES") == list(TASK_STATUS_VALUES)
+    assert _js_list(source, "RECONCILE_KINDS") == list(KINDS)
 
 
 def test_every_file_the_page_loads_exists_and_is_packaged() -> None:

@@ -115,3 +115,15 @@ def test_a_final_row_is_never_a_difference() -> None:
     )
     assert _kinds(store, {}) == {}
     assert set(KINDS) == {"lost", "unrecorded", "stuck", "expired", "revoked"}
+
+
+def test_a_run_on_a_gone_worker_whose_message_is_nowhere_is_to_be_published_again() -> None:
+    store = _store(
+        _t("here", "running", T0, worker="gone"), _t("nowhere", "running", T0, worker="gone")
+    )
+    rows = open_rows_of(store.executions.values())
+    facts = Facts(now=T0 + 1000, grace_s=300.0, time_limits={AGENT: 90.0})
+    found = compare(rows, {"here": _msg("here", WHERE_UNACKED)}, facts).by_kind["stuck"]
+    assert {f.task_id: f.republish for f in found} == {"here": False, "nowhere": True}
+    young = Facts(now=T0 + 200, grace_s=300.0, time_limits={AGENT: 90.0})
+    assert not any(f.republish for f in compare(rows, {}, young).by_kind["stuck"])

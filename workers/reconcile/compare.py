@@ -9,7 +9,9 @@ are unit-tested with the in-memory store. The rules (docs/reconcile.md):
   was lost);
 * a waiting row whose message is still there with an ``expires`` older than the grace is
   **expired**: no worker dropped it (none consumes its queue);
-* a row ``running`` on a worker that is not online is **stuck** (the reaper's case), and
+* a row ``running`` on a worker that is not online is **stuck** (the reaper's case; when
+  its message is nowhere either, past the grace and its time limit, a repair publishes it
+  again, as the visibility timeout would have), and
   so is one running on an online worker for longer than its hard time limit (the
   message's ``timelimit`` header when it set one, else the agent's) plus
   :data:`STUCK_SLACK_S`: Celery kills at the limit, so that worker is frozen;
@@ -23,7 +25,7 @@ letter says why (``agentq dead-letters``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from workers.reconcile.broker_view import Sighting
 from workers.reconcile.kinds import (
@@ -108,27 +110,39 @@ def _waiting(out: Findings, row: OpenRow, msg: Sighting | None, age: float, fact
 
 def _running(out: Findings, row: OpenRow, msg: Sighting | None, age: float, facts: Facts) -> None:
     worker = row.worker or "(no worker)"
-    if row.worker not in facts.online_workers:
-        if msg is not None and msg.where == WHERE_UNACKED:
-            why = (
-                "its worker is gone; the message is in unacked and returns to its queue "
-                f"after the visibility timeout ({facts.visibility_timeout_s:.0f} s)"
-            )
-        elif msg is not None:
-            why = f"its worker is gone; the message is back on {msg.where} and will run again"
-        elif age > facts.visibility_timeout_s:
-            why = "its worker is gone; the reaper fails it 'worker lost' at its next run"
-        else:
-            left = facts.visibility_timeout_s - age
-            why = f"its worker is gone; the reaper fails it 'worker lost' in {left:.0f} s"
-        out.add(STUCK, _finding(row, age, worker, why))
-        return
     limit = facts.time_limits.get(row.agent_type, facts.default_time_limit)
     if msg is not None and msg.time_limit is not None:  # the message's own, when it set one
         limit = msg.time_limit
+    if row.worker not in facts.online_workers:
+        out.add(STUCK, _gone(row, msg, age, limit, facts))
+        return
     if age > limit + STUCK_SLACK_S:
         why = f"running {age:.0f} s on a live worker, past its hard time limit of {limit:.0f} s"
         out.add(STUCK, _finding(row, age, worker, why))
+
+
+def _gone(row: OpenRow, msg: Sighting | None, age: float, limit: float, facts: Facts) -> Finding:
+    """A run on a worker that is not online: what will happen to it."""
+    worker = row.worker or "(no worker)"
+    if msg is not None and msg.where == WHERE_UNACKED:
+        why = (
+            "its worker is gone; the message is in unacked and returns to its queue "
+            f"after the visibility timeout ({facts.visibility_timeout_s:.0f} s)"
+        )
+        return _finding(row, age, worker, why)
+    if msg is not None:
+        why = f"its worker is gone; the message is back on {msg.where} and will run again"
+        return _finding(row, age, worker, why)
+    reaper = (
+        "the reaper fails it 'worker lost' at its next run"
+        if age > facts.visibility_timeout_s
+        else f"the reaper fails it 'worker lost' in {facts.visibility_timeout_s - age:.0f} s"
+    )
+    if age > max(facts.grace_s, limit + STUCK_SLACK_S):
+        # nothing will bring it back: a repair does what the visibility timeout would have
+        why = f"its worker is gone, its message nowhere: a repair publishes it again; else {reaper}"
+        return replace(_finding(row, age, worker, why), republish=True)
+    return _finding(row, age, worker, f"its worker is gone; {reaper}")
 
 
 def _finding(row: OpenRow, age: float, where: str, detail: str) -> Finding:

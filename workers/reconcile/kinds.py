@@ -31,6 +31,8 @@ class Finding:
     detail: str = ""
     status: str | None = None  # the row's status (None: no row)
     task_type: str = ""
+    # stuck on a gone worker with its message nowhere: published again by a repair
+    republish: bool = False
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)

@@ -21,8 +21,11 @@
   recording is off here.
 * **expired** / **revoked**: a ``cancelled`` transition with the reason and the stable
   id the worker's own hook would have used.
-* **stuck**: reported, never repaired here: a gone worker's execution is the reaper's
-  (``agentq.beat.reap_stale``), a live worker past its hard limit needs an operator.
+* **stuck**: on a gone worker whose message is nowhere (past the grace and its time
+  limit), published again like a lost task: what the visibility timeout would have done
+  had the message survived. Otherwise reported only: a gone worker's execution is the
+  reaper's (``agentq.beat.reap_stale``), a live worker past its hard limit needs an
+  operator.
 """
 
 from __future__ import annotations
@@ -63,12 +66,14 @@ def republish_lost(
     owner: str,
 ) -> int:
     """Publish every lost task again (see the module docstring); how many were."""
-    from workers.app import app
+    from workers.reconcile.celery_app import fleet_app
+
+    app = fleet_app()
 
     done = 0
     for f in findings:
         req = requests.get(f.task_id)
-        if req is None or req["status"] not in ("pending", "queued", "retrying"):
+        if req is None or req["status"] != f.status:
             continue  # it moved on since the comparison
         # a retrying row waits for its next attempt's message
         attempt = int(req["retry_count"]) + (1 if req["status"] == "retrying" else 0)
@@ -91,7 +96,9 @@ def republish_lost(
         )
         reason = (
             f"redelivered by the reconciler ({owner}): the message was lost "
-            f"(recorded {req['status']} {f.age_seconds:.0f} s, in no queue)"
+            f"(recorded {req['status']} {f.age_seconds:.0f} s"
+            + (f" on {f.where}, a worker that is gone" if req["status"] == "running" else "")
+            + ", in no queue)"
         )
         recorder.record(
             [

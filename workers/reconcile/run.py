@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 import redis
@@ -29,7 +30,16 @@ from workers.reconcile import record_view
 from workers.reconcile import repair as fix
 from workers.reconcile.broker_view import read_broker
 from workers.reconcile.compare import Facts, compare
-from workers.reconcile.kinds import EXPIRED, LOST, REVOKED, STUCK, UNRECORDED, WHERE_DEAD, Findings
+from workers.reconcile.kinds import (
+    EXPIRED,
+    LOST,
+    REVOKED,
+    STUCK,
+    UNRECORDED,
+    WHERE_DEAD,
+    Finding,
+    Findings,
+)
 from workers.reconcile.report import ReconcileReport, store_last
 
 logger = logging.getLogger(__name__)
@@ -63,7 +73,9 @@ def _workers_say(online: set[str]) -> tuple[set[str], set[str]]:
     online worker replied."""
     if not online:
         return set(), set()
-    from workers.app import app
+    from workers.reconcile.celery_app import fleet_app
+
+    app = fleet_app()
 
     inspect = app.control.inspect(timeout=INSPECT_TIMEOUT_S, limit=len(online))
     held: set[str] = set()
@@ -84,25 +96,38 @@ def _workers_say(online: set[str]) -> tuple[set[str], set[str]]:
 def _confirm_lost(
     findings: Findings, broker: Any, events: Any, store: Any, page: int, online: set[str]
 ) -> None:
-    """The second look at lost tasks (module docstring); moves revoked ones."""
+    """The second look at lost tasks and at stuck ones to publish again (module
+    docstring); moves revoked ones."""
     lost = findings.by_kind[LOST]
-    if not lost:
+    gone = [f for f in findings.by_kind[STUCK] if f.republish]
+    if not lost and not gone:
         return
     again = read_broker(broker, AGENT_TYPE_VALUES, page=page, dead_letters=events)
-    now_states = record_view.states(store, [f.task_id for f in lost])
-    kept = []
-    for f in lost:
+    now_states = record_view.states(store, [f.task_id for f in lost + gone])
+
+    def still(f: Finding) -> bool:
         state = now_states.get(f.task_id)
-        if f.task_id in again.seen or state is None:
-            continue
-        status, attempt, _at = state
-        if status != f.status or attempt != f.attempt:
-            continue
-        kept.append(f)
-    held, revoked = _workers_say(online) if kept else (set(), set())
+        return (
+            f.task_id not in again.seen
+            and state is not None
+            and state[:2]
+            == (
+                f.status,
+                f.attempt,
+            )
+        )
+
+    kept = [f for f in lost if still(f)]
+    held, revoked = _workers_say(online)
     kept = [f for f in kept if f.task_id not in held]  # a worker has it (ETA, prefetched)
     findings.by_kind[LOST] = [f for f in kept if f.task_id not in revoked]
     findings.by_kind[REVOKED].extend(f for f in kept if f.task_id in revoked)
+    findings.by_kind[STUCK] = [
+        f
+        if not f.republish or (still(f) and f.task_id not in held)
+        else replace(f, republish=False)
+        for f in findings.by_kind[STUCK]
+    ]
 
 
 def reconcile_once(
@@ -174,7 +199,7 @@ def reconcile_once(
             report.actions = {
                 k: "reported only (repair is off)" for k in report.counts if report.counts[k]
             }
-        if report.counts[STUCK]:
+        if report.counts[STUCK] and (STUCK not in report.actions or not repair):
             report.actions[STUCK] = "reported: the reaper fails executions of gone workers"
         report.seconds = time.perf_counter() - started
         try:
@@ -213,6 +238,17 @@ def _repair(
         report.repaired[LOST] = n
         report.actions[LOST] = (
             f"published again: {n} (the others were claimed by another pass or moved on)"
+        )
+    gone = [f for f in findings.by_kind[STUCK] if f.republish]
+    if gone:
+        requests = record_view.requests(store, [f.task_id for f in gone])
+        n = fix.republish_lost(
+            gone, requests, client=broker, recorder=recorder, ttl_s=max(grace, 60.0), owner=owner
+        )
+        report.repaired[STUCK] = n
+        report.actions[STUCK] = (
+            f"published again: {n} whose worker is gone and message nowhere; "
+            "the others reported (the reaper fails executions of gone workers)"
         )
     unrecorded = [view.seen[f.task_id].raw for f in findings.by_kind[UNRECORDED]]
     raws = [r for r in unrecorded if r]

@@ -60,6 +60,27 @@ function renderHealth(report) {
   $("#health").dataset.status = status;
   $("#health-status").textContent = `system ${status}`;
   $("#health-reasons").textContent = (report.reasons || []).join("; ");
+  renderReconcile((report.components || {}).reconcile);
+}
+
+const RECONCILE_KINDS = ["lost", "unrecorded", "stuck", "expired", "revoked"]; // workers/reconcile/kinds.py
+
+// The last reconcile pass (the health report's "reconcile" component): found per kind,
+// what was repaired, how long ago. Hidden until a pass ran.
+function renderReconcile(rc) {
+  const panel = $("#reconcile");
+  if (!rc || !rc.ok) {
+    panel.hidden = true;
+    return;
+  }
+  const counts = rc.counts || {};
+  const repaired = rc.repaired || {};
+  const kinds = RECONCILE_KINDS.filter((kind) => kind in counts);
+  const parts = kinds.map((kind) =>
+    repaired[kind] ? `${kind} ${counts[kind]} (repaired ${repaired[kind]})` : `${kind} ${counts[kind]}`);
+  panel.dataset.lost = String(rc.lost_awaiting_repair || 0);
+  $("#reconcile-counts").textContent = `${parts.join(" · ")} · ${Math.round(rc.age_seconds || 0)} s ago`;
+  panel.hidden = false;
 }
 
 async function loadHealth() {
