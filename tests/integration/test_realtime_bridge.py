@@ -18,20 +18,12 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi, sign_with_app_secret
+from tests.support.soketi import SoketiServer, Subscriber, sign_with_app_secret
 from tests.support.workers import ROOT, wait_for
 from workers.realtime import Change, RealtimeIntegrationService
 from workers.settings import load_settings
 
 Factory = Callable[..., RealtimeIntegrationService]
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
