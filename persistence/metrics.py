@@ -17,6 +17,7 @@ none does); ``tasks_per_minute`` / ``tasks_per_hour`` are finished / period leng
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,21 @@ from persistence.sql import queries
 from persistence.sql_store import engine_of
 
 SQL_FILE = "metrics.sql"
+
+
+@functools.cache
+def aggregate_sql() -> str:
+    """metrics.sql's ``aggregate_metrics`` with its column lists filled in from the
+    ``metric_columns`` block (one list for both upserts' inserts and updates)."""
+    q = queries(SQL_FILE)
+    lines = [ln for ln in q["metric_columns"].splitlines() if not ln.lstrip().startswith("--")]
+    columns = [c.strip() for c in " ".join(lines).split(",") if c.strip()]
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    return (
+        q["aggregate_metrics"]
+        .replace("{metric_columns}", ", ".join(columns))
+        .replace("{update_metric_columns}", update)
+    )
 
 
 def aggregate_metrics(
@@ -79,7 +95,7 @@ def _aggregate(
     params = {"minutes": period_minutes, "now": now, "backfill": backfill}
     with wrap_db_errors(), engine_of(engine_or_store).begin() as conn:
         conn.exec_driver_sql(q["lock_aggregation"])
-        ids = list(conn.exec_driver_sql(q["aggregate_metrics"], params).scalar_one())
+        ids = list(conn.exec_driver_sql(aggregate_sql(), params).scalar_one())
         if not rows or not ids:
             return ids
         found = conn.exec_driver_sql(q["rows_by_id"], {"ids": ids}).mappings()
