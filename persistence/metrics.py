@@ -27,7 +27,7 @@ from persistence.errors import wrap_db_errors
 from persistence.records import jsonable
 from persistence.schema import agent_metrics
 from persistence.sql import queries
-from persistence.sql_store import engine_of
+from persistence.sql_store import EngineSource, engine_of
 
 SQL_FILE = "metrics.sql"
 
@@ -48,7 +48,7 @@ def aggregate_sql() -> str:
 
 
 def aggregate_metrics(
-    engine_or_store: Any,
+    engine_or_store: EngineSource,
     *,
     period_minutes: int = 5,
     now: datetime | None = None,
@@ -74,7 +74,7 @@ def aggregate_metrics(
 
 
 def aggregate_metrics_rows(
-    engine_or_store: Any,
+    engine_or_store: EngineSource,
     *,
     period_minutes: int = 5,
     now: datetime | None = None,
@@ -87,7 +87,12 @@ def aggregate_metrics_rows(
 
 
 def _aggregate(
-    engine_or_store: Any, period_minutes: int, now: datetime | None, backfill: int, *, rows: bool
+    engine_or_store: EngineSource,
+    period_minutes: int,
+    now: datetime | None,
+    backfill: int,
+    *,
+    rows: bool,
 ) -> list[Any]:
     if period_minutes < 1 or backfill < 1:
         raise ValueError("period_minutes and backfill_periods must be at least 1")
@@ -102,7 +107,7 @@ def _aggregate(
         return [jsonable(dict(m)) for m in found]
 
 
-def metrics_rows(engine_or_store: Any, ids: list[str]) -> list[dict[str, Any]]:
+def metrics_rows(engine_or_store: EngineSource, ids: list[str]) -> list[dict[str, Any]]:
     """Whole ``agent_metrics`` rows by id, as :func:`aggregate_metrics_rows` gives them."""
     with wrap_db_errors(), engine_of(engine_or_store).connect() as conn:
         found = conn.exec_driver_sql(queries(SQL_FILE)["rows_by_id"], {"ids": ids}).mappings()
@@ -112,7 +117,7 @@ def metrics_rows(engine_or_store: Any, ids: list[str]) -> list[dict[str, Any]]:
 _COLUMNS = {c.name for c in agent_metrics.columns} - {"id", "created_at"}
 
 
-def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
+def store_agent_metrics(store: EngineSource, metrics: dict[str, Any]) -> str:
     """Upsert one ``agent_metrics`` row (the integration design's service call); returns its id.
 
     ``metrics`` holds column values; the instance is given by ``agent_instance_id`` or
@@ -158,7 +163,7 @@ def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
 
 
 def get_agent_metrics(
-    store: Any, agent_id: str | None, hours: float = 24, *, now: datetime | None = None
+    store: EngineSource, agent_id: str | None, hours: float = 24, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Metrics rows of the last ``hours`` (by ``period_end``), newest first.
 

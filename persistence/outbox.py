@@ -26,7 +26,7 @@ from sqlalchemy import Connection
 from persistence.errors import DataRejected, wrap_db_errors
 from persistence.formatting import one_line
 from persistence.sql import queries
-from persistence.sql_store import engine_of
+from persistence.sql_store import EngineSource, engine_of
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _exists(conn: Connection) -> bool:
 
 
 # --- writing -----------------------------------------------------------------------
-def append(engine: Any, op: str, payload: dict[str, Any], items: int = 1) -> None:
+def append(engine: EngineSource, op: str, payload: dict[str, Any], items: int = 1) -> None:
     """Keep one missed call for replay (in the primary; raises the store's errors)."""
     body = json.dumps(payload, separators=(",", ":"), default=str)
     with wrap_db_errors(), engine_of(engine).begin() as conn:
@@ -86,7 +86,7 @@ def append(engine: Any, op: str, payload: dict[str, Any], items: int = 1) -> Non
 
 
 # --- reading -----------------------------------------------------------------------
-def backlog(engine: Any) -> int:
+def backlog(engine: EngineSource) -> int:
     """Rows waiting for replay (dead ones excluded); 0 when the table does not exist."""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
         if not _exists(conn):
@@ -94,13 +94,13 @@ def backlog(engine: Any) -> int:
         return int(conn.exec_driver_sql(_q("backlog")).scalar_one())
 
 
-def has_backlog(engine: Any) -> bool:
+def has_backlog(engine: EngineSource) -> bool:
     """Whether anything waits for replay (cheap: one index probe)."""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
         return bool(conn.exec_driver_sql(_q("has_backlog")).scalar())
 
 
-def stats(engine: Any) -> dict[str, Any]:
+def stats(engine: EngineSource) -> dict[str, Any]:
     """Backlog (rows and the transitions / calls in them), dead rows, the oldest
     waiting row's age in seconds and the last replay error."""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
@@ -114,7 +114,9 @@ def stats(engine: Any) -> dict[str, Any]:
 
 
 # --- replay ------------------------------------------------------------------------
-def replay(engine: Any, apply: Apply, *, chunk: int = 200, budget_s: float = 20.0) -> ReplayResult:
+def replay(
+    engine: EngineSource, apply: Apply, *, chunk: int = 200, budget_s: float = 20.0
+) -> ReplayResult:
     """Apply waiting rows to the mirror in id order, ``chunk`` rows per transaction,
     until none is left, the mirror fails, or ``budget_s`` is spent.
 

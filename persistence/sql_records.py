@@ -22,12 +22,13 @@ from persistence import mirror_effects as fx
 from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.schema import agent_executions, agent_instances, agent_metrics, system_health
+from persistence.sql_store import SQLStore
 
 
 class SQLRecords:
     """Record calls on ``store.engine`` (an :class:`persistence.sql_store.SQLStore`)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
 
     @property
@@ -141,7 +142,10 @@ class SQLRecords:
             changes["updated_at"] = func.now()
         stmt = stmt.on_conflict_do_update(index_elements=[key], set_=changes)
         with wrap_db_errors(), self.engine.begin() as conn:
-            return r.jsonable(dict(conn.execute(stmt.returning(table)).mappings().one()))
+            saved: dict[str, Any] = r.jsonable(
+                dict(conn.execute(stmt.returning(table)).mappings().one())
+            )
+            return saved
 
     def _update(self, table: Table, where: Any, row: dict[str, Any]) -> dict[str, Any]:
         if "updated_at" in table.c:
