@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistence.sql_store import SQLStore
-from tests.integration.test_realtime_bridge import db, insert_executions
+from tests.support.realtime_rows import db, insert_executions
 from tests.support.soketi import SoketiServer
 from tests.support.workers import wait_for
 from workers.realtime import RealtimeIntegrationService
