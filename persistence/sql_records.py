@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from persistence import health as _health
@@ -131,7 +131,7 @@ class SQLRecords:
         return (time.perf_counter() - start) * 1000
 
     # --- helpers -------------------------------------------------------------------
-    def _select(self, stmt: Any) -> list[dict[str, Any]]:
+    def _select(self, stmt: Select[Any]) -> list[dict[str, Any]]:
         with wrap_db_errors(), self.engine.connect() as conn:
             return [r.jsonable(dict(m)) for m in conn.execute(stmt).mappings()]
 
@@ -147,7 +147,9 @@ class SQLRecords:
             )
             return saved
 
-    def _update(self, table: Table, where: Any, row: dict[str, Any]) -> dict[str, Any]:
+    def _update(
+        self, table: Table, where: ColumnElement[bool], row: dict[str, Any]
+    ) -> dict[str, Any]:
         if "updated_at" in table.c:
             row = {**row, "updated_at": func.now()}
         stmt = update(table).where(where).values(**row).returning(table)

@@ -25,6 +25,7 @@ from typing import Any
 from celery import Celery
 
 from persistence.health import (
+    RecordingOnEngine,
     fail_lost_executions,
     mark_stale_instances,
     purge_old,
@@ -78,7 +79,7 @@ def run_reap_stale(
     marks = None if mirror is None else _mirror_offline(mirror)
     offline = mark_stale_instances(store, stale, on_offline=marks)
     # Mirrored, the "worker lost" failures are transitions with their event ids.
-    recorder: Any = store if mirror is None else MirroredStore(store, mirror)
+    recorder: RecordingOnEngine = store if mirror is None else MirroredStore(store, mirror)
     lost = fail_lost_executions(
         recorder, settings.visibility_timeout, stale_s=stale, on_offline=marks
     )
