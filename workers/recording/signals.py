@@ -15,6 +15,7 @@ import atexit
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from celery import signals
 
 from persistence import wire
 from persistence.lifecycle import stable_event_id
+from workers.recording import request
+from workers.recording.held_running import HeldRunning
 from workers.recording.sink import EventSink
 from workers.routing import agent_type_of, priority_name
 from workers.settings import Settings, get_settings
@@ -43,6 +46,10 @@ _received_attempts: OrderedDict[str, int] = OrderedDict()
 _MAX_TRACKED = 10_000
 _worker_hostname: str | None = None
 _in_worker = False
+# The sink is one socket: the held-running thread and the task's thread take turns.
+_emit_lock = threading.Lock()
+_held: HeldRunning | None = None
+_held_pid = 0
 
 
 def get_sink() -> EventSink | None:
@@ -93,6 +100,9 @@ def flush() -> None:
 
 @signals.worker_process_shutdown.connect
 def _on_process_shutdown(**_: Any) -> None:
+    held = _held.take() if _held is not None and _held_pid == os.getpid() else None
+    if held is not None:
+        _emit([held])
     flush()
 
 
@@ -108,13 +118,40 @@ def _emit(evs: list[dict[str, Any]], final: bool = True) -> None:
     try:
         sink = get_sink()
         if sink is not None:
-            sink.emit(evs, final=final)
+            with _emit_lock:
+                sink.emit(evs, final=final)
     except Exception:  # never fail a task or a publish because of recording
         logger.exception("could not record lifecycle event", extra={"action": "emit_failed"})
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def held_running() -> HeldRunning | None:
+    """This pool process's holder of ``running`` events; None when holding is off."""
+    global _held, _held_pid
+    if not _in_worker:
+        return None
+    if _held is None or _held_pid != os.getpid():
+        hold_ms = get_settings().running_hold_ms
+        if hold_ms <= 0:
+            return None
+        _held = HeldRunning(hold_ms / 1000, lambda evs: _emit(evs, final=False))
+        _held_pid = os.getpid()
+    return _held
+
+
+def running_event_id(task_id: str, attempt: int, hostname: str | None, pid: int) -> str:
+    """The id of a held ``running``: the pool process and, after its loss, the main
+    process derive the same one (``workers/recording/request.py``)."""
+    return stable_event_id(task_id, attempt, "running", hostname, pid).hex
+
+
+def _with_held(ev: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's last event, preceded by its ``running`` if that is still held."""
+    held = _held.take() if _held is not None and _held_pid == os.getpid() else None
+    return [ev] if held is None else [held, ev]
 
 
 def _error(exc: BaseException | None) -> dict[str, Any]:
@@ -211,22 +248,26 @@ def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, 
         return
     req = task.request
     req.agentq_started = time.perf_counter()
-    _emit(
-        [
-            wire.transition(
-                _new_id(),
-                task_id,
-                "running",
-                req.retries or 0,
-                time.time(),
-                agent_type,
-                str((kwargs or {}).get("task_type", "")),
-                worker=req.hostname,
-                trace=_trace(req),
-            )
-        ],
-        final=False,  # the task's end follows in this process, and waits for both replies
+    attempt = req.retries or 0
+    held = held_running()
+    ev = wire.transition(
+        running_event_id(task_id, attempt, req.hostname, os.getpid())
+        if held is not None
+        else _new_id(),
+        task_id,
+        "running",
+        attempt,
+        time.time(),
+        agent_type,
+        str((kwargs or {}).get("task_type", "")),
+        worker=req.hostname,
+        trace=_trace(req),
     )
+    if held is not None:
+        held.hold(ev)  # sent with the task's end, or on its own when the hold expires
+    else:
+        # the task's end follows in this process, and waits for both replies
+        _emit([ev], final=False)
 
 
 def _trace(req: Any) -> str | None:
@@ -246,7 +287,7 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     req = sender.request
     out = result if isinstance(result, dict) else {"output_data": result}
     _emit(
-        [
+        _with_held(
             wire.transition(
                 _new_id(),
                 req.id,
@@ -263,7 +304,7 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
                 },
                 trace=_trace(req),
             )
-        ]
+        )
     )
 
 
@@ -279,7 +320,7 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
     )
     result["execution_time_seconds"] = _elapsed(request)
     _emit(
-        [
+        _with_held(
             wire.transition(
                 _new_id(),
                 request.id,
@@ -292,7 +333,7 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
                 result=result,
                 trace=_trace(request),
             )
-        ]
+        )
     )
 
 
@@ -323,7 +364,7 @@ def on_failure(
     if einfo is not None:
         result["traceback"] = str(getattr(einfo, "traceback", ""))[-4000:]
     _emit(
-        [
+        _with_held(
             wire.transition(
                 event_id,
                 task_id,
@@ -336,7 +377,7 @@ def on_failure(
                 result=result,
                 trace=_trace(req) if in_task else None,
             )
-        ]
+        )
     )
 
 
@@ -389,6 +430,33 @@ def on_revoked(
 
 
 @signals.celeryd_after_setup.connect
-def on_worker_setup(sender: str | None = None, **_: Any) -> None:
+def on_worker_setup(sender: str | None = None, instance: Any = None, **_: Any) -> None:
     global _worker_hostname
     _worker_hostname = sender
+    app = getattr(instance, "app", None)
+    if app is not None and get_settings().recording and get_settings().running_hold_ms > 0:
+        request.install(app)  # the main process records a held running its pool lost
+
+
+def record_lost_running(req: Any) -> None:
+    """Main process: the ``running`` of a job whose pool process died (``request.py``)."""
+    agent_type = agent_type_of(getattr(req, "name", "") or "")
+    if agent_type is None:
+        return
+    try:
+        attempt = (getattr(req, "request_dict", None) or {}).get("retries") or 0
+        kwargs = req.kwargs if isinstance(req.kwargs, dict) else {}
+        ev = wire.transition(
+            running_event_id(req.id, attempt, req.hostname, req.worker_pid),
+            req.id,
+            "running",
+            attempt,
+            req.time_start,
+            agent_type,
+            str(kwargs.get("task_type", "")),
+            worker=req.hostname,
+        )
+    except Exception:
+        logger.exception("could not record a lost running", extra={"action": "emit_failed"})
+        return
+    _emit([ev])
