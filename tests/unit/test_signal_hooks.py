@@ -43,7 +43,8 @@ from tasks.registry import get_spec
 from workers.app import app
 from workers.beat.names import AGGREGATE_METRICS
 from workers.producer import enqueue
-from workers.recording import bootsteps, signals
+from workers.recording import bootsteps, hook_state, signals
+from workers.recording.hook_state import HookState
 from workers.routing import BEAT_QUEUE
 from workers.settings import get_settings
 
@@ -88,14 +89,8 @@ class CapturingSink:
 
 
 def fresh_hook_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hooks' module state as in a new process; put back after the test."""
-    monkeypatch.setattr(signals, "_sink", None)
-    monkeypatch.setattr(signals, "_sink_pid", 0)
-    monkeypatch.setattr(signals, "_disabled", None)
-    monkeypatch.setattr(signals, "_publishing", {})
-    monkeypatch.setattr(signals, "_received_attempts", OrderedDict())
-    monkeypatch.setattr(signals, "_worker_hostname", None)
-    monkeypatch.setattr(signals, "_in_worker", False)
+    """The hooks' state as in a new process; put back after the test."""
+    monkeypatch.setattr(signals, "state", HookState())
 
 
 @pytest.fixture
@@ -103,9 +98,9 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturingSink]:
     """This process's sink is a CapturingSink, and the hooks' state starts empty."""
     fresh_hook_state(monkeypatch)
     capturing = CapturingSink()
-    monkeypatch.setattr(signals, "_sink", capturing)
-    monkeypatch.setattr(signals, "_sink_pid", os.getpid())
-    monkeypatch.setattr(signals, "_disabled", False)
+    signals.state.sink_ = capturing  # type: ignore[assignment]
+    signals.state.sink_pid = os.getpid()
+    signals.state.disabled = False
     yield capturing
     assert capturing.rejected == [], "the strict decoder refused an event"
 
@@ -258,7 +253,7 @@ def test_a_publish_records_pending_with_the_request_then_queued(
     assert pending["id"] == stable_event_id(task_id, 0, "pending").hex
     assert queued["id"] == stable_event_id(task_id, 0, "queued").hex
     assert before <= pending["at"] <= queued["at"] <= after
-    assert signals._publishing == {}  # before -> after: nothing left in flight
+    assert signals.state.publishing == {}  # before -> after: nothing left in flight
     assert take(broker).id == task_id
 
 
@@ -337,12 +332,12 @@ def test_publishes_in_flight_are_bounded(
     sink: CapturingSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A publish that fails never reaches after_task_publish: its entry would stay.
-    monkeypatch.setattr(signals, "_MAX_TRACKED", 2)
+    monkeypatch.setattr(hook_state, "MAX_TRACKED", 2)
     for task_id in ("a", "b", "c", "d"):
         celery_signals.before_task_publish.send(
             sender="agents.content_generator", headers={"id": task_id, "retries": 0}
         )
-    assert list(signals._publishing) == [("d", 0)]
+    assert list(signals.state.publishing) == [("d", 0)]
     assert sink.events == []
 
 
@@ -601,13 +596,13 @@ def test_a_result_that_is_not_a_dict_is_the_output(sink: CapturingSink) -> None:
 def test_task_received_remembers_the_attempt_of_each_delivery(
     sink: CapturingSink, broker: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signals, "_MAX_TRACKED", 2)
+    monkeypatch.setattr(hook_state, "MAX_TRACKED", 2)
     ids = [publish_test_task("slow", retries=n) for n in (0, 2, 1)]
     sink.batches.clear()
     for _ in ids:
         receive(take(broker))
     # Only tasks in flight matter: the oldest is forgotten past the bound.
-    assert signals._received_attempts == OrderedDict([(ids[1], 2), (ids[2], 1)])
+    assert signals.state.received_attempts == OrderedDict([(ids[1], 2), (ids[2], 1)])
     assert sink.events == []
 
 
@@ -828,7 +823,7 @@ def test_tasks_other_than_agents_are_not_recorded(sink: CapturingSink, broker: C
     with revoked_by_id(request.id):
         assert request.revoked()
     assert sink.events == []
-    assert signals._publishing == {} and signals._received_attempts == {}
+    assert signals.state.publishing == {} and signals.state.received_attempts == {}
 
 
 @pytest.mark.parametrize(
@@ -853,7 +848,7 @@ def test_a_signal_without_its_task_or_request_records_nothing(
     }
     signal.send(**named)
     assert sink.events == []
-    assert signals._publishing == {} and signals._received_attempts == {}
+    assert signals.state.publishing == {} and signals.state.received_attempts == {}
 
 
 # --- the sink: one per process, flushed at shutdown ----------------------------------------
@@ -870,8 +865,8 @@ def sink_factory(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         )
         return CapturingSink()
 
-    monkeypatch.setattr(signals, "EventSink", build)
-    monkeypatch.setattr(signals, "atexit", SimpleNamespace(register=factory.at_exit.append))
+    monkeypatch.setattr(hook_state, "EventSink", build)
+    monkeypatch.setattr(hook_state, "atexit", SimpleNamespace(register=factory.at_exit.append))
     return factory
 
 
@@ -888,14 +883,14 @@ def test_each_process_builds_its_own_sink_once(sink_factory: SimpleNamespace) ->
         }
     ]
     # A producer, beat, a worker's main process: the last replies are read at exit.
-    assert sink_factory.at_exit == [signals.flush]
+    assert sink_factory.at_exit == [signals.state.flush]
 
     # After a fork, the parent's sink (its socket) is not this process's.
-    signals._sink_pid = os.getpid() + 1
+    signals.state.sink_pid = os.getpid() + 1
     second = signals.get_sink()
     assert second is not first and signals.get_sink() is second
     assert len(sink_factory.built) == 2
-    assert sink_factory.at_exit == [signals.flush]  # pool children flush at their shutdown
+    assert sink_factory.at_exit == [signals.state.flush]  # pool children flush at their shutdown
 
 
 def test_a_worker_waits_for_each_reply_unless_told_otherwise(
@@ -948,7 +943,7 @@ def test_a_pool_child_flushes_its_sink_as_it_exits(sink: CapturingSink) -> None:
 def test_a_sink_inherited_from_the_parent_is_not_flushed(
     sink: CapturingSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signals, "_sink_pid", os.getpid() + 1)
+    monkeypatch.setattr(signals.state, "sink_pid", os.getpid() + 1)
     celery_signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
     assert sink.calls == []
 
@@ -988,4 +983,4 @@ def test_the_worker_goes_offline_then_flushes_at_shutdown(
 def test_reset_closes_and_forgets_the_sink(sink: CapturingSink) -> None:
     signals.reset()
     assert sink.closed
-    assert signals._sink is None and signals._disabled is None
+    assert signals.state.sink_ is None and signals.state.disabled is None
