@@ -24,9 +24,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from persistence.lifecycle import stable_event_id
+
 logger = logging.getLogger(__name__)
 
 Send = Callable[[list[dict[str, Any]]], None]
+
+
+def running_event_id(task_id: str, attempt: int, hostname: str | None, pid: int) -> str:
+    """The id of a held ``running``: the pool process and, after its loss, the main
+    process derive the same one (``workers/recording/request.py``)."""
+    return stable_event_id(task_id, attempt, "running", hostname, pid).hex
 
 
 class HeldRunning:

@@ -23,6 +23,7 @@ from celery import signals
 from persistence import wire
 from persistence.lifecycle import stable_event_id
 from workers.recording import request
+from workers.recording.held_running import running_event_id
 from workers.recording.hook_state import HookState
 from workers.recording.sink import EventSink
 from workers.routing import agent_type_of, priority_name
@@ -74,12 +75,6 @@ def _emit(evs: list[dict[str, Any]], final: bool = True) -> None:
 
 def _new_id() -> str:
     return uuid.uuid4().hex
-
-
-def running_event_id(task_id: str, attempt: int, hostname: str | None, pid: int) -> str:
-    """The id of a held ``running``: the pool process and, after its loss, the main
-    process derive the same one (``workers/recording/request.py``)."""
-    return stable_event_id(task_id, attempt, "running", hostname, pid).hex
 
 
 def _with_held(ev: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,7 +156,9 @@ def on_after_publish(
                 task_id=task_id,
                 status="queued",
                 attempt=attempt,
-                at=now,
+                # The time the publish began, as pending's: a worker may start the task
+                # before this hook runs (a retry published from a busy pool process).
+                at=published_at or now,
                 agent_type=agent_type,
                 task_type=task_type,
                 trace=tp,
@@ -364,28 +361,4 @@ def on_worker_setup(sender: str | None = None, instance: Any = None, **_: Any) -
     state.worker_hostname = sender
     app = getattr(instance, "app", None)
     if app is not None and get_settings().recording and get_settings().running_hold_ms > 0:
-        request.install(app)  # the main process records a held running its pool lost
-
-
-def record_lost_running(req: Any) -> None:
-    """Main process: the ``running`` of a job whose pool process died (``request.py``)."""
-    agent_type = agent_type_of(getattr(req, "name", "") or "")
-    if agent_type is None:
-        return
-    try:
-        attempt = (getattr(req, "request_dict", None) or {}).get("retries") or 0
-        kwargs = req.kwargs if isinstance(req.kwargs, dict) else {}
-        ev = wire.transition(
-            event_id=running_event_id(req.id, attempt, req.hostname, req.worker_pid),
-            task_id=req.id,
-            status="running",
-            attempt=attempt,
-            at=req.time_start,
-            agent_type=agent_type,
-            task_type=str(kwargs.get("task_type", "")),
-            worker=req.hostname,
-        )
-    except Exception:
-        logger.exception("could not record a lost running", extra={"action": "emit_failed"})
-        return
-    _emit([ev])
+        request.install(app, _emit)  # the main process records a held running its pool lost
