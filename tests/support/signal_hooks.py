@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,6 +39,7 @@ from persistence import wire
 from tasks.registry import get_spec
 from workers.app import app
 from workers.recording import signals
+from workers.recording.hook_state import HookState
 from workers.settings import get_settings
 
 POOL_HOST = "pool@agentq-test"  # the worker's name, as the requests it runs carry it
@@ -82,14 +83,8 @@ class CapturingSink:
 
 
 def fresh_hook_state(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hooks' module state as in a new process; put back after the test."""
-    monkeypatch.setattr(signals, "_sink", None)
-    monkeypatch.setattr(signals, "_sink_pid", 0)
-    monkeypatch.setattr(signals, "_disabled", None)
-    monkeypatch.setattr(signals, "_publishing", {})
-    monkeypatch.setattr(signals, "_received_attempts", OrderedDict())
-    monkeypatch.setattr(signals, "_worker_hostname", None)
-    monkeypatch.setattr(signals, "_in_worker", False)
+    """The hooks' state as in a new process; put back after the test."""
+    monkeypatch.setattr(signals, "state", HookState())
 
 
 @pytest.fixture
@@ -97,9 +92,9 @@ def sink(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturingSink]:
     """This process's sink is a CapturingSink, and the hooks' state starts empty."""
     fresh_hook_state(monkeypatch)
     capturing = CapturingSink()
-    monkeypatch.setattr(signals, "_sink", capturing)
-    monkeypatch.setattr(signals, "_sink_pid", os.getpid())
-    monkeypatch.setattr(signals, "_disabled", False)
+    signals.state.sink_ = capturing  # type: ignore[assignment]
+    signals.state.sink_pid = os.getpid()
+    signals.state.disabled = False
     yield capturing
     assert capturing.rejected == [], "the strict decoder refused an event"
 

@@ -35,19 +35,19 @@ from tests.support.signal_hooks import (
 )
 from workers.app import app
 from workers.producer import enqueue
-from workers.recording import signals
+from workers.recording import hook_state, signals
 
 
 def test_task_received_remembers_the_attempt_of_each_delivery(
     sink: CapturingSink, broker: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signals, "_MAX_TRACKED", 2)
+    monkeypatch.setattr(hook_state, "MAX_TRACKED", 2)
     ids = [publish_test_task("slow", retries=n) for n in (0, 2, 1)]
     sink.batches.clear()
     for _ in ids:
         receive(take(broker))
     # Only tasks in flight matter: the oldest is forgotten past the bound.
-    assert signals._received_attempts == OrderedDict([(ids[1], 2), (ids[2], 1)])
+    assert signals.state.received_attempts == OrderedDict([(ids[1], 2), (ids[2], 1)])
     assert sink.events == []
 
 

@@ -51,7 +51,7 @@ def test_tasks_other_than_agents_are_not_recorded(sink: CapturingSink, broker: C
     with revoked_by_id(request.id):
         assert request.revoked()
     assert sink.events == []
-    assert signals._publishing == {} and signals._received_attempts == {}
+    assert signals.state.publishing == {} and signals.state.received_attempts == {}
 
 
 @pytest.mark.parametrize(
@@ -76,4 +76,4 @@ def test_a_signal_without_its_task_or_request_records_nothing(
     }
     signal.send(**named)
     assert sink.events == []
-    assert signals._publishing == {} and signals._received_attempts == {}
+    assert signals.state.publishing == {} and signals.state.received_attempts == {}

@@ -25,7 +25,7 @@ from tests.support.signal_hooks import (
     take,
 )
 from workers.producer import enqueue
-from workers.recording import signals
+from workers.recording import hook_state, signals
 
 
 def test_a_publish_records_pending_with_the_request_then_queued(
@@ -70,7 +70,7 @@ def test_a_publish_records_pending_with_the_request_then_queued(
     assert pending["id"] == stable_event_id(task_id, 0, "pending").hex
     assert queued["id"] == stable_event_id(task_id, 0, "queued").hex
     assert before <= pending["at"] <= queued["at"] <= after
-    assert signals._publishing == {}  # before -> after: nothing left in flight
+    assert signals.state.publishing == {}  # before -> after: nothing left in flight
     assert take(broker).id == task_id
 
 
@@ -149,12 +149,12 @@ def test_publishes_in_flight_are_bounded(
     sink: CapturingSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A publish that fails never reaches after_task_publish: its entry would stay.
-    monkeypatch.setattr(signals, "_MAX_TRACKED", 2)
+    monkeypatch.setattr(hook_state, "MAX_TRACKED", 2)
     for task_id in ("a", "b", "c", "d"):
         celery_signals.before_task_publish.send(
             sender="agents.content_generator", headers={"id": task_id, "retries": 0}
         )
-    assert list(signals._publishing) == [("d", 0)]
+    assert list(signals.state.publishing) == [("d", 0)]
     assert sink.events == []
 
 

@@ -24,7 +24,7 @@ from tests.support.signal_hooks import (
     run_in_pool_child,
     take,
 )
-from workers.recording import bootsteps, signals
+from workers.recording import bootsteps, hook_state, signals
 from workers.settings import get_settings
 
 
@@ -41,8 +41,8 @@ def sink_factory(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         )
         return CapturingSink()
 
-    monkeypatch.setattr(signals, "EventSink", build)
-    monkeypatch.setattr(signals, "atexit", SimpleNamespace(register=factory.at_exit.append))
+    monkeypatch.setattr(hook_state, "EventSink", build)
+    monkeypatch.setattr(hook_state, "atexit", SimpleNamespace(register=factory.at_exit.append))
     return factory
 
 
@@ -59,14 +59,14 @@ def test_each_process_builds_its_own_sink_once(sink_factory: SimpleNamespace) ->
         }
     ]
     # A producer, beat, a worker's main process: the last replies are read at exit.
-    assert sink_factory.at_exit == [signals.flush]
+    assert sink_factory.at_exit == [signals.state.flush]
 
     # After a fork, the parent's sink (its socket) is not this process's.
-    signals._sink_pid = os.getpid() + 1
+    signals.state.sink_pid = os.getpid() + 1
     second = signals.get_sink()
     assert second is not first and signals.get_sink() is second
     assert len(sink_factory.built) == 2
-    assert sink_factory.at_exit == [signals.flush]  # pool children flush at their shutdown
+    assert sink_factory.at_exit == [signals.state.flush]  # pool children flush at their shutdown
 
 
 def test_a_worker_waits_for_each_reply_unless_told_otherwise(
@@ -119,7 +119,7 @@ def test_a_pool_child_flushes_its_sink_as_it_exits(sink: CapturingSink) -> None:
 def test_a_sink_inherited_from_the_parent_is_not_flushed(
     sink: CapturingSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(signals, "_sink_pid", os.getpid() + 1)
+    monkeypatch.setattr(signals.state, "sink_pid", os.getpid() + 1)
     celery_signals.worker_process_shutdown.send(sender=None, pid=os.getpid(), exitcode=0)
     assert sink.calls == []
 
@@ -159,4 +159,4 @@ def test_the_worker_goes_offline_then_flushes_at_shutdown(
 def test_reset_closes_and_forgets_the_sink(sink: CapturingSink) -> None:
     signals.reset()
     assert sink.closed
-    assert signals._sink is None and signals._disabled is None
+    assert signals.state.sink_ is None and signals.state.disabled is None
