@@ -26,10 +26,9 @@ from typing import Any
 
 import psycopg
 
-from persistence.metrics import aggregate_metrics, store_agent_metrics
+from persistence.metrics import aggregate_metrics, aggregate_sql, store_agent_metrics
 from persistence.migration_service import MigrationService
 from persistence.schema import AGENT_TYPE_VALUES
-from persistence.sql import queries
 from persistence.sql_store import SQLStore
 
 DB_NAME = "agentq_bench_metrics"
@@ -182,7 +181,7 @@ def _same(a: list[tuple[Any, ...]], b: list[tuple[Any, ...]]) -> bool:
 
 
 def _explain(conn: psycopg.Connection[Any], now: datetime, minutes: int) -> str:
-    sql = "EXPLAIN " + queries("metrics.sql")["aggregate_metrics"]
+    sql = "EXPLAIN " + aggregate_sql()
     params = {"minutes": minutes, "now": now, "backfill": 1}
     with conn.transaction():
         conn.execute("SET LOCAL jit = off")  # as aggregate_metrics runs it

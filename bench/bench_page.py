@@ -34,7 +34,7 @@ import psycopg
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
-from tests.e2e.test_realtime_e2e import BridgeProcess
+from tests.support.bridge import BridgeProcess
 from tests.support.page import ServeProcess, chromium
 from tests.support.soketi import SoketiServer
 from tests.support.workers import wait_for

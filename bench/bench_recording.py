@@ -25,7 +25,8 @@ benchmark's own polling connection is left out). See bench/README.md.
 The benchmark uses its own database (agentq_bench, migrated here; AGENTQ_BENCH_DB) and Redis
 DB 12 (AGENTQ_BENCH_REDIS_DB),
 both emptied before every run. Variants of (b) on request (--configs): d, s (confirm
-modes), r (XADDs through redis-py's Connection, bench/redispy_app.py).
+modes), r (XADDs through redis-py's Connection, bench/redispy_app.py), k (running held and
+sent with the task's end, AGENTQ_RUNNING_HOLD_MS=100).
 
 This module is the command line and the run loop; bench/recording/ holds the rest:
 configs (configurations, targets, results), procstat (/proc), harness (the runs),

@@ -23,7 +23,7 @@ from typing import Any
 
 from persistence.errors import wrap_db_errors
 from persistence.sql import queries
-from persistence.sql_store import engine_of
+from persistence.sql_store import EngineSource, engine_of
 
 SQL_FILE = "browse.sql"
 Cursor = tuple[datetime, str]
@@ -49,7 +49,7 @@ def decode_cursor(text: str) -> Cursor:
 
 
 def list_executions(
-    store: Any,
+    store: EngineSource,
     *,
     status: str | None = None,
     agent_type: str | None = None,
@@ -78,7 +78,7 @@ def list_executions(
     return rows, (rows[-1]["created_at"], rows[-1]["task_id"])
 
 
-def list_agents(store: Any, stale_s: float = 60.0) -> list[dict[str, Any]]:
+def list_agents(store: EngineSource, stale_s: float = 60.0) -> list[dict[str, Any]]:
     """Every agent instance, with ``heartbeat_age_seconds`` and ``online`` (not offline,
     a heartbeat within ``stale_s``), by agent type and worker."""
     with wrap_db_errors(), engine_of(store).connect() as conn:

@@ -34,14 +34,14 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.lifecycle import TaskStatus, Transition, stable_event_id
 from persistence.sql import queries
-from persistence.sql_store import SQLStore
-from persistence.store import agent_id
+from persistence.sql_store import HasEngine, SQLStore
+from persistence.store import Store, agent_id
 
 SEED_TABLES = ("agent_instances", "agent_executions", "agent_metrics")
 HEALTH_SCORE = {"healthy": 100.0, "degraded": 50.0, "unhealthy": 0.0}
@@ -212,8 +212,13 @@ def mark_stale_instances(
     return len(changed)
 
 
+class RecordingOnEngine(HasEngine, Store, Protocol):
+    """A store that records transitions and reads on an engine: the primary SQLStore, or
+    the mirrored store (which records in both databases)."""
+
+
 def fail_lost_executions(
-    store: SQLStore,
+    store: RecordingOnEngine,
     visibility_timeout_s: float,
     *,
     stale_s: float = 60.0,

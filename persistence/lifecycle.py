@@ -3,7 +3,8 @@
 Signals reach us from several processes, in any order, sometimes twice. Two rules
 keep an execution's record right (docs/architecture.md, "The precedence rule"). This
 module is the reference model: the SQL function ``agentq_record_batch``
-(``persistence/sql/0007_record_batch_speed.sql``) implements the same merge set-based, and
+(``persistence/sql/0011_trace_id.sql``, its newest revision) implements the same merge
+set-based, and
 ``tests/integration/test_sql_store.py`` proves (hypothesis) that both give the same rows:
 
 * **Current state** moves only forward: a transition replaces the stored status
@@ -100,7 +101,8 @@ class Patch:
 
     Each field group comes from the greatest transition of a subset, so patches
     combine associatively and commutatively, and :func:`merge` of a patch into a
-    row is what ``persistence/sql/queries.sql`` (upsert_executions) does in SQL:
+    row is what ``agentq_record_batch_within()`` (``persistence/sql/0011_trace_id.sql``)
+    does in SQL, step 3:
 
     * state (status, retry_count, status_at, worker, result): the greatest
       transition by (attempt, rank, time);

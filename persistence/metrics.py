@@ -17,6 +17,7 @@ none does); ``tasks_per_minute`` / ``tasks_per_hour`` are finished / period leng
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +27,28 @@ from persistence.errors import wrap_db_errors
 from persistence.records import jsonable
 from persistence.schema import agent_metrics
 from persistence.sql import queries
-from persistence.sql_store import engine_of
+from persistence.sql_store import EngineSource, engine_of
 
 SQL_FILE = "metrics.sql"
 
 
+@functools.cache
+def aggregate_sql() -> str:
+    """metrics.sql's ``aggregate_metrics`` with its column lists filled in from the
+    ``metric_columns`` block (one list for both upserts' inserts and updates)."""
+    q = queries(SQL_FILE)
+    lines = [ln for ln in q["metric_columns"].splitlines() if not ln.lstrip().startswith("--")]
+    columns = [c.strip() for c in " ".join(lines).split(",") if c.strip()]
+    update = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    return (
+        q["aggregate_metrics"]
+        .replace("{metric_columns}", ", ".join(columns))
+        .replace("{update_metric_columns}", update)
+    )
+
+
 def aggregate_metrics(
-    engine_or_store: Any,
+    engine_or_store: EngineSource,
     *,
     period_minutes: int = 5,
     now: datetime | None = None,
@@ -58,7 +74,7 @@ def aggregate_metrics(
 
 
 def aggregate_metrics_rows(
-    engine_or_store: Any,
+    engine_or_store: EngineSource,
     *,
     period_minutes: int = 5,
     now: datetime | None = None,
@@ -71,7 +87,12 @@ def aggregate_metrics_rows(
 
 
 def _aggregate(
-    engine_or_store: Any, period_minutes: int, now: datetime | None, backfill: int, *, rows: bool
+    engine_or_store: EngineSource,
+    period_minutes: int,
+    now: datetime | None,
+    backfill: int,
+    *,
+    rows: bool,
 ) -> list[Any]:
     if period_minutes < 1 or backfill < 1:
         raise ValueError("period_minutes and backfill_periods must be at least 1")
@@ -79,14 +100,14 @@ def _aggregate(
     params = {"minutes": period_minutes, "now": now, "backfill": backfill}
     with wrap_db_errors(), engine_of(engine_or_store).begin() as conn:
         conn.exec_driver_sql(q["lock_aggregation"])
-        ids = list(conn.exec_driver_sql(q["aggregate_metrics"], params).scalar_one())
+        ids = list(conn.exec_driver_sql(aggregate_sql(), params).scalar_one())
         if not rows or not ids:
             return ids
         found = conn.exec_driver_sql(q["rows_by_id"], {"ids": ids}).mappings()
         return [jsonable(dict(m)) for m in found]
 
 
-def metrics_rows(engine_or_store: Any, ids: list[str]) -> list[dict[str, Any]]:
+def metrics_rows(engine_or_store: EngineSource, ids: list[str]) -> list[dict[str, Any]]:
     """Whole ``agent_metrics`` rows by id, as :func:`aggregate_metrics_rows` gives them."""
     with wrap_db_errors(), engine_of(engine_or_store).connect() as conn:
         found = conn.exec_driver_sql(queries(SQL_FILE)["rows_by_id"], {"ids": ids}).mappings()
@@ -96,7 +117,7 @@ def metrics_rows(engine_or_store: Any, ids: list[str]) -> list[dict[str, Any]]:
 _COLUMNS = {c.name for c in agent_metrics.columns} - {"id", "created_at"}
 
 
-def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
+def store_agent_metrics(store: EngineSource, metrics: dict[str, Any]) -> str:
     """Upsert one ``agent_metrics`` row (the integration design's service call); returns its id.
 
     ``metrics`` holds column values; the instance is given by ``agent_instance_id`` or
@@ -142,7 +163,7 @@ def store_agent_metrics(store: Any, metrics: dict[str, Any]) -> str:
 
 
 def get_agent_metrics(
-    store: Any, agent_id: str | None, hours: float = 24, *, now: datetime | None = None
+    store: EngineSource, agent_id: str | None, hours: float = 24, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Metrics rows of the last ``hours`` (by ``period_end``), newest first.
 

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import pybreaker
@@ -29,7 +29,14 @@ from persistence import outbox
 from persistence import records as r
 from persistence.errors import DatabaseUnavailable, DataRejected, PersistenceError
 from persistence.metrics import metrics_rows
-from persistence.store import RecordResult, WireRecording
+from persistence.sql_store import HasEngine
+from persistence.store import RecordResult, Store, WireRecording
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from persistence.sql_records import SQLRecords
+    from persistence.sql_store import SQLStore
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +114,19 @@ class MirrorGuard:
             raise MirrorUnavailable(str(exc)) from exc
 
 
+class EffectTarget(Protocol):
+    """Where beat's effects land in the mirror (``persistence/mirror_effects.py``):
+    SQLRecords on a Supabase SQL store, or the REST store's methods of the same names."""
+
+    def put_agent_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def put_system_health(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def mark_instances_offline(self, agent_ids: Sequence[str]) -> None: ...
+
+    def delete_rows(self, table: str, keys: Sequence[str]) -> None: ...
+
+
 class Mirror:
     """The secondary database, its guard, and the outbox kept in the primary.
 
@@ -115,7 +135,9 @@ class Mirror:
     anything with an SQLAlchemy ``engine`` (the primary SQLStore).
     """
 
-    def __init__(self, store: Any, records: Any, primary: Any, guard: MirrorGuard) -> None:
+    def __init__(
+        self, store: Store, records: EffectTarget, primary: HasEngine, guard: MirrorGuard
+    ) -> None:
         self.store = store
         self.records = records
         self.primary = primary
@@ -210,7 +232,7 @@ class MirroredStore(WireRecording):
     an SQLStore (health, metrics, beat) works on it unchanged.
     """
 
-    def __init__(self, primary: Any, mirror: Mirror) -> None:
+    def __init__(self, primary: SQLStore, mirror: Mirror) -> None:
         self.primary = primary
         self.mirror = mirror
 
@@ -218,7 +240,7 @@ class MirroredStore(WireRecording):
         return f"MirroredStore({self.primary!r}, {self.mirror!r})"
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         return self.primary.engine
 
     def record_wire(self, batch: bytes) -> RecordResult:
@@ -277,7 +299,7 @@ class MirroredStore(WireRecording):
 class MirroredRecords:
     """The integration design's record calls on the primary, mirrored (see :class:`Mirror`)."""
 
-    def __init__(self, primary: Any, mirror: Mirror) -> None:
+    def __init__(self, primary: SQLRecords, mirror: Mirror) -> None:
         self.primary = primary
         self.mirror = mirror
 

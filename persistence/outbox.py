@@ -25,7 +25,8 @@ from sqlalchemy import Connection
 
 from persistence.errors import DataRejected, wrap_db_errors
 from persistence.formatting import one_line
-from persistence.sql_store import engine_of
+from persistence.sql import queries
+from persistence.sql_store import EngineSource, engine_of
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,11 @@ _REPLAY_LOCK = 7_345_100_105
 MAX_GROUP_ITEMS = 2000
 
 Apply = Callable[[str, list[dict[str, Any]]], None]
+SQL_FILE = "outbox.sql"
+
+
+def _q(name: str) -> str:
+    return queries(SQL_FILE)[name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,59 +74,39 @@ class ReplayResult:
 
 
 def _exists(conn: Connection) -> bool:
-    return bool(conn.exec_driver_sql("SELECT to_regclass('mirror_outbox') IS NOT NULL").scalar())
+    return bool(conn.exec_driver_sql(_q("table_exists")).scalar())
 
 
 # --- writing -----------------------------------------------------------------------
-def append(engine: Any, op: str, payload: dict[str, Any], items: int = 1) -> None:
+def append(engine: EngineSource, op: str, payload: dict[str, Any], items: int = 1) -> None:
     """Keep one missed call for replay (in the primary; raises the store's errors)."""
     body = json.dumps(payload, separators=(",", ":"), default=str)
     with wrap_db_errors(), engine_of(engine).begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO mirror_outbox (op, payload, items) VALUES (%(op)s, %(p)s::jsonb, %(n)s)",
-            {"op": op, "p": body, "n": items},
-        )
+        conn.exec_driver_sql(_q("append"), {"op": op, "p": body, "n": items})
 
 
 # --- reading -----------------------------------------------------------------------
-def backlog(engine: Any) -> int:
+def backlog(engine: EngineSource) -> int:
     """Rows waiting for replay (dead ones excluded); 0 when the table does not exist."""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
         if not _exists(conn):
             return 0
-        return int(
-            conn.exec_driver_sql(
-                "SELECT count(*) FROM mirror_outbox WHERE dead_at IS NULL"
-            ).scalar_one()
-        )
+        return int(conn.exec_driver_sql(_q("backlog")).scalar_one())
 
 
-def has_backlog(engine: Any) -> bool:
+def has_backlog(engine: EngineSource) -> bool:
     """Whether anything waits for replay (cheap: one index probe)."""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
-        return bool(
-            conn.exec_driver_sql(
-                "SELECT EXISTS (SELECT 1 FROM mirror_outbox WHERE dead_at IS NULL)"
-            ).scalar()
-        )
+        return bool(conn.exec_driver_sql(_q("has_backlog")).scalar())
 
 
-def stats(engine: Any) -> dict[str, Any]:
+def stats(engine: EngineSource) -> dict[str, Any]:
     """Backlog (rows and the transitions / calls in them), dead rows, the oldest
     waiting row's age in seconds and the last replay error."""
-    sql = """
-        SELECT count(*) FILTER (WHERE dead_at IS NULL) AS backlog,
-               COALESCE(sum(items) FILTER (WHERE dead_at IS NULL), 0) AS backlog_items,
-               count(*) FILTER (WHERE dead_at IS NOT NULL) AS dead,
-               EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE dead_at IS NULL))
-                   AS oldest_age_seconds,
-               (SELECT last_error FROM mirror_outbox WHERE last_error IS NOT NULL
-                 ORDER BY dead_at IS NULL DESC, id LIMIT 1) AS last_error
-        FROM mirror_outbox"""
     with wrap_db_errors(), engine_of(engine).connect() as conn:
         if not _exists(conn):
             return {"backlog": 0, "backlog_items": 0, "dead": 0, "oldest_age_seconds": None}
-        row = dict(conn.exec_driver_sql(sql).mappings().one())
+        row = dict(conn.exec_driver_sql(_q("stats")).mappings().one())
     age = row["oldest_age_seconds"]
     row["oldest_age_seconds"] = None if age is None else round(float(age), 3)
     row["backlog_items"] = int(row["backlog_items"])
@@ -128,7 +114,9 @@ def stats(engine: Any) -> dict[str, Any]:
 
 
 # --- replay ------------------------------------------------------------------------
-def replay(engine: Any, apply: Apply, *, chunk: int = 200, budget_s: float = 20.0) -> ReplayResult:
+def replay(
+    engine: EngineSource, apply: Apply, *, chunk: int = 200, budget_s: float = 20.0
+) -> ReplayResult:
     """Apply waiting rows to the mirror in id order, ``chunk`` rows per transaction,
     until none is left, the mirror fails, or ``budget_s`` is spent.
 
@@ -142,9 +130,7 @@ def replay(engine: Any, apply: Apply, *, chunk: int = 200, budget_s: float = 20.
     eng = engine_of(engine)
     while time.monotonic() < deadline:
         with wrap_db_errors(), eng.begin() as conn:
-            if not conn.exec_driver_sql(
-                "SELECT pg_try_advisory_xact_lock(%(k)s)", {"k": _REPLAY_LOCK}
-            ).scalar():
+            if not conn.exec_driver_sql(_q("try_replay_lock"), {"k": _REPLAY_LOCK}).scalar():
                 out.busy = True
                 break
             entries = _next_entries(conn, chunk)
@@ -159,11 +145,7 @@ def replay(engine: Any, apply: Apply, *, chunk: int = 200, budget_s: float = 20.
 
 
 def _next_entries(conn: Connection, chunk: int) -> list[Entry]:
-    rows = conn.exec_driver_sql(
-        "SELECT id, op, payload, items FROM mirror_outbox WHERE dead_at IS NULL "
-        "ORDER BY id LIMIT %(n)s",
-        {"n": int(chunk)},
-    ).all()
+    rows = conn.exec_driver_sql(_q("next_entries"), {"n": int(chunk)}).all()
     return [Entry(int(r[0]), str(r[1]), dict(r[2]), int(r[3])) for r in rows]
 
 
@@ -191,11 +173,7 @@ def _apply_chunk(conn: Connection, entries: list[Entry], apply: Apply, out: Repl
             _apply_group(conn, group, apply, out)
         except Exception as exc:  # the mirror is down or slow: keep the rows, stop here
             out.error = one_line(exc)
-            conn.exec_driver_sql(
-                "UPDATE mirror_outbox SET attempts = attempts + 1, last_error = %(err)s "
-                "WHERE id = %(id)s",
-                {"err": out.error, "id": group[0].id},
-            )
+            conn.exec_driver_sql(_q("note_failure"), {"err": out.error, "id": group[0].id})
             logger.warning(
                 "outbox replay stopped: %s", out.error, extra={"action": "outbox_replay_stopped"}
             )
@@ -214,16 +192,12 @@ def _apply_group(conn: Connection, group: list[Entry], apply: Apply, out: Replay
             return
         _mark_dead(conn, group[0], one_line(exc), out)
         return
-    conn.exec_driver_sql("DELETE FROM mirror_outbox WHERE id = ANY(%(ids)s)", {"ids": done})
+    conn.exec_driver_sql(_q("delete_replayed"), {"ids": done})
     out.replayed += len(done)
 
 
 def _mark_dead(conn: Connection, e: Entry, error: str, out: ReplayResult) -> None:
-    conn.exec_driver_sql(
-        "UPDATE mirror_outbox SET dead_at = now(), attempts = attempts + 1, "
-        "last_error = %(err)s WHERE id = %(id)s",
-        {"err": error, "id": e.id},
-    )
+    conn.exec_driver_sql(_q("mark_dead"), {"err": error, "id": e.id})
     out.dead += 1
     out.dead_ids.append(e.id)
     logger.error(

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import ColumnElement, Engine, Select, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from persistence import health as _health
@@ -22,12 +22,13 @@ from persistence import mirror_effects as fx
 from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.schema import agent_executions, agent_instances, agent_metrics, system_health
+from persistence.sql_store import SQLStore
 
 
 class SQLRecords:
     """Record calls on ``store.engine`` (an :class:`persistence.sql_store.SQLStore`)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: SQLStore) -> None:
         self.store = store
 
     @property
@@ -130,7 +131,7 @@ class SQLRecords:
         return (time.perf_counter() - start) * 1000
 
     # --- helpers -------------------------------------------------------------------
-    def _select(self, stmt: Any) -> list[dict[str, Any]]:
+    def _select(self, stmt: Select[Any]) -> list[dict[str, Any]]:
         with wrap_db_errors(), self.engine.connect() as conn:
             return [r.jsonable(dict(m)) for m in conn.execute(stmt).mappings()]
 
@@ -141,9 +142,14 @@ class SQLRecords:
             changes["updated_at"] = func.now()
         stmt = stmt.on_conflict_do_update(index_elements=[key], set_=changes)
         with wrap_db_errors(), self.engine.begin() as conn:
-            return r.jsonable(dict(conn.execute(stmt.returning(table)).mappings().one()))
+            saved: dict[str, Any] = r.jsonable(
+                dict(conn.execute(stmt.returning(table)).mappings().one())
+            )
+            return saved
 
-    def _update(self, table: Table, where: Any, row: dict[str, Any]) -> dict[str, Any]:
+    def _update(
+        self, table: Table, where: ColumnElement[bool], row: dict[str, Any]
+    ) -> dict[str, Any]:
         if "updated_at" in table.c:
             row = {**row, "updated_at": func.now()}
         stmt = update(table).where(where).values(**row).returning(table)

@@ -1,8 +1,8 @@
 """The SQL store: SQLAlchemy Core + psycopg 3, pooled, for any PostgreSQL.
 
 A batch of transitions is recorded in one call of ``agentq_record_batch_within()``
-(``persistence/sql/0007_record_batch_speed.sql``): the events go in as one JSON list in the
-wire format (``persistence/wire.py``) and PostgreSQL appends the new ones to the
+(``persistence/sql/0011_trace_id.sql``, its newest revision): the events go in as one
+JSON list in the wire format (``persistence/wire.py``) and PostgreSQL appends the new ones to the
 history, moves the instance counters and merges one patch per execution, in one
 transaction. The recorder passes stream entries through without decoding them.
 """
@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeAlias
 
 from sqlalchemy import Engine, create_engine
 
@@ -122,7 +122,18 @@ class SQLStore(WireRecording):
         return out
 
 
-def engine_of(engine_or_store: Any) -> Engine:
+class HasEngine(Protocol):
+    """A store on an SQLAlchemy engine (:class:`SQLStore`, the mirrored store, SQLRecords)."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+# What the set-based jobs (metrics, health, outbox, browse) run on.
+EngineSource: TypeAlias = Engine | HasEngine
+
+
+def engine_of(engine_or_store: EngineSource) -> Engine:
     """The engine of an :class:`SQLStore`, or the engine itself (set-based jobs take either)."""
     engine = getattr(engine_or_store, "engine", engine_or_store)
     if not isinstance(engine, Engine):

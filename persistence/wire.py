@@ -1,8 +1,9 @@
 """The wire format of lifecycle events: compact JSON, one list of events per stream entry.
 
-Hooks write it (``workers/events.py`` builds the dicts without any objects: they run on
-the hot path), the recorder passes it to the store as is, and PostgreSQL reads it in
-``agentq_record_batch()`` (``persistence/sql/0007_record_batch_speed.sql``). The keys are short
+Hooks write it (``workers/recording/signals.py`` builds the dicts with :func:`transition`
+and :func:`instance`, without any objects: they run on the hot path), the recorder passes
+it to the store as is, and PostgreSQL reads it in ``agentq_record_batch()``
+(``persistence/sql/0011_trace_id.sql``, the newest revision defining it). The keys are short
 because every task writes four events:
 
 ======  ===========================================================

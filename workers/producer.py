@@ -18,7 +18,7 @@ from typing import Any
 from persistence.task_ids import task_id_problem  # the one rule for ids
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput, brief, check_text, validate_input
-from workers import task_ids
+from workers import task_id_claims
 from workers.routing import PRIORITIES, task_name
 from workers.settings import get_settings
 from workers.stores import get_store
@@ -118,7 +118,7 @@ def enqueue(
     characters, so no newline), a
     ``countdown`` that is not finite or not within 0 to 366 days (in seconds), a
     ``priority`` that is not an int 0-9 or a name, a ``task_id`` already used by another
-    agent type (``workers/task_ids.py``; the same agent type again is a retry and works).
+    agent type (``workers/task_id_claims.py``; the same agent type again is a retry and works).
     """
     from workers.app import app  # the app registers the tasks and the hooks
 
@@ -133,8 +133,8 @@ def enqueue(
     if task_id is not None and (bad := task_id_problem(task_id)) is not None:
         raise InvalidAgentInput(f"task_id {bad}")
     validate_input(agent_type, task_type, input_data, settings.max_input_bytes)
-    if task_id is not None:  # one id, one agent type (workers/task_ids.py)
-        task_ids.claim(task_id, spec.agent_type)
+    if task_id is not None:  # one id, one agent type (workers/task_id_claims.py)
+        task_id_claims.claim(task_id, spec.agent_type)
     options: dict[str, Any] = {}
     if celery_priority is not None:
         options["priority"] = celery_priority

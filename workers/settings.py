@@ -87,6 +87,9 @@ class Settings(RealtimeSettings, ServeSettings):
     events_confirm: Literal["auto", "deferred", "each"] = Field(
         "auto", validation_alias="AGENTQ_EVENTS_CONFIRM"
     )
+    # A pool process holds a task's `running` this long and sends it in one entry with the
+    # task's end when the task ends first (workers/recording/held_running.py); 0: never.
+    running_hold_ms: int = Field(0, ge=0, le=60_000, validation_alias="AGENTQ_RUNNING_HOLD_MS")
     # Celery's task events (worker_send_task_events, task_send_sent_event): off, because
     # only Flower reads them and the record holds every transition. Flower switches them on
     # in running workers itself; true sends them always (and the producers' task-sent).

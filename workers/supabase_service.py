@@ -19,10 +19,14 @@ import functools
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persistence.formatting import one_line
 from persistence.records import Records
+
+if TYPE_CHECKING:
+    from persistence.mirror import Mirror
+    from workers.settings import Settings
 
 
 class SupabaseUnavailable(Exception):
@@ -125,7 +129,7 @@ def mirror_status(mirror: Any) -> dict[str, Any]:
     return out
 
 
-def build_service(settings: Any, mirror: Any = None) -> SupabaseService:
+def build_service(settings: Settings, mirror: Mirror | None = None) -> SupabaseService:
     """The service the settings name; ``mirror`` (dual mode) defaults to a new one."""
     from persistence.mirror import MirroredRecords
     from persistence.sql_records import SQLRecords

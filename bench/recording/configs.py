@@ -97,6 +97,15 @@ CONFIGS = {
     "r": Config("r", "(b), redis-py writer", "bench.redispy_app", REC, "executions"),
     # (b) as before issue 21's lever: the worker waits for the reply to running too.
     "w": Config("w", "(b), running confirmed", "bench.confirm_running_app", REC, "executions"),
+    # (b) with the pool holding running and sending it with the task's end (issue 21's
+    # lever, workers/recording/held_running.py): one stream entry per run instead of two.
+    "k": Config(
+        "k",
+        "(b), running held 100 ms",
+        "workers.app",
+        {**REC, "AGENTQ_RUNNING_HOLD_MS": "100"},
+        "executions",
+    ),
     # (b) with OpenTelemetry traces on (workers/tracing/): OTLP over HTTP to a sink in the
     # bench process (bench/recording/otlp_sink.py); "{otlp}" is its endpoint.
     "t": Config(

@@ -10,6 +10,18 @@
 SELECT pg_advisory_xact_lock(hashtext('agentq.aggregate_metrics')),
        set_config('jit', 'off', true)
 
+-- name: metric_columns
+-- The columns of an agent_metrics row that aggregate_metrics writes besides its keys
+-- (agent_instance_id, period_start), in one place: both of its upserts insert and
+-- update exactly these. A per-type row's conflict key also holds agent_type and
+-- period_duration_minutes; setting them to the same values changes nothing.
+agent_type, period_end, period_duration_minutes,
+tasks_completed, tasks_failed, tasks_cancelled, total_tasks, success_rate, error_rate,
+average_execution_time, median_execution_time, p95_execution_time,
+tasks_per_minute, tasks_per_hour, average_quality_score, average_confidence_score,
+average_user_rating, average_memory_usage_mb, peak_memory_usage_mb,
+average_cpu_usage_percent, peak_cpu_usage_percent
+
 -- name: aggregate_metrics
 -- Every closed period [period_start, period_end) of %(minutes)s minutes, aligned to
 -- multiples of it since the epoch, from the latest period already aggregated (redone,
@@ -65,98 +77,47 @@ WITH params AS (
     GROUP BY GROUPING SETS ((f.period_start, f.agent_type, f.agent_instance_id),
                             (f.period_start, f.agent_type))
 ), rows AS (
-    SELECT a.agent_instance_id, a.agent_type, a.is_type,
-           a.period_start, a.period_start + make_interval(mins => %(minutes)s) AS period_end,
+    -- Named as agent_metrics' columns, so that both upserts below list them once:
+    -- {metric_columns} is the metric_columns block, {update_metric_columns} sets each
+    -- of them from EXCLUDED (persistence/metrics.py fills both in).
+    SELECT a.agent_instance_id, a.is_type, a.period_start,
+           a.agent_type,
+           a.period_start + make_interval(mins => %(minutes)s) AS period_end,
            %(minutes)s AS period_duration_minutes,
-           a.completed, a.failed, a.cancelled, a.finished,
+           a.completed AS tasks_completed,
+           a.failed AS tasks_failed,
+           a.cancelled AS tasks_cancelled,
+           a.finished AS total_tasks,
            100.0 * a.completed / a.finished AS success_rate,
            100.0 * a.failed / a.finished AS error_rate,
-           COALESCE(a.avg_time, 0.0) AS avg_time,
-           COALESCE(a.median_time, 0.0) AS median_time,
-           COALESCE(a.p95_time, 0.0) AS p95_time,
-           a.finished::float8 / %(minutes)s AS per_minute,
-           a.finished * 60.0 / %(minutes)s AS per_hour,
-           COALESCE(a.avg_quality, 0.0) AS avg_quality,
-           COALESCE(a.avg_confidence, 0.0) AS avg_confidence,
-           COALESCE(a.avg_rating, 0.0) AS avg_rating,
-           COALESCE(a.avg_memory, 0.0) AS avg_memory,
-           COALESCE(a.peak_memory, 0.0) AS peak_memory,
-           COALESCE(a.avg_cpu, 0.0) AS avg_cpu,
-           COALESCE(a.peak_cpu, 0.0) AS peak_cpu
+           COALESCE(a.avg_time, 0.0) AS average_execution_time,
+           COALESCE(a.median_time, 0.0) AS median_execution_time,
+           COALESCE(a.p95_time, 0.0) AS p95_execution_time,
+           a.finished::float8 / %(minutes)s AS tasks_per_minute,
+           a.finished * 60.0 / %(minutes)s AS tasks_per_hour,
+           COALESCE(a.avg_quality, 0.0) AS average_quality_score,
+           COALESCE(a.avg_confidence, 0.0) AS average_confidence_score,
+           COALESCE(a.avg_rating, 0.0) AS average_user_rating,
+           COALESCE(a.avg_memory, 0.0) AS average_memory_usage_mb,
+           COALESCE(a.peak_memory, 0.0) AS peak_memory_usage_mb,
+           COALESCE(a.avg_cpu, 0.0) AS average_cpu_usage_percent,
+           COALESCE(a.peak_cpu, 0.0) AS peak_cpu_usage_percent
     FROM agg a
     WHERE a.is_type = 1 OR a.agent_instance_id IS NOT NULL
 ), per_instance AS (
-    INSERT INTO agent_metrics AS m (
-        agent_instance_id, agent_type, period_start, period_end, period_duration_minutes,
-        tasks_completed, tasks_failed, tasks_cancelled, total_tasks, success_rate, error_rate,
-        average_execution_time, median_execution_time, p95_execution_time,
-        tasks_per_minute, tasks_per_hour, average_quality_score, average_confidence_score,
-        average_user_rating, average_memory_usage_mb, peak_memory_usage_mb,
-        average_cpu_usage_percent, peak_cpu_usage_percent)
-    SELECT agent_instance_id, agent_type, period_start, period_end, period_duration_minutes,
-           completed, failed, cancelled, finished, success_rate, error_rate,
-           avg_time, median_time, p95_time, per_minute, per_hour, avg_quality, avg_confidence,
-           avg_rating, avg_memory, peak_memory, avg_cpu, peak_cpu
+    INSERT INTO agent_metrics AS m (agent_instance_id, period_start, {metric_columns})
+    SELECT agent_instance_id, period_start, {metric_columns}
     FROM rows WHERE is_type = 0
     ORDER BY agent_instance_id, period_start
-    ON CONFLICT ON CONSTRAINT unique_agent_period DO UPDATE SET
-        agent_type = EXCLUDED.agent_type,
-        period_end = EXCLUDED.period_end,
-        period_duration_minutes = EXCLUDED.period_duration_minutes,
-        tasks_completed = EXCLUDED.tasks_completed,
-        tasks_failed = EXCLUDED.tasks_failed,
-        tasks_cancelled = EXCLUDED.tasks_cancelled,
-        total_tasks = EXCLUDED.total_tasks,
-        success_rate = EXCLUDED.success_rate,
-        error_rate = EXCLUDED.error_rate,
-        average_execution_time = EXCLUDED.average_execution_time,
-        median_execution_time = EXCLUDED.median_execution_time,
-        p95_execution_time = EXCLUDED.p95_execution_time,
-        tasks_per_minute = EXCLUDED.tasks_per_minute,
-        tasks_per_hour = EXCLUDED.tasks_per_hour,
-        average_quality_score = EXCLUDED.average_quality_score,
-        average_confidence_score = EXCLUDED.average_confidence_score,
-        average_user_rating = EXCLUDED.average_user_rating,
-        average_memory_usage_mb = EXCLUDED.average_memory_usage_mb,
-        peak_memory_usage_mb = EXCLUDED.peak_memory_usage_mb,
-        average_cpu_usage_percent = EXCLUDED.average_cpu_usage_percent,
-        peak_cpu_usage_percent = EXCLUDED.peak_cpu_usage_percent
+    ON CONFLICT ON CONSTRAINT unique_agent_period DO UPDATE SET {update_metric_columns}
     RETURNING m.id
 ), per_type AS (
-    INSERT INTO agent_metrics AS m (
-        agent_instance_id, agent_type, period_start, period_end, period_duration_minutes,
-        tasks_completed, tasks_failed, tasks_cancelled, total_tasks, success_rate, error_rate,
-        average_execution_time, median_execution_time, p95_execution_time,
-        tasks_per_minute, tasks_per_hour, average_quality_score, average_confidence_score,
-        average_user_rating, average_memory_usage_mb, peak_memory_usage_mb,
-        average_cpu_usage_percent, peak_cpu_usage_percent)
-    SELECT NULL, agent_type, period_start, period_end, period_duration_minutes,
-           completed, failed, cancelled, finished, success_rate, error_rate,
-           avg_time, median_time, p95_time, per_minute, per_hour, avg_quality, avg_confidence,
-           avg_rating, avg_memory, peak_memory, avg_cpu, peak_cpu
+    INSERT INTO agent_metrics AS m (agent_instance_id, period_start, {metric_columns})
+    SELECT NULL, period_start, {metric_columns}
     FROM rows WHERE is_type = 1
     ORDER BY agent_type, period_start
     ON CONFLICT (agent_type, period_start, period_duration_minutes)
-        WHERE agent_instance_id IS NULL DO UPDATE SET
-        period_end = EXCLUDED.period_end,
-        tasks_completed = EXCLUDED.tasks_completed,
-        tasks_failed = EXCLUDED.tasks_failed,
-        tasks_cancelled = EXCLUDED.tasks_cancelled,
-        total_tasks = EXCLUDED.total_tasks,
-        success_rate = EXCLUDED.success_rate,
-        error_rate = EXCLUDED.error_rate,
-        average_execution_time = EXCLUDED.average_execution_time,
-        median_execution_time = EXCLUDED.median_execution_time,
-        p95_execution_time = EXCLUDED.p95_execution_time,
-        tasks_per_minute = EXCLUDED.tasks_per_minute,
-        tasks_per_hour = EXCLUDED.tasks_per_hour,
-        average_quality_score = EXCLUDED.average_quality_score,
-        average_confidence_score = EXCLUDED.average_confidence_score,
-        average_user_rating = EXCLUDED.average_user_rating,
-        average_memory_usage_mb = EXCLUDED.average_memory_usage_mb,
-        peak_memory_usage_mb = EXCLUDED.peak_memory_usage_mb,
-        average_cpu_usage_percent = EXCLUDED.average_cpu_usage_percent,
-        peak_cpu_usage_percent = EXCLUDED.peak_cpu_usage_percent
+        WHERE agent_instance_id IS NULL DO UPDATE SET {update_metric_columns}
     RETURNING m.id
 )
 SELECT ARRAY(SELECT id FROM per_instance UNION ALL SELECT id FROM per_type)::text[]

@@ -23,6 +23,7 @@ import tests.support.tasks  # noqa: F401  (registers the test tasks in this proc
 from persistence.lifecycle import RANK, TaskStatus
 from tasks.registry import get_spec
 from tests.support.database import libpq_url
+from tests.support.soketi import SoketiServer, running_soketi
 from tests.support.workers import wait_for
 from workers.app import app
 from workers.producer import get_execution
@@ -30,6 +31,8 @@ from workers.recording import signals
 from workers.settings import get_settings
 
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+SOKETI_START_S = 120.0  # soketi to be up on a machine busy with worker processes
 
 T = TypeVar("T")
 Reader = Callable[[str], dict[str, Any] | None]
@@ -142,3 +145,9 @@ def private_events_stream(
         get_settings.cache_clear()
         signals.reset()
         redis_client.delete(stream, stream + ":dead")
+
+
+@pytest.fixture(scope="module")
+def soketi() -> Iterator[SoketiServer]:
+    """A real Pusher-protocol server for the module (skipped without ``npm install``)."""
+    yield from running_soketi(timeout=SOKETI_START_S)

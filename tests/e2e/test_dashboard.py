@@ -24,7 +24,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import send_test_task, wait_terminal
-from tests.e2e.test_realtime_e2e import BridgeProcess
+from tests.support.bridge import BridgeProcess
 from tests.support.soketi import SoketiServer, require_soketi
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 from workers.settings import get_settings

@@ -30,11 +30,11 @@ from persistence.metrics import aggregate_metrics
 from persistence.sql_store import SQLStore
 from tasks.registry import get_spec
 from tests.e2e.conftest import send_test_task
-from tests.e2e.test_realtime_e2e import BridgeProcess
+from tests.support.bridge import BridgeProcess
 from tests.support.database import reset_recording
 from tests.support.page import ConsoleWatch, ServeProcess, chromium, distinct_colours
 from tests.support.served import JWT_SECRET, token
-from tests.support.soketi import SoketiServer, require_soketi
+from tests.support.soketi import SoketiServer
 from tests.support.workers import ROOT, WorkerProcess, wait_for
 from workers.producer import enqueue
 from workers.tracing import setup as tracing
@@ -46,14 +46,6 @@ START_S = 120.0
 SEEN_MS = 120_000
 SCREENSHOT = ROOT / "docs" / "images" / "page.png"
 VIEWPORT = {"width": 1400, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start(timeout=START_S)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

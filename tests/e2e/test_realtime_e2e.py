@@ -6,25 +6,18 @@ never touches the tasks.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
 from tasks.registry import get_spec
 from tests.e2e.conftest import send_test_task
+from tests.support.bridge import BridgeProcess
 from tests.support.database import reset_recording
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi, sign_with_app_secret
-from tests.support.workers import ROOT, WorkerProcess, wait_for
+from tests.support.soketi import SoketiServer, Subscriber, sign_with_app_secret
+from tests.support.workers import WorkerProcess, wait_for
 from workers.producer import enqueue, get_execution
 
 RANK = {"pending": 0, "queued": 1, "running": 2, "retrying": 3}  # terminal: 4
@@ -32,66 +25,6 @@ RANK = {"pending": 0, "queued": 1, "running": 2, "retrying": 3}  # terminal: 4
 # wait ends as soon as its event is seen, so a generous one costs nothing when all is well.
 START_S = 120.0  # a process (worker, bridge, soketi) to be up
 EVENT_S = 120.0  # tasks to run, events to arrive, the breaker to change state
-
-
-class BridgeProcess:
-    """``agentq realtime`` in a subprocess, logging its counters every half second."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.log = Path(tempfile.mkstemp(prefix="agentq-realtime-", suffix=".log")[1])
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> BridgeProcess:
-        with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "realtime", "--status-every", "0.5"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=fh,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(
-            lambda: "realtime: listening" in self.output() or self.proc.poll() is not None,  # type: ignore[union-attr]
-            START_S,
-            what="the bridge to listen",
-        )
-        assert self.proc.poll() is None, self.output()
-        return self
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def status(self) -> dict[str, Any]:
-        """The latest counters it logged (a line still being written is not read)."""
-        text = self.output()
-        complete = text[: text.rfind("\n") + 1]
-        lines = [ln for ln in complete.splitlines() if "realtime status {" in ln]
-        return json.loads(lines[-1].split("realtime status ", 1)[1]) if lines else {}
-
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """The bridge stopped in its tracks (SIGSTOP) until the block ends (SIGCONT)."""
-        assert self.proc is not None and self.proc.poll() is None, self.output()
-        self.proc.send_signal(signal.SIGSTOP)
-        try:
-            yield
-        finally:
-            self.proc.send_signal(signal.SIGCONT)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)  # a stopped process would not see SIGTERM
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start(timeout=START_S)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -57,7 +57,7 @@ def test_a_message_without_a_row_gets_one_and_completes(
     clean: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with _recording_worker("rec-unrec"):
-        monkeypatch.setattr(signals, "_disabled", True)  # a producer that bypassed the hooks
+        monkeypatch.setattr(signals.state, "disabled", True)  # a producer that bypassed the hooks
         task_id = send_content()
         monkeypatch.undo()
         assert _status(task_id) is None

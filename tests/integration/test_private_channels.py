@@ -14,20 +14,12 @@ import pytest
 
 from tests.support.database import libpq_url
 from tests.support.served import JWT_SECRET, Served, token
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi
+from tests.support.soketi import SoketiServer, Subscriber
 from tests.support.workers import wait_for
 from workers.realtime import RealtimeIntegrationService
 from workers.settings import load_settings
 
 A, B = str(uuid.uuid4()), str(uuid.uuid4())
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

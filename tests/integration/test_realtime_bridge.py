@@ -18,20 +18,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi, sign_with_app_secret
+from tests.support.realtime_rows import db, insert_executions
+from tests.support.soketi import SoketiServer, Subscriber, sign_with_app_secret
 from tests.support.workers import ROOT, wait_for
 from workers.realtime import Change, RealtimeIntegrationService
 from workers.settings import load_settings
 
 Factory = Callable[..., RealtimeIntegrationService]
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -48,23 +41,6 @@ def bridge(clean: str, soketi: SoketiServer) -> Iterator[Factory]:
     yield make
     for service in made:
         service.stop()
-
-
-def db(database_url: str) -> psycopg.Connection[Any]:
-    return psycopg.connect(database_url.replace("+psycopg", ""), autocommit=True)
-
-
-def insert_executions(conn: psycopg.Connection[Any], n: int, **cols: Any) -> list[str]:
-    """``n`` queued executions in one statement; their task ids."""
-    prefix = uuid.uuid4().hex[:8]
-    rows = conn.execute(
-        "INSERT INTO agent_executions (task_id, agent_type, task_type, status, user_id,"
-        " error_message)"
-        " SELECT %(p)s || '-' || lpad(g::text, 3, '0'), 'quiz_generator', 'quiz', 'queued',"
-        " %(user_id)s, %(error)s FROM generate_series(1, %(n)s) g RETURNING task_id",
-        {"p": prefix, "n": n, "user_id": cols.get("user_id"), "error": cols.get("error")},
-    ).fetchall()
-    return sorted(r[0] for r in rows)
 
 
 def set_status(conn: psycopg.Connection[Any], task_ids: list[str], status: str) -> None:

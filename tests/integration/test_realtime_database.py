@@ -31,7 +31,7 @@ from persistence.sql_records import SQLRecords
 from persistence.sql_store import SQLStore
 from tests.conftest import TEST_DB
 from tests.support.batches import task_transitions
-from tests.support.soketi import SoketiServer, Subscriber, require_soketi
+from tests.support.soketi import SoketiServer, Subscriber
 from tests.support.workers import ROOT, wait_for
 from workers import stores
 from workers.health.report import health_check
@@ -208,14 +208,6 @@ def test_agentq_realtime_refuses_rest_only(clean: str) -> None:
     assert res.returncode == 1, res.stderr
     assert "DATABASE_URL" in res.stderr and "SUPABASE_DB_HOST" in res.stderr
     assert "LISTEN" in res.stderr
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start()
-    yield server
-    server.stop()
 
 
 def test_the_bridge_listens_on_supabase_database_when_it_is_the_primary(

@@ -4,28 +4,18 @@ real Pusher-protocol server, soketi) reports to Redis, the metrics collector of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from persistence.sql_store import SQLStore
-from tests.integration.test_realtime_bridge import db, insert_executions
-from tests.support.soketi import SoketiServer, require_soketi
+from tests.support.realtime_rows import db, insert_executions
+from tests.support.soketi import SoketiServer
 from tests.support.workers import wait_for
 from workers.realtime import RealtimeIntegrationService
 from workers.serve.metrics import AgentqCollector
 from workers.settings import load_settings
-
-
-@pytest.fixture(scope="module")
-def soketi() -> Iterator[SoketiServer]:
-    require_soketi()
-    server = SoketiServer().start()
-    yield server
-    server.stop()
 
 
 def _scrape(database_url: str) -> dict[str, float]:

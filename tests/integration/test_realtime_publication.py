@@ -17,8 +17,7 @@ from alembic import command
 from persistence.migration_service import MigrationService
 from persistence.supabase_migrations import render_supabase_migrations
 from tests.conftest import PG_ADMIN
-from tests.integration.test_supabase_cli import _snapshot, _supabase_up, _url
-from tests.integration.test_supabase_cli import two_databases as two_databases
+from tests.support.supabase_cli import database_url_of, snapshot, supabase_up
 
 OURS = ["agent_executions", "agent_instances", "agent_metrics", "system_health"]
 BEFORE = "0008_executions_instance_index"
@@ -43,7 +42,7 @@ def _execute(url: str, statement: str) -> None:
 
 
 def _service(name: str) -> MigrationService:
-    return MigrationService(_url(name).replace("postgresql://", "postgresql+psycopg://"))
+    return MigrationService(database_url_of(name).replace("postgresql://", "postgresql+psycopg://"))
 
 
 @pytest.fixture
@@ -64,13 +63,13 @@ def test_the_supabase_cli_migrations_publish_them_too(
 ) -> None:
     _, theirs = two_databases
     render_supabase_migrations(tmp_path / "supabase" / "migrations")
-    done = _supabase_up(tmp_path, theirs)
+    done = supabase_up(tmp_path, theirs)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert published(_url(theirs)) == OURS
+    assert published(database_url_of(theirs)) == OURS
 
 
 def _schema(name: str) -> dict[str, list[tuple[Any, ...]]]:
-    return _snapshot(_url(name))
+    return snapshot(database_url_of(name))
 
 
 def test_downgrade_restores_0008_and_drops_the_publication_it_created(fresh: str) -> None:
@@ -80,21 +79,21 @@ def test_downgrade_restores_0008_and_drops_the_publication_it_created(fresh: str
         _service(reference).run_migrations(BEFORE)
         service = _service(fresh)
         service.run_migrations()
-        assert published(_url(fresh)) == OURS
+        assert published(database_url_of(fresh)) == OURS
         command.downgrade(service._config(), BEFORE)
-        assert published(_url(fresh)) is None
+        assert published(database_url_of(fresh)) is None
         # Triggers, functions (the recorder's without its SET clause) as 0008 left them.
         assert _schema(fresh) == _schema(reference)
         # And up again: the same as the first time (idempotent SQL, no leftovers).
         service.run_migrations()
-        assert published(_url(fresh)) == OURS
+        assert published(database_url_of(fresh)) == OURS
     finally:
         _execute(PG_ADMIN, f'DROP DATABASE IF EXISTS "{reference}" WITH (FORCE)')
 
 
 def test_an_existing_publication_is_joined_and_kept(fresh: str) -> None:
     """As on Supabase: supabase_realtime exists (not ours), maybe with one of our tables."""
-    url = _url(fresh)
+    url = database_url_of(fresh)
     service = _service(fresh)
     service.run_migrations(BEFORE)
     _execute(url, "CREATE PUBLICATION supabase_realtime FOR TABLE agent_metrics")
@@ -105,7 +104,7 @@ def test_an_existing_publication_is_joined_and_kept(fresh: str) -> None:
 
 
 def test_a_publication_for_all_tables_is_left_alone(fresh: str) -> None:
-    url = _url(fresh)
+    url = database_url_of(fresh)
     service = _service(fresh)
     service.run_migrations(BEFORE)
     _execute(url, "CREATE PUBLICATION supabase_realtime FOR ALL TABLES")

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from persistence import wire
 from persistence.sql_store import SQLStore
+from tests.support.wire_strategies import entries
 from workers.recording.recorder import GROUP, PROGRESS_SUFFIX, Recorder
 
 STREAM = "agentq:events"
@@ -316,8 +317,6 @@ def _edge_entries(draw: st.DrawFn) -> dict[str, bytes]:
 
 
 def _any_fields() -> Any:
-    from tests.unit.test_wire_strict import entries
-
     return entries.map(lambda p: {"e": p}) | _edge_entries() | st.just({"x": b"no e"})
 
 

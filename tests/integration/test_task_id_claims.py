@@ -13,7 +13,7 @@ import redis
 from tasks.registry import get_spec
 from tasks.validation import InvalidAgentInput
 from workers.producer import enqueue
-from workers.task_ids import CLAIM_PREFIX, CLAIM_SECONDS
+from workers.task_id_claims import CLAIM_PREFIX, CLAIM_SECONDS
 
 
 def _waiting(client: redis.Redis, queue: str) -> int:

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +244,12 @@ class Subscriber:
     ) -> list[dict[str, Any]]:
         with self._lock:
             return [e for e in self.events if where(e)]
+
+
+def running_soketi(timeout: float = 30.0) -> Iterator[SoketiServer]:
+    """The body of the ``soketi`` fixtures (tests/integration and tests/e2e conftest):
+    skip without soketi, start one, kill it after the module."""
+    require_soketi()
+    server = SoketiServer().start(timeout=timeout)
+    yield server
+    server.stop()

@@ -34,7 +34,9 @@ def wait_for(
 
 
 class WorkerProcess:
-    """A Celery worker subprocess (prefork by default) with the test tasks loaded."""
+    """A Celery worker subprocess (prefork by default) with the test tasks loaded
+    (``include``: the modules it imports besides ``workers.app``; ``()`` for a worker
+    started as production starts it)."""
 
     def __init__(
         self,
@@ -46,6 +48,7 @@ class WorkerProcess:
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
         loglevel: str | None = "info",
+        include: tuple[str, ...] = ("tests.support.tasks",),
     ) -> None:
         self.name = name
         self.hostname = f"{name}@agentq-test"
@@ -64,8 +67,7 @@ class WorkerProcess:
             pool,
             "-c",
             str(concurrency),
-            "-I",
-            "tests.support.tasks",
+            *(["-I", ",".join(include)] if include else []),
             "--without-mingle",
             "--without-gossip",
         ]

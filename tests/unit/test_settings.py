@@ -67,7 +67,7 @@ def test_url_helpers() -> None:
 def test_events_confirm_auto_waits_in_workers_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from workers.recording import signals
 
-    monkeypatch.setattr(signals, "_in_worker", False)
+    monkeypatch.setattr(signals.state, "in_worker", False)
     assert signals._confirm_mode(load_settings()) == "deferred"  # a publisher: no wait
     signals._on_worker_init()  # what Celery's worker_init signal calls
     # a worker: the task's last event waits (for its reply and running's), running does not

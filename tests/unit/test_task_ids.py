@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from persistence import task_ids, wire
-from tests.unit.test_message_schema import CAPTURED
+from tests.support.captured import CAPTURED
 from workers.broker import message_check
 
 REFUSED = ["", "a\nb", "a\rb", "tab\there", "nul\x00", "\ud800abc", "x" * 256, 5, None]

@@ -1,6 +1,7 @@
 """Tracing's switch (``workers/tracing/setup.py``) and what the recording hooks take from a
 message's ``traceparent`` header (``workers/tracing/context.py``), on kombu's in-memory
-broker with Celery's own publish and run paths (the helpers of test_signal_hooks.py)."""
+broker with Celery's own publish and run paths (the hooks' tests' helpers,
+tests/support/signal_hooks.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.unit import test_signal_hooks as hook_tests
-from tests.unit.test_signal_hooks import CapturingSink, publish_test_task, run_in_pool_child, take
+from tests.support import signal_hooks as hook_tests
+from tests.support.signal_hooks import CapturingSink, publish_test_task, run_in_pool_child, take
 from workers.tracing import hooks, state
 from workers.tracing import setup as tracing
 from workers.tracing.context import traceparent

@@ -24,18 +24,23 @@ from typing import Any
 
 from celery import Celery
 
+from persistence.health import (
+    RecordingOnEngine,
+    fail_lost_executions,
+    mark_stale_instances,
+    purge_old,
+    store_system_health,
+    system_health_rows,
+)
 from persistence.mirror import Mirror, MirroredStore
 from persistence.outbox import OP_HEALTH, OP_OFFLINE, OP_PURGE
 from persistence.sql_store import SQLStore
 from workers.beat.names import REAP_STALE, RETENTION, SYSTEM_HEALTH
+from workers.health.report import health_check, health_row
+from workers.settings import Settings, get_settings
+from workers.stores import get_mirror, get_store
 
 logger = logging.getLogger(__name__)
-
-
-def _settings() -> Any:
-    from workers.settings import get_settings
-
-    return get_settings()
 
 
 def _databases(store: SQLStore | None, mirror: Mirror | None) -> tuple[SQLStore, Mirror | None]:
@@ -44,18 +49,13 @@ def _databases(store: SQLStore | None, mirror: Mirror | None) -> tuple[SQLStore,
     then the mirror given with it (None: the primary only)."""
     if store is not None:
         return store, mirror
-    from workers.stores import get_mirror, get_store
-
     return get_store(), get_mirror()
 
 
 def run_system_health(
-    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+    settings: Settings | None = None, store: SQLStore | None = None, mirror: Mirror | None = None
 ) -> dict[str, Any]:
-    from persistence.health import store_system_health, system_health_rows
-    from workers.health.report import health_check, health_row
-
-    settings = settings or _settings()
+    settings = settings or get_settings()
     store, mirror = _databases(store, mirror)
     report = health_check(settings, store=store)
     row_id = None
@@ -71,17 +71,15 @@ def run_system_health(
 
 
 def run_reap_stale(
-    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+    settings: Settings | None = None, store: SQLStore | None = None, mirror: Mirror | None = None
 ) -> dict[str, int]:
-    from persistence.health import fail_lost_executions, mark_stale_instances
-
-    settings = settings or _settings()
+    settings = settings or get_settings()
     store, mirror = _databases(store, mirror)
     stale = settings.stale_agent_seconds
     marks = None if mirror is None else _mirror_offline(mirror)
     offline = mark_stale_instances(store, stale, on_offline=marks)
     # Mirrored, the "worker lost" failures are transitions with their event ids.
-    recorder: Any = store if mirror is None else MirroredStore(store, mirror)
+    recorder: RecordingOnEngine = store if mirror is None else MirroredStore(store, mirror)
     lost = fail_lost_executions(
         recorder, settings.visibility_timeout, stale_s=stale, on_offline=marks
     )
@@ -91,11 +89,9 @@ def run_reap_stale(
 
 
 def run_retention(
-    settings: Any = None, store: SQLStore | None = None, mirror: Mirror | None = None
+    settings: Settings | None = None, store: SQLStore | None = None, mirror: Mirror | None = None
 ) -> dict[str, Any]:
-    from persistence.health import purge_old
-
-    settings = settings or _settings()
+    settings = settings or get_settings()
     store, mirror = _databases(store, mirror)
 
     def mirror_deletes(table: str, keys: list[str]) -> None:

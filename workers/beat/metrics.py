@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 
+from persistence.metrics import aggregate_metrics, aggregate_metrics_rows
+from persistence.mirror import Mirror
+from persistence.outbox import OP_METRICS
+from persistence.sql_store import SQLStore
 from workers.beat.names import AGGREGATE_METRICS
+from workers.settings import Settings, get_settings
+from workers.stores import get_mirror, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -32,34 +37,26 @@ def aggregate_agent_metrics() -> int:
 
 
 def run_aggregate_metrics(
-    settings: Any = None,
-    store: Any = None,
-    mirror: Any = None,
+    settings: Settings | None = None,
+    store: SQLStore | None = None,
+    mirror: Mirror | None = None,
     *,
     now: datetime | None = None,
 ) -> int:
     """:func:`aggregate_agent_metrics` on ``store`` and ``mirror`` (default: the
     process's primary and the mirror the settings name; with a store given, only the
     mirror given), up to ``now`` (default: the database's now)."""
-    from persistence.metrics import aggregate_metrics, aggregate_metrics_rows
-    from persistence.outbox import OP_METRICS
-    from workers.settings import get_settings
-
     settings = settings or get_settings()
     if store is None:
-        from workers.stores import get_mirror, get_store
-
         store, mirror = get_store(), get_mirror()
     minutes = settings.metrics_period_minutes
-    params = {
-        "period_minutes": minutes,
-        "backfill_periods": settings.metrics_backfill_periods,
-        "now": now,
-    }
+    backfill = settings.metrics_backfill_periods
     if mirror is None:
-        count = aggregate_metrics(store, **params)
+        count = aggregate_metrics(store, period_minutes=minutes, now=now, backfill_periods=backfill)
     else:
-        rows = aggregate_metrics_rows(store, **params)
+        rows = aggregate_metrics_rows(
+            store, period_minutes=minutes, now=now, backfill_periods=backfill
+        )
         count = len(rows)
         if rows:
             mirror.effect(OP_METRICS, {"rows": rows}, count)
@@ -71,7 +68,7 @@ def run_aggregate_metrics(
 
 
 def register_metrics_task(app: Celery) -> None:
-    def run(self: Any) -> int:
+    def run(self: Task) -> int:
         return aggregate_agent_metrics()
 
     run.__doc__ = aggregate_agent_metrics.__doc__

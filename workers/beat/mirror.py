@@ -14,17 +14,17 @@ from typing import Any
 
 from celery import Celery
 
+from persistence.mirror import Mirror
 from workers.beat.names import REPLAY_OUTBOX
+from workers.settings import get_settings
+from workers.stores import get_mirror
 
 logger = logging.getLogger(__name__)
 
 BUDGET_S = 60.0
 
 
-def run_replay_outbox(mirror: Any = None, *, chunk: int | None = None) -> dict[str, Any]:
-    from workers.settings import get_settings
-    from workers.stores import get_mirror
-
+def run_replay_outbox(mirror: Mirror | None = None, *, chunk: int | None = None) -> dict[str, Any]:
     mirror = mirror or get_mirror()
     if mirror is None:
         return {"configured": False}

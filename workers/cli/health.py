@@ -5,7 +5,7 @@ every ``agentq`` command), 1 invalid settings. Degraded has its own code so that
 ``agentq health`` in a probe can tell "working, but look" from "down" and from
 "misconfigured".
 
-Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
+Registered on the ``agentq`` group by ``workers/cli/__init__.py``; runnable on its own as
 ``python -m workers.cli.health``.
 """
 

@@ -1,6 +1,6 @@
 """``agentq metrics``: the aggregated metrics of the last hours, as a table or JSON.
 
-Registered on the ``agentq`` group by ``workers/cli/main.py``; also runnable on its own:
+Registered on the ``agentq`` group by ``workers/cli/__init__.py``; also runnable on its own:
 ``python -m workers.cli.metrics [--agent AGENT_ID] [--hours 24] [--json]``.
 Exit codes are ``agentq``'s: 1 bad settings, 2 usage, 4 database unreachable.
 """

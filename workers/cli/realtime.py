@@ -5,7 +5,7 @@ Exit codes as for every ``agentq`` command: 1 missing or bad settings (``PUSHER_
 as with ``SUPABASE_URL`` alone) or a database without the change feed (run ``agentq migrate``),
 4 the database cannot be reached at start (later losses are retried, never fatal).
 
-Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
+Registered on the ``agentq`` group by ``workers/cli/__init__.py``; runnable on its own as
 ``python -m workers.cli.realtime``.
 """
 

@@ -1,6 +1,6 @@
 """``agentq serve``: the health, metrics and API HTTP server (``workers/serve/server.py``).
 
-Registered on the ``agentq`` group by ``workers/cli/main.py``; runnable on its own as
+Registered on the ``agentq`` group by ``workers/cli/__init__.py``; runnable on its own as
 ``python -m workers.cli.serve``. Exit codes: 0 after SIGINT / SIGTERM, 1 invalid
 settings or the address cannot be bound.
 """

@@ -45,12 +45,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from persistence.formatting import one_line
 from persistence.sql_store import SQLStore
 from workers.broker.dead_letters import MESSAGES_STREAM
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 TIMEOUT_S = 2.0
 PRIORITY_STEPS = range(10)
@@ -231,7 +234,7 @@ def _s(value: Any) -> str:
 
 
 # --- database ----------------------------------------------------------------------
-def check_database(store: SQLStore, settings: Any) -> dict[str, Any]:
+def check_database(store: SQLStore, settings: Settings) -> dict[str, Any]:
     from persistence import health as db
     from workers.settings import redact_url
 
@@ -312,7 +315,7 @@ def check_executions(store: SQLStore, window_s: float) -> dict[str, Any]:
 
 
 # --- supabase ----------------------------------------------------------------------
-def check_supabase(settings: Any) -> dict[str, Any]:
+def check_supabase(settings: Settings) -> dict[str, Any]:
     log = logging.getLogger("workers.health.supabase")
     if getattr(settings, "enable_supabase_integration", None) is False:
         log.debug("supabase: disabled (ENABLE_SUPABASE_INTEGRATION=false), not contacted")
@@ -329,6 +332,7 @@ def check_supabase(settings: Any) -> dict[str, Any]:
     import httpx
 
     key = settings.supabase_service_role_key or settings.supabase_anon_key
+    assert key is not None  # is_supabase_configured() requires one of them
     secret = key.get_secret_value()
     url = str(settings.supabase_url).rstrip("/") + "/rest/v1/"
     out: dict[str, Any] = {"configured": True, "url": settings.supabase_url}
@@ -350,7 +354,7 @@ def check_supabase(settings: Any) -> dict[str, Any]:
 
 
 # --- the Supabase mirror (dual database) ---------------------------------------------
-def check_mirror(settings: Any, store: SQLStore) -> dict[str, Any] | None:
+def check_mirror(settings: Settings, store: SQLStore) -> dict[str, Any] | None:
     """The outbox of the mirror (backlog, dead rows, oldest age); None without a mirror."""
     from persistence import outbox
     from workers.stores import plan

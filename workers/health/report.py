@@ -30,10 +30,11 @@ from workers.health.checks import (
 from workers.health.progress import check_progress
 from workers.health.reconcile import check_reconcile
 from workers.health.verdict import _unhealthy_reasons, verdict
+from workers.settings import Settings, SettingsError, get_settings
 
 
 def health_check(
-    settings: Any = None,
+    settings: Settings | None = None,
     *,
     store: SQLStore | None = None,
     ping_app: Any = None,
@@ -51,8 +52,6 @@ def health_check(
     try:
         components = _components(settings, store, ping_app)
     except Exception as exc:  # bad settings, or a bug: still an answer
-        from workers.settings import SettingsError
-
         key = "settings" if isinstance(exc, SettingsError) else "internal"
         components = {key: {"ok": False, "error": one_line(exc)}}
     status, reasons = verdict(components)
@@ -79,9 +78,9 @@ def design_shape(status: str, started: float, db: dict[str, Any]) -> dict[str, A
     }
 
 
-def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[str, dict[str, Any]]:
-    from workers.settings import get_settings
-
+def _components(
+    settings: Settings | None, store: SQLStore | None, ping_app: Any
+) -> dict[str, dict[str, Any]]:
     settings = settings or get_settings()
     own = store is None
     db_store = store or stores.sql_store(settings)
@@ -115,7 +114,7 @@ def _components(settings: Any, store: SQLStore | None, ping_app: Any) -> dict[st
     return c
 
 
-def _add_progress(workers: dict[str, Any], settings: Any) -> None:
+def _add_progress(workers: dict[str, Any], settings: Settings) -> None:
     """The online workers' own reports of what they hold and when they last got anywhere;
     a stalled one makes the workers unhealthy (``workers/health/progress.py``)."""
     stall_s = _setting(settings, "worker_stall_seconds", 300.0)

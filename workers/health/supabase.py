@@ -24,13 +24,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from persistence.formatting import one_line
 from persistence.sql_store import SQLStore
 from workers.health.checks import _secrets, check_database, check_supabase
 from workers.health.report import design_shape
 from workers.health.verdict import DEGRADED, HEALTHY, SLOW_MS, UNHEALTHY
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 STATUS_CODES = {HEALTHY: 200, DEGRADED: 200, UNHEALTHY: 503}
 
@@ -41,7 +44,7 @@ def _rls_tables() -> tuple[str, ...]:
     return tuple(metadata.tables)
 
 
-def supabase_health(settings: Any, store: SQLStore) -> dict[str, Any]:
+def supabase_health(settings: Settings, store: SQLStore) -> dict[str, Any]:
     """The report (see the module docstring); ``STATUS_CODES[report["status"]]`` is
     the HTTP status to answer with."""
     start = time.perf_counter()

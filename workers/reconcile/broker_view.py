@@ -13,7 +13,7 @@ hash afterwards. A list that changes between pages only shifts messages towards 
 tail (producers ``LPUSH`` at the head), so a message may be seen twice, which is harmless;
 kombu's restore ``RPUSH``es at the tail, which the last pages read. What a pass can still
 miss (a message restored from the unacked hash to a queue between the two reads) the
-reconciler reads again before it calls a task lost (``workers/reconcile/reconcile.py``).
+reconciler reads again before it calls a task lost (``workers/reconcile/run.py``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
   released; the claim stays until the row's new age has passed the grace, and it lives
   where the message goes (a Redis that lost the claim lost the message too).
   The republish calls the task's ``apply_async`` directly, not ``enqueue``: the task-id
-  claim of ``workers/task_ids.py`` (same id, same agent type) would accept it anyway,
+  claim of ``workers/task_id_claims.py`` (same id, same agent type) would accept it anyway,
   and the request was checked when it was first enqueued.
 * **unrecorded**: the row is created from the message with the same events the
   publishing hook makes (``pending`` + ``queued``, with their stable ids: should the

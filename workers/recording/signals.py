@@ -11,19 +11,20 @@ module-level functions, so Celery's weak references keep them alive.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import socket
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 from celery import signals
 
 from persistence import wire
 from persistence.lifecycle import stable_event_id
+from workers.recording import request
+from workers.recording.held_running import running_event_id
+from workers.recording.hook_state import HookState
 from workers.recording.sink import EventSink
 from workers.routing import agent_type_of, priority_name
 from workers.settings import Settings, get_settings
@@ -32,89 +33,54 @@ from workers.tracing.context import trace_id, traceparent
 
 logger = logging.getLogger(__name__)
 
-_sink: EventSink | None = None
-_sink_pid = 0
-_disabled: bool | None = None
-# before_task_publish -> after_task_publish: (time, priority) of each publish in flight.
-_publishing: dict[tuple[str, int], tuple[float, Any]] = {}
-# Main process: attempt of each delivered task, for task_failure fired without a
-# request context (hard time limit). Bounded: only tasks in flight matter.
-_received_attempts: OrderedDict[str, int] = OrderedDict()
-_MAX_TRACKED = 10_000
-_worker_hostname: str | None = None
-_in_worker = False
+# Everything the hooks keep between signals, in one object (hook_state.py).
+state = HookState()
 
 
 def get_sink() -> EventSink | None:
     """This process's sink, created after fork on first use; None when recording is off."""
-    global _sink, _sink_pid, _disabled
-    if _disabled is None:
-        _disabled = not get_settings().recording
-    if _disabled:
-        return None
-    if _sink is None or _sink_pid != os.getpid():
-        s = get_settings()
-        _sink = EventSink(
-            s.recorder_redis_url, s.events_stream, s.spool_dir, confirm=_confirm_mode(s)
-        )
-        if _sink_pid == 0:
-            # Read the last replies at exit (a producer, beat, a worker's main process).
-            # Pool children leave through os._exit and flush on worker_process_shutdown.
-            atexit.register(flush)
-        _sink_pid = os.getpid()
-    return _sink
-
-
-def _confirm_mode(s: Settings) -> str:
-    if s.events_confirm != "auto":
-        return s.events_confirm
-    # In a worker, the task's last event waits for Redis's replies (to it and to the
-    # `running` before it): every event is in Redis, or spooled, before the task's message
-    # is acknowledged. `running` itself does not wait: one round trip per task fewer, and
-    # a process killed after it still delivers it (it is in the socket's buffer). A
-    # publisher (the web app) does not wait.
-    return "final" if _in_worker else "deferred"
+    return state.sink()
 
 
 @signals.worker_init.connect
 def _on_worker_init(**_: Any) -> None:
-    global _in_worker
-    _in_worker = True  # inherited by the pool processes forked later
+    state.in_worker = True  # inherited by the pool processes forked later
 
 
 def flush() -> None:
     """Wait for Redis's reply to every event this process sent (at shutdown)."""
-    try:
-        if _sink is not None and _sink_pid == os.getpid():
-            _sink.flush()
-    except Exception:
-        logger.exception("could not flush lifecycle events", extra={"action": "emit_failed"})
+    state.flush()
 
 
 @signals.worker_process_shutdown.connect
 def _on_process_shutdown(**_: Any) -> None:
-    flush()
+    held = state.take_held()
+    if held is not None:
+        state.emit([held])
+    state.flush()
+
+
+def _confirm_mode(s: Settings) -> str:
+    return state.confirm_mode(s)
 
 
 def reset() -> None:
     """Forget the process's sink and settings (tests change the environment)."""
-    global _sink, _disabled
-    if _sink is not None:
-        _sink.close()
-    _sink, _disabled = None, None
+    state.reset()
 
 
 def _emit(evs: list[dict[str, Any]], final: bool = True) -> None:
-    try:
-        sink = get_sink()
-        if sink is not None:
-            sink.emit(evs, final=final)
-    except Exception:  # never fail a task or a publish because of recording
-        logger.exception("could not record lifecycle event", extra={"action": "emit_failed"})
+    state.emit(evs, final)
 
 
 def _new_id() -> str:
     return uuid.uuid4().hex
+
+
+def _with_held(ev: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's last event, preceded by its ``running`` if that is still held."""
+    held = state.take_held()
+    return [ev] if held is None else [held, ev]
 
 
 def _error(exc: BaseException | None) -> dict[str, Any]:
@@ -137,9 +103,7 @@ def on_before_publish(
     if sender is None or headers is None or agent_type_of(sender) is None:
         return
     key = (headers["id"], headers.get("retries") or 0)
-    if len(_publishing) > _MAX_TRACKED:  # publishes that failed never reach "after"
-        _publishing.clear()
-    _publishing[key] = (time.time(), (properties or {}).get("priority"))
+    state.publish_started(key, time.time(), (properties or {}).get("priority"))
 
 
 @signals.after_task_publish.connect
@@ -155,7 +119,7 @@ def on_after_publish(
     try:
         task_id = headers["id"]
         attempt = headers.get("retries") or 0
-        published_at, priority = _publishing.pop((task_id, attempt), (None, None))
+        published_at, priority = state.publishing.pop((task_id, attempt), (None, None))
         now = time.time()
         kwargs = body[1] if isinstance(body, (tuple, list)) and len(body) > 1 else {}
         task_type = str(kwargs.get("task_type", ""))
@@ -174,13 +138,13 @@ def on_after_publish(
                 request["trace_id"] = trace_id(tp)
             evs.append(
                 wire.transition(
-                    stable_event_id(task_id, 0, "pending").hex,
-                    task_id,
-                    "pending",
-                    0,
-                    published_at or now,
-                    agent_type,
-                    task_type,
+                    event_id=stable_event_id(task_id, 0, "pending").hex,
+                    task_id=task_id,
+                    status="pending",
+                    attempt=0,
+                    at=published_at or now,
+                    agent_type=agent_type,
+                    task_type=task_type,
                     request=request,
                     trace=tp,
                 )
@@ -188,13 +152,15 @@ def on_after_publish(
         # Stable ids: after_task_publish has been seen firing twice for one publish.
         evs.append(
             wire.transition(
-                stable_event_id(task_id, attempt, "queued").hex,
-                task_id,
-                "queued",
-                attempt,
-                now,
-                agent_type,
-                task_type,
+                event_id=stable_event_id(task_id, attempt, "queued").hex,
+                task_id=task_id,
+                status="queued",
+                attempt=attempt,
+                # The time the publish began, as pending's: a worker may start the task
+                # before this hook runs (a retry published from a busy pool process).
+                at=published_at or now,
+                agent_type=agent_type,
+                task_type=task_type,
                 trace=tp,
             )
         )
@@ -211,22 +177,26 @@ def on_prerun(task_id: str | None = None, task: Any = None, kwargs: Any = None, 
         return
     req = task.request
     req.agentq_started = time.perf_counter()
-    _emit(
-        [
-            wire.transition(
-                _new_id(),
-                task_id,
-                "running",
-                req.retries or 0,
-                time.time(),
-                agent_type,
-                str((kwargs or {}).get("task_type", "")),
-                worker=req.hostname,
-                trace=_trace(req),
-            )
-        ],
-        final=False,  # the task's end follows in this process, and waits for both replies
+    attempt = req.retries or 0
+    held = state.held_running()
+    ev = wire.transition(
+        event_id=running_event_id(task_id, attempt, req.hostname, os.getpid())
+        if held is not None
+        else _new_id(),
+        task_id=task_id,
+        status="running",
+        attempt=attempt,
+        at=time.time(),
+        agent_type=agent_type,
+        task_type=str((kwargs or {}).get("task_type", "")),
+        worker=req.hostname,
+        trace=_trace(req),
     )
+    if held is not None:
+        held.hold(ev)  # sent with the task's end, or on its own when the hold expires
+    else:
+        # the task's end follows in this process, and waits for both replies
+        _emit([ev], final=False)
 
 
 def _trace(req: Any) -> str | None:
@@ -246,15 +216,15 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     req = sender.request
     out = result if isinstance(result, dict) else {"output_data": result}
     _emit(
-        [
+        _with_held(
             wire.transition(
-                _new_id(),
-                req.id,
-                "completed",
-                req.retries or 0,
-                time.time(),
-                agent_type,
-                str((req.kwargs or {}).get("task_type", "")),
+                event_id=_new_id(),
+                task_id=req.id,
+                status="completed",
+                attempt=req.retries or 0,
+                at=time.time(),
+                agent_type=agent_type,
+                task_type=str((req.kwargs or {}).get("task_type", "")),
                 worker=req.hostname,
                 result={
                     "output_data": out.get("output_data"),
@@ -263,7 +233,7 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
                 },
                 trace=_trace(req),
             )
-        ]
+        )
     )
 
 
@@ -279,20 +249,20 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: A
     )
     result["execution_time_seconds"] = _elapsed(request)
     _emit(
-        [
+        _with_held(
             wire.transition(
-                _new_id(),
-                request.id,
-                "retrying",
-                request.retries or 0,
-                time.time(),
-                agent_type,
-                str((request.kwargs or {}).get("task_type", "")),
+                event_id=_new_id(),
+                task_id=request.id,
+                status="retrying",
+                attempt=request.retries or 0,
+                at=time.time(),
+                agent_type=agent_type,
+                task_type=str((request.kwargs or {}).get("task_type", "")),
                 worker=request.hostname,
                 result=result,
                 trace=_trace(request),
             )
-        ]
+        )
     )
 
 
@@ -315,28 +285,28 @@ def on_failure(
     else:
         # Main process (worker lost, hard time limit): no task context. This can fire
         # twice for one failure, so the id is derived from the task and attempt.
-        attempt = _received_attempts.get(task_id, 0)
-        worker = _worker_hostname or socket.gethostname()
+        attempt = state.received_attempts.get(task_id, 0)
+        worker = state.worker_hostname or socket.gethostname()
         event_id = stable_event_id(task_id, attempt, "failed", "main").hex
     result = _error(exception)
     result["execution_time_seconds"] = _elapsed(req) if in_task else None
     if einfo is not None:
         result["traceback"] = str(getattr(einfo, "traceback", ""))[-4000:]
     _emit(
-        [
+        _with_held(
             wire.transition(
-                event_id,
-                task_id,
-                "failed",
-                attempt,
-                time.time(),
-                agent_type,
-                str((kwargs or {}).get("task_type", "")),
+                event_id=event_id,
+                task_id=task_id,
+                status="failed",
+                attempt=attempt,
+                at=time.time(),
+                agent_type=agent_type,
+                task_type=str((kwargs or {}).get("task_type", "")),
                 worker=worker,
                 result=result,
                 trace=_trace(req) if in_task else None,
             )
-        ]
+        )
     )
 
 
@@ -345,9 +315,7 @@ def on_failure(
 def on_received(request: Any = None, **_: Any) -> None:
     if request is None or agent_type_of(getattr(request, "name", "") or "") is None:
         return
-    _received_attempts[request.id] = request.request_dict.get("retries") or 0
-    if len(_received_attempts) > _MAX_TRACKED:
-        _received_attempts.popitem(last=False)
+    state.delivered(request.id, request.request_dict.get("retries") or 0)
 
 
 @signals.task_revoked.connect
@@ -374,14 +342,14 @@ def on_revoked(
     _emit(
         [
             wire.transition(
-                stable_event_id(request.id, attempt, "cancelled").hex,
-                request.id,
-                "cancelled",
-                attempt,
-                time.time(),
-                agent_type,
-                str(kwargs.get("task_type", "")),
-                worker=_worker_hostname or getattr(request, "hostname", None),
+                event_id=stable_event_id(request.id, attempt, "cancelled").hex,
+                task_id=request.id,
+                status="cancelled",
+                attempt=attempt,
+                at=time.time(),
+                agent_type=agent_type,
+                task_type=str(kwargs.get("task_type", "")),
+                worker=state.worker_hostname or getattr(request, "hostname", None),
                 result={"error_message": f"task {reason}", "error_type": "Revoked"},
             )
         ]
@@ -389,6 +357,8 @@ def on_revoked(
 
 
 @signals.celeryd_after_setup.connect
-def on_worker_setup(sender: str | None = None, **_: Any) -> None:
-    global _worker_hostname
-    _worker_hostname = sender
+def on_worker_setup(sender: str | None = None, instance: Any = None, **_: Any) -> None:
+    state.worker_hostname = sender
+    app = getattr(instance, "app", None)
+    if app is not None and get_settings().recording and get_settings().running_hold_ms > 0:
+        request.install(app, _emit)  # the main process records a held running its pool lost

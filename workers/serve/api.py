@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from email.message import Message
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 from persistence import browse
@@ -26,11 +27,13 @@ from persistence.errors import DatabaseUnavailable, PersistenceError
 from persistence.lifecycle import TaskStatus
 from persistence.metrics import get_agent_metrics
 from persistence.schema import AGENT_TYPE_VALUES
+from persistence.sql_store import SQLStore
 from workers.serve import params as p
 from workers.serve.auth import AuthError, Identity, pusher_authorize, verify
 from workers.serve.params import BadRequest
 from workers.serve.routes import API as PREFIX
 from workers.serve.routes import PUSHER_AUTH, ROUTES, params_of
+from workers.settings import Settings
 
 LIMIT_DEFAULT, LIMIT_MAX = 50, 500
 HOURS_DEFAULT, HOURS_MAX = 24.0, 2160.0  # 90 days: metrics retention's default
@@ -41,14 +44,26 @@ _FORM = next(r.form for r in ROUTES if r.path == PUSHER_AUTH)
 Answer = tuple[int, dict[str, Any]]
 
 
+class Served(Protocol):
+    """What the API reads off its server (``workers/serve/server.py``'s HealthServer)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> SQLStore: ...
+
+
 def handles(path: str) -> bool:
     """Whether ``path`` is one of this module's (the server's dispatch asks)."""
     return path.startswith(PREFIX) or path == PUSHER_AUTH
 
 
-def answer(server: Any, method: str, path: str, query: str, headers: Any, body: bytes) -> Answer:
-    """The status and JSON body of an API request (``server``: the HealthServer, with
-    ``settings`` and ``store``). Never raises for the caller's mistakes."""
+def answer(
+    server: Served, method: str, path: str, query: str, headers: Message, body: bytes
+) -> Answer:
+    """The status and JSON body of an API request. Never raises for the caller's
+    mistakes."""
     try:
         if path == PUSHER_AUTH:
             if method != "POST":
@@ -80,14 +95,14 @@ def answer(server: Any, method: str, path: str, query: str, headers: Any, body: 
 
 
 # --- endpoints ------------------------------------------------------------------------
-def _health(server: Any, params: dict[str, str]) -> Answer:
+def _health(server: Served, params: dict[str, str]) -> Answer:
     from workers.health.report import health_check
 
     p.only(params, params_of(PREFIX + "health"))
     return 200, health_check(server.settings, store=server.store)
 
 
-def _realtime(server: Any, params: dict[str, str]) -> Answer:
+def _realtime(server: Served, params: dict[str, str]) -> Answer:
     p.only(params, params_of(PREFIX + "realtime"))
     s = server.settings
     enabled = bool(s.pusher_app_id and s.pusher_key and s.pusher_secret)
@@ -108,7 +123,7 @@ def _realtime(server: Any, params: dict[str, str]) -> Answer:
     }
 
 
-def _executions(server: Any, params: dict[str, str]) -> Answer:
+def _executions(server: Served, params: dict[str, str]) -> Answer:
     p.only(params, params_of(PREFIX + "executions"))
     status = p.choice(params, "status", STATUSES)
     agent_type = p.choice(params, "agent_type", AGENT_TYPE_VALUES)
@@ -129,7 +144,7 @@ def _executions(server: Any, params: dict[str, str]) -> Answer:
     }
 
 
-def _execution(server: Any, params: dict[str, str], task_id: str) -> Answer:
+def _execution(server: Served, params: dict[str, str], task_id: str) -> Answer:
     p.only(params, params_of(PREFIX + "executions/<task_id>"))
     row = server.store.get_execution(p.check_task_id(task_id))
     if row is None:
@@ -137,20 +152,20 @@ def _execution(server: Any, params: dict[str, str], task_id: str) -> Answer:
     return 200, row
 
 
-def _agents(server: Any, params: dict[str, str]) -> Answer:
+def _agents(server: Served, params: dict[str, str]) -> Answer:
     p.only(params, params_of(PREFIX + "agents"))
     stale_s = float(getattr(server.settings, "stale_agent_seconds", 60.0))
     return 200, {"agents": browse.list_agents(server.store, stale_s)}
 
 
-def _metrics(server: Any, params: dict[str, str]) -> Answer:
+def _metrics(server: Served, params: dict[str, str]) -> Answer:
     p.only(params, params_of(PREFIX + "metrics"))
     agent_id, hours = p.agent_id(params), p.hours(params, HOURS_DEFAULT, HOURS_MAX)
     rows = get_agent_metrics(server.store, agent_id, hours)
     return 200, {"metrics": rows[::-1]}  # the query gives newest first
 
 
-def _pusher_auth(server: Any, headers: Any, body: bytes) -> dict[str, Any]:
+def _pusher_auth(server: Served, headers: Message, body: bytes) -> dict[str, Any]:
     identity: Identity = verify(server.settings, headers.get("Authorization"))
     form = _form(headers.get("Content-Type") or "", body)
     return pusher_authorize(

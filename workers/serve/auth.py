@@ -30,6 +30,7 @@ from typing import Any
 import jwt
 
 from workers.realtime.channels import private_user_channel
+from workers.settings import Settings
 
 ALGORITHM = "HS256"
 ALLOWED_ROLES = frozenset({"authenticated", "service_role"})
@@ -53,7 +54,7 @@ class Identity:
     role: str
 
 
-def _secret(settings: Any) -> str:
+def _secret(settings: Settings) -> str:
     secret = getattr(settings, "supabase_jwt_secret", None)
     if secret is None or not secret.get_secret_value():
         raise AuthError(503, SECRET_MISSING)
@@ -70,7 +71,7 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-def verify(settings: Any, authorization: str | None) -> Identity:
+def verify(settings: Settings, authorization: str | None) -> Identity:
     """The identity of a request's ``Authorization`` header, or :class:`AuthError`."""
     secret = _secret(settings)
     token = bearer_token(authorization)
@@ -106,7 +107,7 @@ def verify(settings: Any, authorization: str | None) -> Identity:
     return Identity(sub=sub if isinstance(sub, str) else None, role=str(role))
 
 
-def _check_lifetime(settings: Any, claims: dict[str, Any]) -> None:
+def _check_lifetime(settings: Settings, claims: dict[str, Any]) -> None:
     """401 when the token lives longer than the setting allows (PyJWT has checked that
     ``exp`` and any ``iat`` are numbers)."""
     limit = int(getattr(settings, "api_max_token_lifetime_seconds", 86_400))
@@ -125,7 +126,7 @@ def _check_lifetime(settings: Any, claims: dict[str, Any]) -> None:
         )
 
 
-def make_token(settings: Any, role: str, sub: str | None, ttl_s: int) -> str:
+def make_token(settings: Settings, role: str, sub: str | None, ttl_s: int) -> str:
     """A token signed with ``SUPABASE_JWT_SECRET`` (for development: ``agentq token``)."""
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
@@ -142,7 +143,7 @@ def make_token(settings: Any, role: str, sub: str | None, ttl_s: int) -> str:
 
 
 def pusher_authorize(
-    settings: Any, identity: Identity, socket_id: str | None, channel: str | None
+    settings: Settings, identity: Identity, socket_id: str | None, channel: str | None
 ) -> dict[str, Any]:
     """Pusher's ``{"auth": "<key>:<signature>"}`` for ``channel`` on ``socket_id``, only
     when the channel is the caller's own private user channel."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from persistence.formatting import one_line
+from workers.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ EVERY_S = 300.0  # how long one comparison's answer is served
 class SchemaDrift:
     """A collector of its own too (``describe`` empty: nothing runs at registration)."""
 
-    def __init__(self, settings: Any, every_s: float = EVERY_S) -> None:
+    def __init__(self, settings: Settings, every_s: float = EVERY_S) -> None:
         self.settings = settings
         self.every_s = every_s
         self._lock = threading.Lock()

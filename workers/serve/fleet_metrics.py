@@ -14,7 +14,7 @@ a rate over a series that appears only at its first event misses that event.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -30,6 +30,10 @@ from persistence.sql_store import SQLStore
 from persistence.task_counts import STATES, task_counts
 from workers.health.checks import agent_type_queues
 from workers.health.progress import check_progress
+from workers.settings import Settings
+
+# A bucket bound as Prometheus writes it ("+Inf", "0.5"); prometheus_client leaves it untyped.
+_go_float: Callable[[float], str] = floatToGoString
 
 _HELP = {
     "runtime": ("agentq_task_runtime_seconds", "Run time of completed and failed runs."),
@@ -55,13 +59,13 @@ def task_metrics(store: SQLStore) -> list[Metric]:
         family = HistogramMetricFamily(name, doc, labels=["agent_type"])
         for agent_type in AGENT_TYPE_VALUES:
             h = counts.histogram(metric, agent_type)
-            buckets = [(floatToGoString(le), float(n)) for le, n in h.cumulative()]
+            buckets = [(_go_float(le), float(n)) for le, n in h.cumulative()]
             family.add_metric([agent_type], buckets, h.total)
         out.append(family)
     return out
 
 
-def worker_metrics(store: SQLStore, settings: Any) -> list[Metric]:
+def worker_metrics(store: SQLStore, settings: Settings) -> list[Metric]:
     stale = float(getattr(settings, "stale_agent_seconds", 60.0))
     instances = online_instances(store, stale)
     workers = sorted({w for w, _ in instances})

@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -50,6 +49,7 @@ from workers.serve.fleet_metrics import (
     task_metrics,
     worker_metrics,
 )
+from workers.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ SOURCES = ("database", "broker", "events")
 class AgentqCollector(Collector):
     """Collects the metrics above from ``store`` and the Redis servers in ``settings``."""
 
-    def __init__(self, settings: Any, store: SQLStore) -> None:
+    def __init__(self, settings: Settings, store: SQLStore) -> None:
         self.settings = settings
         self.store = store
         self.drift = SchemaDrift(settings)

@@ -45,6 +45,7 @@ from workers.serve import api, page
 from workers.serve.connections import BoundedServer, DeadlineReader
 from workers.serve.metrics import AgentqCollector
 from workers.serve.routes import HEALTHZ, METRICS, PUSHER_AUTH, SUPABASE_HEALTH
+from workers.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,9}")
 class HealthServer(BoundedServer):
     """The server: settings, one pool and the metrics registry shared by the handlers."""
 
-    def __init__(self, settings: Any, host: str, port: int) -> None:
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
         self.settings = settings
         # Built now, connected on first use (no connection before the first request).
         self.store = stores.sql_store(settings, pool_size=2)
@@ -262,7 +263,7 @@ class _BusyHandler(_Handler):
         )
 
 
-def serve(settings: Any, host: str | None = None, port: int | None = None) -> HealthServer:
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> HealthServer:
     """A bound server (``port`` 0 picks a free one); call ``serve_forever()`` on it."""
     return HealthServer(
         settings,
