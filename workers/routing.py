@@ -40,15 +40,18 @@ def priority_name(priority: int | None) -> str:
     )
 
 
-# Beat's housekeeping tasks (metrics, health, reaper, retention) have their own queue,
-# so that a burst of agent work never delays them; every worker consumes it by default.
+# Beat's housekeeping tasks (metrics, health, reaper, retention, reconcile) have their own
+# queue, so that a burst of agent work never delays them; every worker consumes it by
+# default, and it comes first: with queue_order_strategy "priority" a worker takes its
+# queues in this order within each priority step, so behind the agent queues a beat task
+# waited out any backlog of equal priority (the soak saw one beat task in three minutes).
 BEAT_QUEUE = "agentq.beat"
 BEAT_PREFIX = "agentq.beat."
 
 
 def agent_queues() -> list[Queue]:
     queues = [Queue(queue_name(a), routing_key=queue_name(a)) for a in AGENT_TYPES]
-    return [*queues, Queue(BEAT_QUEUE, routing_key=BEAT_QUEUE)]
+    return [Queue(BEAT_QUEUE, routing_key=BEAT_QUEUE), *queues]
 
 
 def route_task(
