@@ -32,7 +32,7 @@ from workers.soak.monitoring import Monitoring
 from workers.soak.netns import BRIDGE_IP, Network, check_support
 from workers.soak.plan import as_dict, pinned, plan
 from workers.soak.servers import PostgresServer, RedisServer, free_port
-from workers.soak.verify import Verdict, expected_output, unfinished, verify
+from workers.soak.verify import Verdict, expected_outputs, unfinished, verify
 
 HOSTS = ("w1", "w2", "w3")
 # --alerts: a fault that must raise alerts stays on until they fire, at most this much longer.
@@ -293,7 +293,7 @@ class Soak:
             ids = list(self.published)
         converged = self._converge(ids, last_fault)
         verdict = self.verdict = verify(
-            self.database_url, self.published, f"{SKEWED}@soak", self._expected_outputs()
+            self.database_url, self.published, f"{SKEWED}@soak", expected_outputs(self.jobs_by_id)
         )
         self._evidence(verdict)
         # the converged fleet: the record and the broker must agree (no repair here)
@@ -340,21 +340,6 @@ class Soak:
         with self._lock:
             self.published.update(published)
         return published
-
-    def _expected_outputs(self) -> dict[str, Any]:
-        """Task id -> the output its agent makes of its input, for the tasks that must
-        complete (computed once per distinct input: the plan repeats the examples)."""
-        cache: dict[str, Any] = {}
-        out: dict[str, Any] = {}
-        for task_id, sj in self.jobs_by_id.items():
-            if sj.expected[0] != "completed":
-                continue
-            job = sj.job
-            key = json.dumps([job.agent_type, job.task_type, job.input_data], sort_keys=True)
-            if key not in cache:
-                cache[key] = expected_output(job.agent_type, job.task_type, job.input_data)
-            out[task_id] = cache[key]
-        return out
 
     def _converge(self, ids: list[str], since: float) -> float | None:
         """Seconds from the end of the last fault (``since``, monotonic) until every task

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -65,6 +66,22 @@ def expected_output(agent_type: str, task_type: str, input_data: Any) -> Any:
     spec = get_spec(agent_type)
     result = spec.handler(task_type, validate_input(agent_type, task_type, input_data))
     return result.output.model_dump(mode="json")
+
+
+def expected_outputs(jobs_by_id: dict[str, Any]) -> dict[str, Any]:
+    """Task id -> the output its agent makes of its input, for the tasks that must
+    complete (computed once per distinct input: the plan repeats the examples)."""
+    cache: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for task_id, sj in jobs_by_id.items():
+        if sj.expected[0] != "completed":
+            continue
+        job = sj.job
+        key = json.dumps([job.agent_type, job.task_type, job.input_data], sort_keys=True)
+        if key not in cache:
+            cache[key] = expected_output(job.agent_type, job.task_type, job.input_data)
+        out[task_id] = cache[key]
+    return out
 
 
 def verify(
