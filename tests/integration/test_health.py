@@ -418,6 +418,10 @@ def test_beat_tasks_store_health_reap_and_purge(sql_store: SQLStore) -> None:
     ]
     sql_store.set_instances_status("old@h", [AGENT], "idle", datetime.now(UTC))
     _age_heartbeat(sql_store, "old@h", 120)
-    assert run_reap_stale(store=sql_store) == {"instances_offline": 1, "executions_lost": 0}
+    assert run_reap_stale(store=sql_store) == {
+        "instances_offline": 1,
+        "executions_lost": 0,
+        "reports_forgotten": 0,
+    }
     result = run_retention(store=sql_store)
     assert result["complete"] is True and result["system_health"] == 0
