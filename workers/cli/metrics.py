@@ -35,7 +35,7 @@ def metrics(agent_id: str | None, hours: float, as_json: bool) -> None:
     try:
         rows = get_agent_metrics(store, agent_id, hours)
     except DatabaseUnavailable as exc:
-        common.fail(f"database unreachable: {exc}", common.EXIT_UNAVAILABLE)
+        common.database_failed(exc)
     except PersistenceError as exc:
         common.fail(f"reading metrics failed: {exc}", common.EXIT_INVALID)
     finally:
