@@ -108,7 +108,11 @@ class EmbeddedServices:
         args = [str(redis_server), "--bind", "127.0.0.1", "--port", str(port)]
         args += ["--dir", str(rdir), "--save", "", "--appendonly", "no"]
         args += ["--maxmemory-policy", "noeviction", "--logfile", str(rdir / "redis.log")]
-        self._redis = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        # Its output goes to its log: a server left running must not hold our stdout open.
+        out = subprocess.DEVNULL
+        self._redis = subprocess.Popen(
+            args, stdin=out, stdout=out, stderr=out, start_new_session=True
+        )
         self.pids["redis"] = self._redis.pid
         client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
