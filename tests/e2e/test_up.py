@@ -4,6 +4,7 @@ worker, each test in a state directory of its own (never the user's)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -48,10 +49,8 @@ def _all_pids(state_dir: Path) -> list[int]:
     pids = []
     for proc in State.load(state_dir).procs.values():
         pids.append(proc.pid)
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             pids += [k.pid for k in psutil.Process(proc.pid).children(recursive=True)]
-        except psutil.NoSuchProcess:
-            pass
     return pids
 
 
