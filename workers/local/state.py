@@ -72,8 +72,9 @@ class State:
         except (OSError, ValueError):
             return cls(root)
         procs = {k: Proc(**v) for k, v in raw.get("procs", {}).items()}
-        return cls(root, raw.get("database_url", ""), raw.get("broker_url", ""), procs,
-                   raw.get("page", {}))  # fmt: skip
+        return cls(
+            root, raw.get("database_url", ""), raw.get("broker_url", ""), procs, raw.get("page", {})
+        )
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -128,9 +129,8 @@ def use_embedded_when_unset() -> str | None:
     state = State.load()
     if not state.servers_up():
         unset = " and ".join(
-            n for n, need in (("DATABASE_URL", need_db), ("CELERY_BROKER_URL", need_broker))
-            if need
-        )  # fmt: skip
+            n for n, need in (("DATABASE_URL", need_db), ("CELERY_BROKER_URL", need_broker)) if need
+        )
         stale = " (their recorded processes are gone)" if state.procs else ""
         return (
             f"{unset} unset and the embedded servers are not running{stale}:"
