@@ -36,16 +36,12 @@ from workers.demo.embedded import EmbeddedServices
 from workers.demo.page import PagePlan, page_url, plan_page
 from workers.demo.page import commands as page_commands
 from workers.demo.page import describe as page_describe
-from workers.demo.services import check_broker_now, start_services
+from workers.demo.services import DemoError, check_broker_now, start_services
 from workers.settings import get_settings
 
 # Demo-sized beat periods: one-minute metrics periods, looked at every few seconds.
 METRICS_PERIOD_MINUTES = 1
 METRICS_INTERVAL_SECONDS = 3
-
-
-class DemoError(RuntimeError):
-    """A demo process died or a service failed; the message names it and its log."""
 
 
 @dataclass

@@ -18,6 +18,10 @@ from workers.local.state import Proc, State, database_configured
 from workers.settings import get_settings, redact_url
 
 
+class DemoError(RuntimeError):
+    """A demo process died or a service failed; the message names it and its log."""
+
+
 def start_services(run: Any, keep: bool) -> None:
     """Point the environment at the demo's servers; fills ``run.info``."""
     embed_pg = not database_configured()
@@ -71,7 +75,6 @@ def _record(state: State, services: Any) -> None:
 def check_broker_now() -> None:
     """Raise ``DemoError`` naming the broker when it does not answer within seconds
     (else the worker's "ready" never comes and the wait blamed the worker)."""
-    from workers.demo.run import DemoError
     from workers.health.checks import check_broker
 
     result = check_broker(get_settings().broker_url)
