@@ -243,17 +243,24 @@ class Settings(RealtimeSettings, ServeSettings):
     @field_validator("celery_broker_url")
     @classmethod
     def _known_broker(cls, value: SecretStr) -> SecretStr:
-        scheme = urlsplit(value.get_secret_value()).scheme
+        url = value.get_secret_value()
+        scheme = urlsplit(url).scheme
         if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "redis+socket", "memory"}:
-            raise ValueError(f"unsupported broker scheme {scheme!r} (use redis:// or amqp://)")
+            raise ValueError(
+                f"{redact_url(url)!r} is not a broker URL: use redis://host:6379/0 or"
+                " amqp://user:password@host:5672//"
+            )
         return value
 
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr) -> SecretStr:
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if not scheme.startswith("postgres"):
-            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {scheme!r}")
+        url = value.get_secret_value()
+        if not urlsplit(url).scheme.startswith("postgres"):
+            raise ValueError(
+                f"{redact_url(url)!r} is not a PostgreSQL URL:"
+                " use postgresql://user:password@host:5432/dbname"
+            )
         return value
 
     @model_validator(mode="after")

@@ -54,7 +54,8 @@ def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     if broker and not broker.get("ok"):
         out.append(f"broker unreachable: {broker.get('error')}")
     workers = c.get("workers", {})
-    if workers.get("ok") and not workers.get("online"):
+    # With the broker down no worker can be seen: the broker is the reason, not the workers.
+    if workers.get("ok") and not workers.get("online") and broker.get("ok", True):
         waiting = c.get("queues", {}).get("total")
         out.append(
             "no worker online: no queue is consumed"
