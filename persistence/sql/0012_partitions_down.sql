@@ -1,0 +1,21 @@
+-- 0012's downgrade, after the revision has restated agentq_0012_rebuild() (taken from
+-- persistence/sql/0012_partitions.sql): the three tables plain again, rows kept, then
+-- 0012's functions and schema gone. The recorder's and the change feed's functions of
+-- 0011 / 0003 are restored by the revision (persistence/migrations/versions/0012_partitions.py).
+
+SELECT agentq_0012_rebuild('agent_execution_events', 'occurred_at', false);
+SELECT agentq_0012_rebuild('agent_metrics', 'period_start', false);
+SELECT agentq_0012_rebuild('system_health', 'timestamp', false);
+DROP FUNCTION agentq_0012_rebuild(text, text, boolean);
+-- Nullable before 0012 (the primary key made it NOT NULL).
+ALTER TABLE system_health ALTER COLUMN "timestamp" DROP NOT NULL;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_publication WHERE pubname = 'supabase_realtime') THEN
+        ALTER PUBLICATION supabase_realtime SET (publish_via_partition_root = false);
+    END IF;
+END $$;
+
+DROP FUNCTION IF EXISTS agentq_create_partitions(regclass, timestamptz, timestamptz);
+DROP SCHEMA IF EXISTS agentq_partitions;
