@@ -5,7 +5,7 @@
 -- * agent_execution_events by occurred_at, agent_metrics by period_start, system_health
 --   by "timestamp": one partition per ISO week (Monday 00:00 UTC to the next), named
 --   <table>_p<yyyymmdd of the Monday>, and a default partition <table>_default for rows
---   outside every week created (reported: agentq_partition_strays, docs/observability.md).
+--   outside every week created (reported: the database health component, persistence/partitions.py).
 -- * The partitions live in schema agentq_partitions, which no API role may use: Supabase's
 --   REST API exposes every table of public, and a partition read directly would bypass the
 --   parent's Row Level Security. Clients read and write the parents, as before.
