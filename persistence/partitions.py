@@ -86,12 +86,15 @@ def create_ahead(
 
 
 def strays(store: HasEngine) -> dict[str, int]:
-    """Rows in each parent's default partition (0 is normal: see the module docstring)."""
+    """Rows in each parent's default partition (0 is normal: see the module docstring);
+    a database without them (not migrated, or before 0012) has none to report."""
     out: dict[str, int] = {}
     with wrap_db_errors(), store.engine.connect() as conn:
         for table in PARTITIONED:
-            n = conn.exec_driver_sql(f'SELECT count(*) FROM {SCHEMA}."{table}_default"')
-            out[table] = int(n.scalar_one())
+            name = f'{SCHEMA}."{table}_default"'
+            if conn.exec_driver_sql("SELECT to_regclass(%(n)s)", {"n": name}).scalar() is None:
+                continue
+            out[table] = int(conn.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar_one())
     return out
 
 
