@@ -9,13 +9,13 @@ servers are never touched), migrates a database to 0011 and fills it as a month-
 database with ``bench/drain/load.py`` (COPY; four history rows per execution, times spread
 over the 30 days before now). Then, in order:
 
-1. **today's DELETE** (0011, plain tables): retention's ``purge_executions`` batches
-   (``persistence/sql/health.sql (purge_executions)``, 5000 rows, history cascading) with
-   every execution's end before the cutoff, for ``--delete-budget`` seconds; the rate,
+1. **today's DELETE** (0011, plain tables, on a copy of the database): retention's
+   batches (``persistence/sql/health.sql (purge_executions)``, 5000 rows, history
+   cascading) with every execution's end before the cutoff, for ``--delete-budget`` seconds; the rate,
    and the time the whole month would take at that rate (extrapolated, marked so).
-2. **the migration** to 0012 (the rows left copied into weekly partitions), timed, while
-   a writer inserts one execution and one history row every 20 ms: how long its longest
-   write waited, and how many failed.
+2. **the migration** to 0012 (every row copied into weekly partitions), timed, while a
+   writer inserts one history row and its execution every 20 ms (the recorder's order):
+   how long its longest write waited, and how many failed.
 3. **retention by partitions** (0012): every history week before this one detached and
    dropped (``persistence/partitions.py``), timed with the rows it held; then the
    executions' DELETE batches for the same budget (their cascade finds no history).
@@ -110,16 +110,17 @@ class Writer(threading.Thread):
                 tid = f"writer-{uuid.uuid4()}"
                 t = time.monotonic()
                 try:
+                    # The recorder's order: history first (its foreign key is deferred).
                     with conn.transaction():
-                        conn.execute(
-                            "INSERT INTO agent_executions (task_id, agent_type, task_type)"
-                            " VALUES (%s, 'quiz_generator', 'quiz')",
-                            (tid,),
-                        )
                         conn.execute(
                             "INSERT INTO agent_execution_events"
                             " (id, task_id, status, attempt, occurred_at)"
                             " VALUES (gen_random_uuid(), %s, 'pending', 0, now())",
+                            (tid,),
+                        )
+                        conn.execute(
+                            "INSERT INTO agent_executions (task_id, agent_type, task_type)"
+                            " VALUES (%s, 'quiz_generator', 'quiz')",
                             (tid,),
                         )
                 except psycopg.Error as exc:
@@ -152,8 +153,13 @@ def main(argv: list[str] | None = None) -> int:
 
         now = datetime.now(UTC)
         this_week = partitions.week_start(now)
-        print("today's DELETE ...", flush=True)
-        out["delete_0011"] = _delete_batches(url, this_week, args.delete_budget)
+        print("today's DELETE (on a copy) ...", flush=True)
+        copy = f"{base}/{DB}_copy"
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {DB}_copy TEMPLATE {DB}")
+        out["delete_0011"] = _delete_batches(copy, this_week, args.delete_budget)
+        with psycopg.connect(pg.url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {DB}_copy")
         out["before_migration"] = _counts(url)
         rate = out["delete_0011"]["history_rows_per_s"] or 1
         out["delete_0011"]["month_extrapolated_s"] = round(args.history / rate)

@@ -146,6 +146,13 @@ BEGIN
 END
 $fn$;
 
+-- Every lock the conversion needs, taken first and in the recorder's order (history, then
+-- executions and instances: agentq_record_batch_within): taken one by one as the steps
+-- need them, a writer holding one of them and waiting for another would deadlock with us.
+LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+
 -- system_health."timestamp" becomes part of the primary key (NOT NULL); it always had a
 -- value in practice (DEFAULT now(), and the insert's COALESCE).
 UPDATE system_health SET "timestamp" = now() WHERE "timestamp" IS NULL;

@@ -3,6 +3,13 @@
 -- 0012's functions and schema gone. The recorder's and the change feed's functions of
 -- 0011 / 0003 are restored by the revision (persistence/migrations/versions/0012_partitions.py).
 
+-- Every lock the conversion needs, taken first and in the recorder's order (history, then
+-- executions and instances: agentq_record_batch_within): taken one by one as the steps
+-- need them, a writer holding one of them and waiting for another would deadlock with us.
+LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
+LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
+LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+
 SELECT agentq_0012_rebuild('agent_execution_events', 'occurred_at', false);
 SELECT agentq_0012_rebuild('agent_metrics', 'period_start', false);
 SELECT agentq_0012_rebuild('system_health', 'timestamp', false);
