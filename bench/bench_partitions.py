@@ -11,8 +11,9 @@ over the 30 days before now). Then, in order:
 
 1. **today's DELETE** (0011, plain tables, on a copy of the database): retention's
    batches (``persistence/sql/health.sql (purge_executions)``, 5000 rows, history
-   cascading) with every execution's end before the cutoff, for ``--delete-budget`` seconds; the rate,
-   and the time the whole month would take at that rate (extrapolated, marked so).
+   cascading) with every execution's end before the cutoff, for ``--delete-budget``
+   seconds; the rate, and the time the whole month would take at that rate
+   (extrapolated, marked so).
 2. **the migration** to 0012 (every row copied into weekly partitions), timed, while a
    writer inserts one history row and its execution every 20 ms (the recorder's order):
    how long its longest write waited, and how many failed.
