@@ -6,9 +6,14 @@
 -- Every lock the conversion needs, taken first and in the recorder's order (history, then
 -- executions and instances: agentq_record_batch_within): taken one by one as the steps
 -- need them, a writer holding one of them and waiting for another would deadlock with us.
-LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
-LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
-LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+-- (In a DO block: the Supabase CLI runs a file's statements outside a transaction block,
+-- where LOCK TABLE is refused.)
+DO $$
+BEGIN
+    LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
+    LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
+    LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+END $$;
 
 SELECT agentq_0012_rebuild('agent_execution_events', 'occurred_at', false);
 SELECT agentq_0012_rebuild('agent_metrics', 'period_start', false);

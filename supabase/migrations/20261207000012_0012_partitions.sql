@@ -155,9 +155,14 @@ $fn$;
 -- Every lock the conversion needs, taken first and in the recorder's order (history, then
 -- executions and instances: agentq_record_batch_within): taken one by one as the steps
 -- need them, a writer holding one of them and waiting for another would deadlock with us.
-LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
-LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
-LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+-- (In a DO block: the Supabase CLI runs a file's statements outside a transaction block,
+-- where LOCK TABLE is refused.)
+DO $$
+BEGIN
+    LOCK TABLE agent_execution_events IN ACCESS EXCLUSIVE MODE;
+    LOCK TABLE agent_executions, agent_instances IN SHARE ROW EXCLUSIVE MODE;
+    LOCK TABLE agent_metrics, system_health IN ACCESS EXCLUSIVE MODE;
+END $$;
 
 -- system_health."timestamp" becomes part of the primary key (NOT NULL); it always had a
 -- value in practice (DEFAULT now(), and the insert's COALESCE).
@@ -167,6 +172,17 @@ SELECT agentq_0012_rebuild('agent_execution_events', 'occurred_at', true);
 SELECT agentq_0012_rebuild('agent_metrics', 'period_start', true);
 SELECT agentq_0012_rebuild('system_health', 'timestamp', true);
 DROP FUNCTION agentq_0012_rebuild(text, text, boolean);
+
+-- A publication FOR ALL TABLES (not ours to change otherwise) lists partitions, not their
+-- parents, unless it publishes via the partition root.
+DO $$
+DECLARE
+    pub text;
+BEGIN
+    FOR pub IN SELECT pubname FROM pg_publication WHERE puballtables AND NOT pubviaroot LOOP
+        EXECUTE format('ALTER PUBLICATION %I SET (publish_via_partition_root = true)', pub);
+    END LOOP;
+END $$;
 
 -- The change feed names the table a client subscribed to: a row trigger fires on the
 -- partition, so it names the partition's root (0003's body named TG_TABLE_NAME).

@@ -216,3 +216,34 @@ def test_a_replayed_event_is_recorded_once(store: SQLStore) -> None:
         store, "SELECT count(*) FROM agent_execution_events WHERE task_id = %(t)s", {"t": tid}
     )
     assert rows[0][0] == 1
+
+
+def test_sync_schemas_compares_parents_not_the_weeks(fresh_db: str) -> None:
+    """Two databases at head with different weeks are in sync (which weeks exist is
+    retention's state); a parent partitioned on one side only is a difference."""
+    mirror_db = fresh_db + "_m"
+    name = mirror_db.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        sa = [u.replace("postgresql://", "postgresql+psycopg://") for u in (fresh_db, mirror_db)]
+        MigrationService(sa[0]).run_migrations()
+        MigrationService(sa[1]).run_migrations()
+        with psycopg.connect(mirror_db, autocommit=True) as conn:
+            conn.execute(
+                "SELECT agentq_create_partitions('agent_metrics', now() - interval '9 weeks',"
+                " now() - interval '9 weeks')"
+            )
+        service = MigrationService(sa[0], mirror_url=sa[1])
+        result = service.sync_schemas()
+        assert result["in_sync"], result["differences"]
+
+        MigrationService(sa[1]).downgrade("0011_trace_id")
+        lines = service.sync_schemas()["differences"]
+        assert any(
+            line.startswith("table agent_metrics: differs") and "p RANGE (period_start)" in line
+            for line in lines
+        ), lines
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
