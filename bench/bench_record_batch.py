@@ -40,8 +40,9 @@ DB_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _FK = "agent_execution_events_task_id_fkey"
-_ID_CHECK = """        WHERE NOT EXISTS (SELECT FROM agent_execution_events x  -- 0012
-                          WHERE x.task_id = e.t AND x.id = e.id)  -- 0012
+_ID_CHECK = """        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012
+                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012
+                            AND x.occurred_at >= k.created_at)  -- 0012
 """
 
 

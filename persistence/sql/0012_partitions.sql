@@ -195,7 +195,9 @@ $$;
 -- marked "0012"): a partitioned table cannot hold a unique key on id alone, so an event
 -- already in the history is recognised by its task and id (the (task_id, occurred_at)
 -- index of each partition), and ON CONFLICT names (id, occurred_at): a replay of the same
--- wire event has the same time. agentq_record_batch(json) calls it and is unchanged.
+-- wire event has the same time. Only the weeks from the execution's created_at on are
+-- searched (run-time pruning: the recorder keeps created_at the least time of the task's
+-- events), and a task without a row has no history to search. agentq_record_batch(json) calls it and is unchanged.
 
 CREATE OR REPLACE FUNCTION agentq_record_batch_within(batch json, min_at double precision,
                                                       max_at double precision)
@@ -231,8 +233,9 @@ BEGIN
                    'quality_score', e.rs -> 'quality_score',
                    'eta', e.rq -> 'eta')), '{}'::jsonb)
         FROM unnest(evs) AS e
-        WHERE NOT EXISTS (SELECT FROM agent_execution_events x  -- 0012
-                          WHERE x.task_id = e.t AND x.id = e.id)  -- 0012
+        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012
+                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012
+                            AND x.occurred_at >= k.created_at)  -- 0012
         ORDER BY e.id
         ON CONFLICT (id, occurred_at) DO NOTHING  -- 0012
         RETURNING id
