@@ -40,10 +40,11 @@ DB_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _FK = "agent_execution_events_task_id_fkey"
-_ID_CHECK = """        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012
-                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012
-                            AND x.occurred_at >= k.created_at)  -- 0012
-"""
+_ID_CHECK = (  # the lines of 0012's recorder marked "0012" that search the history
+    "        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012\n"
+    "                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012\n"
+    "                            AND x.occurred_at >= k.created_at)  -- 0012\n"
+)
 
 
 def _recorder_of_0012() -> str:
