@@ -192,7 +192,8 @@ agent_execution_events = Table(
     Column("task_id", Text, nullable=False),
     Column("status", task_status, nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # In the primary key since 0012: the partition key (docs/schema.md#partitions).
+    Column("occurred_at", DateTime(timezone=True), primary_key=True),
     Column("worker", Text),
     Column("detail", JSONB),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -218,7 +219,7 @@ agent_metrics = Table(
         ForeignKey("agent_instances.id", ondelete="CASCADE"),
     ),
     Column("agent_type", agent_type, nullable=False),
-    Column("period_start", DateTime(timezone=True), nullable=False),
+    Column("period_start", DateTime(timezone=True), primary_key=True),  # 0012: partition key
     Column("period_end", DateTime(timezone=True), nullable=False),
     Column("period_duration_minutes", Integer, nullable=False),
     Column("tasks_completed", Integer, server_default=text("0")),
@@ -274,7 +275,7 @@ system_health = Table(
     "system_health",
     metadata,
     _pk(),
-    Column("timestamp", DateTime(timezone=True), server_default=NOW),
+    Column("timestamp", DateTime(timezone=True), primary_key=True, server_default=NOW),  # 0012
     Column("period_minutes", Integer, server_default=text("5")),
     Column("total_agents", Integer, server_default=text("0")),
     Column("active_agents", Integer, server_default=text("0")),

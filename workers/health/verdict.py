@@ -103,6 +103,10 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
             "(agentq reconcile --repair, or AGENTQ_RECONCILE_REPAIR=true)"
         )
     out.extend(_mirror_reasons(c.get("mirror", {})))
+    strays = c.get("database", {}).get("partition_strays") or {}
+    if any(strays.values()):
+        counts = ", ".join(f"{t} {n}" for t, n in sorted(strays.items()) if n)
+        out.append(f"rows outside every week partition (default partitions): {counts}")
     sb = c.get("supabase", {})
     if sb.get("configured") and not sb.get("ok"):
         out.append(f"supabase unreachable: {sb.get('error')}")
