@@ -1,0 +1,32 @@
+"""indexes for the page's reads: executions by (created_at, task_id), metrics by period_end
+
+Revision ID: 0013_query_indexes
+Revises: 0011_trace_id
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from persistence.sql import read_sql
+
+revision: str = "0013_query_indexes"
+# 0012 (partitioned history, metrics and health) is another branch's: when both are merged
+# this revision follows it (down_revision = its id), so the chain stays one line.
+down_revision: str | None = "0011_trace_id"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEXES = ("idx_agent_executions_created_task", "idx_agent_metrics_period_end")
+
+
+def upgrade() -> None:
+    op.execute(read_sql("0013_query_indexes.sql"))
+
+
+def downgrade() -> None:
+    for index in INDEXES:
+        op.execute(f"DROP INDEX IF EXISTS {index}")
