@@ -1,7 +1,7 @@
 """The page and the API at a month (and ten) of data: every query they issue, timed.
 
     .venv/bin/python -m bench.bench_queries [--scale 1] [--runs 20] [--keep] [--reuse]
-        [--indexes head|before]
+        [--schema head|before]
 
 Builds the database ``agentq_bench_queries`` (``AGENTQ_BENCH_DB`` names another) on the
 machine's PostgreSQL (``AGENTQ_BENCH_PG``, the admin URL), migrated to head; fills it
@@ -17,8 +17,10 @@ server), with the parameters the API passes; p50 and max in ms per query, and on
 ``EXPLAIN (ANALYZE, BUFFERS)`` of each kept in ``bench/results/queries_last_run.json``
 (``--output``). ``/metrics``' queries are timed too, marked ``scope: metrics``.
 
-``--indexes before`` drops what revision 0013 adds (``bench/README.md``: before/after);
-``head`` creates it if missing. ``--reuse`` keeps the loaded database (after ``--keep``).
+``--schema before`` is the code before revision 0013: its indexes dropped and every
+query run as is (prepared from the sixth run, generic plans allowed); ``head`` creates
+them if missing and runs the reads as the code does now (``CUSTOM`` below: custom plans).
+``--reuse`` measures the database a ``--keep`` run left, without loading.
 """
 
 from __future__ import annotations
@@ -39,12 +41,17 @@ from bench.drain import load
 from bench.queries_fill import fill
 from persistence.migration_service import MigrationService
 from persistence.sql import queries, read_sql
+from persistence.sql_store import CUSTOM_PLANS
 
 RESULTS = Path(__file__).resolve().parent / "results" / "queries_last_run.json"
 BUDGET_MS = 50.0
 EXECUTIONS, HISTORY, WORKERS = 2_000_000, 8_000_000, 8
 Params = dict[str, Any]
 Query = tuple[str, str, str, Callable[[Params], Params], str]
+# The queries whose reads plan each execution for its values (persistence/sql_store.py
+# custom_plans): browse.list_executions, metrics.get_agent_metrics, health.execution_stats.
+CUSTOM = {"list_executions", "get_agent_metrics", "executions_by_status", "execution_times"}
+CUSTOM |= {"open_executions", "db_now"}
 
 
 def _page(**kw: Any) -> Callable[[Params], Params]:
@@ -205,29 +212,41 @@ def _context(conn: psycopg.Connection[Any]) -> Params:
     return ctx
 
 
-def _measure(conn: psycopg.Connection[Any], sql: str, params: Params, runs: int) -> Params:
+def _run(conn: psycopg.Connection[Any], sql: str, params: Params, custom: bool) -> list[Any]:
+    """The rows of one execution, as the reads run it: in a transaction that first sets
+    custom plans (``custom``), else alone."""
+    with conn.transaction():
+        if custom:
+            conn.execute(CUSTOM_PLANS)
+        return conn.execute(sql, params).fetchall()
+
+
+def _measure(
+    conn: psycopg.Connection[Any], sql: str, params: Params, runs: int, custom: bool
+) -> Params:
     times, n = [], 0
     for _ in range(runs):
         t = time.perf_counter()
-        n = len(conn.execute(sql, params).fetchall())
+        n = len(_run(conn, sql, params, custom))
         times.append((time.perf_counter() - t) * 1000)
-    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params).fetchall()
+    plan = _run(conn, "EXPLAIN (ANALYZE, BUFFERS) " + sql, params, custom)
     return {
         "p50_ms": round(statistics.median(times), 2),
         "max_ms": round(max(times), 2),
         "first_ms": round(times[0], 2),
         "rows": n,
+        "custom_plans": custom,
         "explain": [r[0] for r in plan],
     }
 
 
-def measure(url: str, runs: int) -> list[Params]:
+def measure(url: str, runs: int, schema: str) -> list[Params]:
     out = []
     with psycopg.connect(url, autocommit=True) as conn:
         ctx = _context(conn)
         for label, file, name, make, scope in QUERIES:
             sql = queries(file)[name]
-            r = _measure(conn, sql, make(ctx), runs)
+            r = _measure(conn, sql, make(ctx), runs, schema == "head" and name in CUSTOM)
             r = {"query": label, "scope": scope, "sql": f"{file} ({name})", **r}
             r["within_budget"] = r["p50_ms"] <= BUDGET_MS
             out.append(r)
@@ -258,13 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--keep", action="store_true", help="leave the database for --reuse")
     ap.add_argument("--reuse", action="store_true", help="measure the kept database as is")
-    ap.add_argument("--indexes", choices=("head", "before"), default="head")
+    ap.add_argument("--schema", choices=("head", "before"), default="head")
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     if args.scale <= 0 or args.runs < 1 or args.users < 0:
         ap.error("--scale must be > 0, --runs ≥ 1, --users ≥ 0")
     admin, name, url = _urls()
-    result: Params = {"scale": args.scale, "runs": args.runs, "indexes": args.indexes}
+    result: Params = {"scale": args.scale, "runs": args.runs, "schema": args.schema}
     result["started"] = datetime.now(UTC).isoformat(timespec="seconds")
     if not args.reuse:
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -276,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         result["fill"] = fill(url, min(90, round(30 * args.scale)))
         print("loaded", result["load"], result["fill"])
     with psycopg.connect(url, autocommit=True) as conn:
-        if args.indexes == "before":
+        if args.schema == "before":
             for index in _index_names():
                 conn.execute(f"DROP INDEX IF EXISTS {index}")
         else:
@@ -289,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 (["shared_buffers", "work_mem", "jit", "random_page_cost", "server_version"],),
             ).fetchall()
         )
-    result["queries"] = measure(url, args.runs)
+    result["queries"] = measure(url, args.runs, args.schema)
     result["over_budget"] = [q["query"] for q in result["queries"] if not q["within_budget"]]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1, default=str) + "\n")

@@ -182,8 +182,11 @@ agent_executions = Table(
     Index("idx_agent_executions_updated_at", "updated_at"),
     # added (0008): the instance cascade and an instance's history filter on it
     Index("idx_agent_executions_agent_instance_id", "agent_instance_id"),
-    # added (0013): the page's newest-first keyset (persistence/sql/browse.sql)
+    # added (0013): the page's newest-first keysets (persistence/sql/browse.sql) and the
+    # health report's recent status changes (persistence/sql/health.sql)
     Index("idx_agent_executions_created_task", "created_at", "task_id"),
+    Index("idx_agent_executions_user_created_task", "user_id", "created_at", "task_id"),
+    Index("idx_agent_executions_status_at", "status_at"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)

@@ -1,4 +1,4 @@
-"""indexes for the page's reads: executions by (created_at, task_id), metrics by period_end
+"""indexes for the page's and the API's reads: executions' keysets, status_at; metrics' period_end
 
 Revision ID: 0013_query_indexes
 Revises: 0011_trace_id
@@ -20,7 +20,12 @@ down_revision: str | None = "0011_trace_id"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-INDEXES = ("idx_agent_executions_created_task", "idx_agent_metrics_period_end")
+INDEXES = (
+    "idx_agent_executions_created_task",
+    "idx_agent_executions_user_created_task",
+    "idx_agent_executions_status_at",
+    "idx_agent_metrics_period_end",
+)
 
 
 def upgrade() -> None:
