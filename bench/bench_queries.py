@@ -21,6 +21,9 @@ server), with the parameters the API passes; p50 and max in ms per query, and on
 query run as is (prepared from the sixth run, generic plans allowed); ``head`` creates
 them if missing and runs the reads as the code does now (``CUSTOM`` below: custom plans).
 ``--reuse`` measures the database a ``--keep`` run left, without loading.
+``--multiply 10`` then copies its executions in SQL to ten times as many over the same
+month (``bench/queries_fill.py``; faster than ``--scale 10``'s loader, which builds the
+history in memory: several GB at 10x), their history left as loaded.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 import psycopg
 
 from bench.drain import load
-from bench.queries_fill import fill
+from bench.queries_fill import fill, multiply
 from persistence.migration_service import MigrationService
 from persistence.sql import queries, read_sql
 from persistence.sql_store import CUSTOM_PLANS
@@ -229,14 +232,18 @@ def _measure(
         t = time.perf_counter()
         n = len(_run(conn, sql, params, custom))
         times.append((time.perf_counter() - t) * 1000)
-    plan = _run(conn, "EXPLAIN (ANALYZE, BUFFERS) " + sql, params, custom)
+    plan = [str(r[0]) for r in _run(conn, "EXPLAIN (ANALYZE, BUFFERS) " + sql, params, custom)]
+    server = [float(line.split()[2]) for line in plan if line.startswith("Execution Time:")]
     return {
         "p50_ms": round(statistics.median(times), 2),
         "max_ms": round(max(times), 2),
         "first_ms": round(times[0], 2),
         "rows": n,
+        # The server's own time for the plan EXPLAIN shows (the p50 adds the round trip
+        # and psycopg's decoding of the rows).
+        "server_ms": server[0] if server else None,
         "custom_plans": custom,
-        "explain": [r[0] for r in plan],
+        "explain": plan,
     }
 
 
@@ -278,10 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the database for --reuse")
     ap.add_argument("--reuse", action="store_true", help="measure the kept database as is")
     ap.add_argument("--schema", choices=("head", "before"), default="head")
+    ap.add_argument(
+        "--multiply",
+        type=int,
+        default=1,
+        help="then copy the executions in SQL to this many times as many (history as loaded)",
+    )
     ap.add_argument("--output", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    if args.scale <= 0 or args.runs < 1 or args.users < 0:
-        ap.error("--scale must be > 0, --runs ≥ 1, --users ≥ 0")
+    if args.scale <= 0 or args.runs < 1 or args.users < 0 or args.multiply < 1:
+        ap.error("--scale must be > 0, --runs ≥ 1, --users ≥ 0, --multiply ≥ 1")
     admin, name, url = _urls()
     result: Params = {"scale": args.scale, "runs": args.runs, "schema": args.schema}
     result["started"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -294,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
         result["load"] = load.load(url, n, 4 * n, WORKERS, users=args.users)
         result["fill"] = fill(url, min(90, round(30 * args.scale)))
         print("loaded", result["load"], result["fill"])
+    if args.multiply > 1:
+        result["multiply"] = multiply(url, args.multiply)
+        print("multiplied", result["multiply"])
     with psycopg.connect(url, autocommit=True) as conn:
         if args.schema == "before":
             for index in _index_names():

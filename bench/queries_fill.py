@@ -12,6 +12,8 @@ and unfinished executions, around the executions ``bench/drain/load.py`` copies.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -91,3 +93,57 @@ def fill(url: str, days: int) -> dict[str, Any]:
         }
     counts["open_executions"] = sum(n for _, n in OPEN)
     return counts
+
+
+# Every column of agent_executions the loader fills; the times shifted by the copy's
+# offset, ids new, the rest (status, type, instance, user, session) the original's.
+_COPY_COLS = (
+    "agent_instance_id, agent_type, task_type, priority, input_data, output_data, status,"
+    " error_message, error_details, execution_time_seconds, quality_score, user_id,"
+    " session_id, retry_count, max_retries, attempts, error_type, worker"
+)
+_TIMES = ("created_at", "started_at", "completed_at", "enqueued_at", "status_at", "updated_at")
+_MULTIPLY = f"""
+INSERT INTO agent_executions (id, task_id, {_COPY_COLS}, {", ".join(_TIMES)})
+SELECT gen_random_uuid(), gen_random_uuid()::text, {_COPY_COLS},
+       {", ".join(f"{t} + k * %(offset)s" for t in _TIMES)}
+FROM agent_executions CROSS JOIN generate_series(1, %(copies)s) AS k
+"""
+
+
+def multiply(url: str, factor: int) -> dict[str, Any]:
+    """``factor`` times the loaded executions over the same month (each copied
+    ``factor - 1`` times, its times shifted by a fraction of the gap between two loaded
+    executions): the rate ``factor`` times higher, each user ``factor`` times as busy.
+    Their history stays as loaded (point lookups by task_id: bench/README.md). Keys and
+    indexes are dropped and rebuilt around the copy, as the loader does."""
+    from bench.drain.load import _definitions
+
+    t = time.monotonic()
+    with psycopg.connect(url) as conn:
+        n = conn.execute("SELECT count(*) FROM agent_executions").fetchone()[0]  # type: ignore[index]
+        cons, indexes = _definitions(conn)
+        conn.execute("SET session_replication_role = replica")
+        for table, name, _ in reversed(cons):
+            conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for ddl in indexes:
+            conn.execute("DROP INDEX " + ddl.split(" INDEX ", 1)[1].split(" ON ", 1)[0])
+        gap_s = 30 * 86_400.0 / max(1, n)
+        offset = timedelta(seconds=gap_s / factor)
+        conn.execute(_MULTIPLY, {"offset": offset, "copies": factor - 1})
+        conn.commit()
+        copied = time.monotonic() - t
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        for ddl in indexes:
+            conn.execute(ddl)
+        for table, name, definition in cons:
+            conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE agent_executions")
+    return {
+        "executions": n * factor,
+        "copy_s": round(copied, 1),
+        "total_s": round(time.monotonic() - t, 1),
+        "method": f"each loaded execution copied {factor - 1} times in SQL, times shifted",
+    }
