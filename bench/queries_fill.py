@@ -2,8 +2,8 @@
 and unfinished executions, around the executions ``bench/drain/load.py`` copies.
 
 * ``agent_metrics``: what ``aggregate_metrics`` writes every 5 minutes, one row per agent
-  instance and one per agent type and period, over ``days`` days (the API's longest
-  window is 90 days, metrics retention's default).
+  instance and one per agent type and period, period after period, over ``days`` days
+  (the API's longest window is 90 days, metrics retention's default).
 * ``system_health``: the row beat stores every 5 minutes, over the same days.
 * Unfinished executions: the loader writes only ended ones; the newest few hundred
   become running, queued and retrying (the health report's ``open`` and the page's
@@ -42,6 +42,7 @@ FROM (SELECT id AS instance, agent_type, 1 AS k FROM agent_instances
       SELECT DISTINCT NULL::uuid, agent_type, count(*) OVER (PARTITION BY agent_type)::int
       FROM agent_instances) s
 CROSS JOIN {_PERIODS}
+ORDER BY p, s.agent_type, s.instance
 """
 
 _HEALTH = f"""

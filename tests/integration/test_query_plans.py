@@ -13,7 +13,7 @@ sample ANALYZE drew; for the filters whose best plan depends on the data's sprea
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -21,11 +21,14 @@ import pytest
 
 from bench.drain import load
 from bench.queries_fill import fill
+from persistence import browse
 from persistence.sql import queries
+from persistence.sql_store import SQLStore, custom_plans
 from tests.support.database import libpq_url
 
 EXECUTIONS = 60_000
 BROWSE, QUERIES, METRICS = queries("browse.sql"), queries("queries.sql"), queries("metrics.sql")
+HEALTH = queries("health.sql")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,7 @@ def loaded(database_url: str) -> Iterator[str]:
     emptied afterwards for the other modules."""
     url = libpq_url(database_url)
     load.load(url, EXECUTIONS, 4 * EXECUTIONS, workers=8, users=100)
-    fill(url, days=3)
+    fill(url, days=7)
     yield url
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(
@@ -136,3 +139,29 @@ def test_metrics_of_the_last_day_by_period_end(loaded: str) -> None:
     )
     assert "agent_metrics" not in _seq_scans(plan), plan
     assert "idx_agent_metrics_period_end" in {name for _, name in _index_reads(plan)}, plan
+
+
+def test_the_health_reports_recent_changes_by_status_at(loaded: str) -> None:
+    with psycopg.connect(loaded) as conn:
+        now = conn.execute("SELECT now()").fetchone()
+    assert now is not None
+    params = {"since": now[0] - timedelta(seconds=300), "lookback_s": 86_400.0}
+    plan = _plan(loaded, HEALTH["executions_by_status"], params)
+    assert _seq_scans(plan) == [], plan
+    assert ("idx_agent_executions_status_at" in {name for _, name in _index_reads(plan)}), plan
+
+
+def test_custom_plans_hold_for_the_transaction_only(database_url: str) -> None:
+    """The reads' setting is in force for their statements and never outlives them on
+    the pooled connection (one connection: the next checkout is the same session)."""
+    store = SQLStore(database_url, pool_size=1)
+    try:
+        with store.engine.connect() as conn:
+            custom_plans(conn)
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+        for _ in range(8):  # prepared by psycopg from the fifth run on
+            assert browse.list_executions(store, status="pending", limit=5) == ([], None)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "auto"
+    finally:
+        store.close()
