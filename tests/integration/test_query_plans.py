@@ -148,7 +148,7 @@ def test_the_health_reports_recent_changes_by_status_at(loaded: str) -> None:
     params = {"since": now[0] - timedelta(seconds=300), "lookback_s": 86_400.0}
     plan = _plan(loaded, HEALTH["executions_by_status"], params)
     assert _seq_scans(plan) == [], plan
-    assert ("idx_agent_executions_status_at" in {name for _, name in _index_reads(plan)}), plan
+    assert "idx_agent_executions_status_at" in {name for _, name in _index_reads(plan)}, plan
 
 
 def test_custom_plans_hold_for_the_transaction_only(database_url: str) -> None:
