@@ -92,6 +92,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="migrate to this revision (head); e.g. 0011_trace_id: without 0013's indexes",
     )
     p.add_argument(
+        "--drop-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="drop this index after migrating (repeatable): one index's cost",
+    )
+    p.add_argument(
         "--port", type=int, default=0, help="PostgreSQL's port, Redis the next (0: any free)"
     )
     p.add_argument("--output", type=Path, default=RESULTS)
@@ -186,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
             logs=logs,
         )
         MigrationService(srv.sa_url).run_migrations(args.revision)
+        with psycopg.connect(srv.pg_url, autocommit=True) as conn:
+            for name in args.drop_index:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
         if args.pg_stat_statements:
             with psycopg.connect(srv.pg_url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -219,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = report.print_report(runs, loaded)
     extra["full_tables_load"] = loaded
     extra["revision"] = args.revision
+    extra["dropped_indexes"] = args.drop_index
     extra["agent_executions_writes"] = updates
     print(f"agent_executions writes (all runs): {updates}")
     extra["postgres_version"] = version[0] if version else None
