@@ -231,7 +231,12 @@ def load(
                         hist.clear()
                 cp.write("".join(lines))
                 chunks.append("".join(hist))
-            with cur.copy(f"COPY agent_execution_events ({_EVENT_COLS}) FROM STDIN (FREEZE)") as cp:
+            # FREEZE needs a plain table: the history is range-partitioned since 0012.
+            plain = conn.execute(
+                "SELECT relkind = 'r' FROM pg_class WHERE oid = 'agent_execution_events'::regclass"
+            ).fetchone()
+            freeze = " (FREEZE)" if plain and plain[0] else ""
+            with cur.copy(f"COPY agent_execution_events ({_EVENT_COLS}) FROM STDIN{freeze}") as cp:
                 while chunks:
                     cp.write(chunks.pop(0))
         conn.commit()
