@@ -11,8 +11,8 @@ through one connection and reads that backend's CPU from /proc. Variants, interl
 repetition, each undone right after its run: the schema as built, and without one element
 at a time (the events FK, the events' task_id index, the realtime triggers, the
 updated_at index, 0008's agent_instance_id index, 0010's fleet counts, 0012's history id
-check), to show what each
-costs (``--only counts``: the schema as built and the variants naming "counts").
+check, 0013's indexes), to show what each costs (``--only counts``: the schema as built
+and the variants naming "counts").
 Every run starts on empty tables; the order rotates between repetitions. Medians of the
 repetitions, in µs of backend CPU per task.
 """
@@ -57,6 +57,12 @@ def _recorder_of_0012() -> str:
 
 
 _TRIGGERS = ("agentq_realtime_executions_insert", "agentq_realtime_executions_update")
+_INDEXES_0013 = (
+    "idx_agent_executions_created_task",
+    "idx_agent_executions_user_created_task",
+    "idx_agent_executions_status_at",
+    "idx_agent_metrics_period_end",
+)
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "as built": ([], []),
     "without the events FK": (
@@ -89,6 +95,15 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
             "CREATE INDEX idx_agent_executions_agent_instance_id"
             " ON agent_executions (agent_instance_id)"
         ],
+    ),
+    # Migration 0013: what the page's and the health report's indexes cost the recording.
+    "without 0013's indexes": (
+        [f"DROP INDEX {name}" for name in _INDEXES_0013],
+        [read_sql("0013_query_indexes.sql")],
+    ),
+    "without 0013's (created_at, task_id) index": (
+        ["DROP INDEX idx_agent_executions_created_task"],
+        [read_sql("0013_query_indexes.sql")],
     ),
     # Migration 0010: what counting the fleet's metrics in the recorder's transaction costs.
     "without the fleet counts": (

@@ -42,7 +42,7 @@ from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.lifecycle import TaskStatus, Transition, stable_event_id
 from persistence.sql import queries
-from persistence.sql_store import HasEngine, SQLStore
+from persistence.sql_store import HasEngine, SQLStore, custom_plans
 from persistence.store import Store, agent_id
 
 SEED_TABLES = ("agent_instances", "agent_executions", "agent_metrics")
@@ -100,6 +100,7 @@ def execution_stats(
     """
     q = _q()
     with wrap_db_errors(), store.engine.connect() as conn:
+        custom_plans(conn)
         since = conn.exec_driver_sql(q["db_now"]).scalar_one() - timedelta(seconds=window_s)
         params = {"since": since, "lookback_s": float(lookback_s)}
         by_status = {

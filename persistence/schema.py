@@ -182,6 +182,11 @@ agent_executions = Table(
     Index("idx_agent_executions_updated_at", "updated_at"),
     # added (0008): the instance cascade and an instance's history filter on it
     Index("idx_agent_executions_agent_instance_id", "agent_instance_id"),
+    # added (0013): the page's newest-first keysets (persistence/sql/browse.sql) and the
+    # health report's recent status changes (persistence/sql/health.sql)
+    Index("idx_agent_executions_created_task", "created_at", "task_id"),
+    Index("idx_agent_executions_user_created_task", "user_id", "created_at", "task_id"),
+    Index("idx_agent_executions_status_at", "status_at"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)
@@ -260,6 +265,8 @@ agent_metrics = Table(
     UniqueConstraint("agent_instance_id", "period_start", name="unique_agent_period"),
     Index("idx_agent_metrics_period", "period_start", "period_end"),
     Index("idx_agent_metrics_performance", "success_rate", "average_execution_time"),
+    # added (0013): metrics of the last hours, chosen by period_end (persistence/sql/metrics.sql)
+    Index("idx_agent_metrics_period_end", "period_end"),
     # added (0002): upsert key of per-type rows (agent_instance_id NULL never collides above)
     Index(
         "uq_agent_metrics_type_period",
