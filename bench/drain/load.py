@@ -190,7 +190,10 @@ def _definitions(conn: psycopg.Connection[Any]) -> tuple[list[tuple[str, str, st
         " ORDER BY 1",
         (list(TABLES),),
     ).fetchall()
-    return [(str(t), str(n), str(d)) for t, n, d in cons], [str(r[0]) for r in idx]
+    # A partitioned table's index reads "ON ONLY": as given it would build none on the
+    # partitions (the parent's index stays invalid); built without ONLY it covers them all.
+    indexes = [str(r[0]).replace(" ON ONLY ", " ON ", 1) for r in idx]
+    return [(str(t), str(n), str(d)) for t, n, d in cons], indexes
 
 
 def load(
@@ -236,6 +239,11 @@ def load(
                 "SELECT relkind = 'r' FROM pg_class WHERE oid = 'agent_execution_events'::regclass"
             ).fetchone()
             freeze = " (FREEZE)" if plain and plain[0] else ""
+            if not freeze:  # the month's weeks, as beat would have made them: no strays
+                conn.execute(
+                    "SELECT agentq_create_partitions('agent_execution_events'::regclass,"
+                    " now() - interval '31 days', now() + interval '1 week')"
+                )
             with cur.copy(f"COPY agent_execution_events ({_EVENT_COLS}) FROM STDIN{freeze}") as cp:
                 while chunks:
                     cp.write(chunks.pop(0))

@@ -128,7 +128,13 @@ def test_one_execution_and_its_history_by_index(loaded: str) -> None:
     _, task_id = _newest(loaded)
     for name in ("get_execution", "get_history"):
         plan = _plan(loaded, QUERIES[name], {"task_id": task_id})
-        assert _seq_scans(plan) == [] and _index_reads(plan), (name, plan)
+        # an empty partition (the weeks ahead, the default) is always scanned: nothing to read
+        scanned = [
+            n["Relation Name"]
+            for n in _nodes(plan)
+            if n["Node Type"] == "Seq Scan" and float(n["Total Cost"]) >= 1
+        ]
+        assert scanned == [] and _index_reads(plan), (name, plan)
 
 
 def test_metrics_of_the_last_day_by_period_end(loaded: str) -> None:

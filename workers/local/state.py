@@ -113,8 +113,9 @@ class State:
 
 
 def database_configured() -> bool:
-    """Whether the environment names the primary database (DATABASE_URL, or Supabase's)."""
-    return bool(os.environ.get("DATABASE_URL") or os.environ.get("SUPABASE_DB_HOST"))
+    """Whether the environment names the primary database: DATABASE_URL, or Supabase's
+    (its database by SUPABASE_DB_HOST, or its REST API alone by SUPABASE_URL)."""
+    return any(os.environ.get(k) for k in ("DATABASE_URL", "SUPABASE_DB_HOST", "SUPABASE_URL"))
 
 
 def use_embedded_when_unset() -> str | None:
