@@ -51,13 +51,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=100_000, help="tasks per drain (100000)")
     p.add_argument("--recorders", default="1,2,4", help="recorder processes per drain (1,2,4)")
-    p.add_argument("--full-executions", type=int, default=2_000_000, help="0: no full tables")
-    p.add_argument("--full-history", type=int, default=8_000_000, help="history rows (8000000)")
+    p.add_argument("--full-executions", type=int, default=None, help="2000000; 0: no full tables")
+    p.add_argument("--full-history", type=int, default=None, help="history rows (8000000)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="the full tables' size in months: 2 M executions and 8 M history rows each (1)",
+    )
     p.add_argument("--tables", default="empty,full", help="which table sizes (empty,full)")
     p.add_argument("--workers", type=int, default=8, help="worker hostnames of the traffic (8)")
     p.add_argument("--spread", type=int, default=500, help="tasks between a task's phases")
     p.add_argument("--batch", type=int, default=_default("recorder_batch_size"))
+    p.add_argument(
+        "--backlog-batch",
+        default=str(_default("recorder_backlog_batch_size")),
+        help="entries per read under a backlog (AGENTQ_RECORDER_BACKLOG_BATCH); several,"
+        " comma-separated: each number of recorders drains once with each, alternating",
+    )
     p.add_argument("--block-ms", type=int, default=_default("recorder_block_ms"))
+    p.add_argument(
+        "--v7-ids", action="store_true", help="the hooks' random event ids as uuid v7 (a lever)"
+    )
+    p.add_argument(
+        "--apply-sql",
+        type=Path,
+        action="append",
+        default=[],
+        help="a .sql file run after the migrations, before any load (a lever under trial)",
+    )
     p.add_argument(
         "--window-ms",
         type=int,
@@ -87,7 +109,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--stall-seconds", type=float, default=60.0)
     p.add_argument("--output", type=Path, default=RESULTS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.scale <= 0:
+        p.error(f"--scale must be positive, not {args.scale}")
+    if args.full_executions is None:
+        args.full_executions = round(2_000_000 * args.scale)
+    if args.full_history is None:
+        args.full_history = round(8_000_000 * args.scale)
+    return args
 
 
 def _postmaster(pg: PostgresServer) -> int:
@@ -113,12 +142,18 @@ def _truncate(url: str) -> None:
         conn.execute("TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE")
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
-    """(kind, recorders, window ms, tasks) of the drains of one table size, in order."""
-    plan = [("matrix", int(k), args.window_ms, args.tasks) for k in args.recorders.split(",")]
+def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int, int]]:
+    """(kind, recorders, window ms, tasks, backlog batch) of the drains of one table size,
+    in order: several backlog batches alternate (an A/B on the same server and tables)."""
+    backlogs = [int(b) for b in str(args.backlog_batch).split(",")]
+    plan = [
+        ("matrix", int(k), args.window_ms, args.tasks, b)
+        for k in args.recorders.split(",")
+        for b in backlogs
+    ]
     deployed = _default("recorder_batch_window_ms")
     if args.throttled_tasks > 0 and args.window_ms != deployed:
-        plan.append(("deployed window", 1, deployed, args.throttled_tasks))
+        plan.append(("deployed window", 1, deployed, args.throttled_tasks, backlogs[0]))
     return plan
 
 
@@ -137,13 +172,16 @@ def _run_all(srv: Servers, args: argparse.Namespace) -> tuple[list[dict[str, Any
             )
             loaded = load.load(srv.pg_url, args.full_executions, args.full_history, args.workers)
             print(f"  loaded: {loaded}", flush=True)
-        for kind, recorders, window, tasks in _plan(args):
+        for kind, recorders, window, tasks, backlog in _plan(args):
             if tables == "empty":
                 _truncate(srv.pg_url)
-            traffic = build(tasks, workers=args.workers, spread=args.spread)
-            run_args = argparse.Namespace(**{**vars(args), "window_ms": window})
+            traffic = build(tasks, workers=args.workers, spread=args.spread, v7=args.v7_ids)
+            run_args = argparse.Namespace(
+                **{**vars(args), "window_ms": window, "backlog_batch": backlog}
+            )
             result = drain(srv, traffic, recorders, run_args, tables)
             result["kind"], result["window_ms"] = kind, window
+            result["backlog_batch"] = backlog
             result["outcomes"] = traffic.outcomes
             report.print_run(result)
             runs.append(result)
@@ -178,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
             logs=logs,
         )
         MigrationService(srv.sa_url).run_migrations()
+        for lever in args.apply_sql:
+            with psycopg.connect(srv.pg_url, autocommit=True) as conn:
+                conn.execute(lever.read_text())
         if args.pg_stat_statements:
             with psycopg.connect(srv.pg_url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

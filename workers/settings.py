@@ -99,6 +99,10 @@ class Settings(RealtimeSettings, ServeSettings):
     # main process (workers/recording/recorder_process.py says why a process).
     recorder_process: bool = Field(True, validation_alias="AGENTQ_RECORDER_PROCESS")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
+    # Entries per read while the stream holds a backlog (the last read came back full).
+    recorder_backlog_batch_size: int = Field(
+        500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BACKLOG_BATCH"
+    )
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
     # Minimum time between two batches: larger batches, less CPU, that much more lag.
     recorder_batch_window_ms: int = Field(
