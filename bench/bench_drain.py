@@ -41,6 +41,7 @@ from workers.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "drain_last_run.json"
 DB = "agentq_drain"
+V7 = Path("uuid-v7-ids")  # the --v7-ids ab variant: no SQL, v7 ids in the traffic
 
 
 def _default(name: str) -> Any:
@@ -71,7 +72,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--block-ms", type=int, default=_default("recorder_block_ms"))
     p.add_argument(
-        "--v7-ids", action="store_true", help="the hooks' random event ids as uuid v7 (a lever)"
+        "--ab-sql",
+        type=Path,
+        action="append",
+        default=[],
+        help="a lever file ('-- on' SQL, a '-- off' line, its undoing): every drain of the"
+        " matrix runs once without and once with it, alternating (repeatable)",
+    )
+    p.add_argument(
+        "--v7-ids",
+        choices=["no", "yes", "ab"],
+        default="no",
+        help="the hooks' random event ids as uuid v7 (a lever); ab: each drain once with"
+        " uuid4 and once with v7, alternating",
     )
     p.add_argument(
         "--apply-sql",
@@ -142,19 +155,33 @@ def _truncate(url: str) -> None:
         conn.execute("TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE")
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int, int]]:
+def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int, int, Path | None]]:
     """(kind, recorders, window ms, tasks, backlog batch) of the drains of one table size,
     in order: several backlog batches alternate (an A/B on the same server and tables)."""
     backlogs = [int(b) for b in str(args.backlog_batch).split(",")]
     plan = [
-        ("matrix", int(k), args.window_ms, args.tasks, b)
+        ("matrix", int(k), args.window_ms, args.tasks, b, lever)
         for k in args.recorders.split(",")
         for b in backlogs
+        for lever in [None, *args.ab_sql, *([V7] if args.v7_ids == "ab" else [])]
     ]
     deployed = _default("recorder_batch_window_ms")
     if args.throttled_tasks > 0 and args.window_ms != deployed:
-        plan.append(("deployed window", 1, deployed, args.throttled_tasks, backlogs[0]))
+        plan.append(("deployed window", 1, deployed, args.throttled_tasks, backlogs[0], None))
     return plan
+
+
+def _lever(url: str, lever: Path | None, *, on: bool) -> None:
+    """Run the "-- on" or the "-- off" part of a lever file (``--ab-sql``)."""
+    if lever is None or lever == V7:
+        return
+    text = lever.read_text()
+    if "\n-- off\n" not in text:
+        raise SystemExit(f"{lever}: no '-- off' line separating the lever from its undoing")
+    part = text.split("\n-- off\n")[0 if on else 1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(part)
+        conn.execute("VACUUM (ANALYZE) agent_executions, agent_execution_events")
 
 
 def _run_all(srv: Servers, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
@@ -172,14 +199,18 @@ def _run_all(srv: Servers, args: argparse.Namespace) -> tuple[list[dict[str, Any
             )
             loaded = load.load(srv.pg_url, args.full_executions, args.full_history, args.workers)
             print(f"  loaded: {loaded}", flush=True)
-        for kind, recorders, window, tasks, backlog in _plan(args):
+        for kind, recorders, window, tasks, backlog, lever in _plan(args):
             if tables == "empty":
                 _truncate(srv.pg_url)
-            traffic = build(tasks, workers=args.workers, spread=args.spread, v7=args.v7_ids)
+            v7 = args.v7_ids == "yes" or lever == V7
+            traffic = build(tasks, workers=args.workers, spread=args.spread, v7=v7)
             run_args = argparse.Namespace(
                 **{**vars(args), "window_ms": window, "backlog_batch": backlog}
             )
+            _lever(srv.pg_url, lever, on=True)
             result = drain(srv, traffic, recorders, run_args, tables)
+            _lever(srv.pg_url, lever, on=False)
+            result["lever"] = lever.name if lever else None
             result["kind"], result["window_ms"] = kind, window
             result["backlog_batch"] = backlog
             result["outcomes"] = traffic.outcomes

@@ -101,7 +101,7 @@ class Settings(RealtimeSettings, ServeSettings):
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
     # Entries per read while the stream holds a backlog (the last read came back full).
     recorder_backlog_batch_size: int = Field(
-        500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BACKLOG_BATCH"
+        5_000, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BACKLOG_BATCH"
     )
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
     # Minimum time between two batches: larger batches, less CPU, that much more lag.

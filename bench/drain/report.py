@@ -24,7 +24,7 @@ def print_run(run: dict[str, Any]) -> None:
         bad += f"; {run['recorder_warnings']} recorder warnings (logged)"
     print(
         f"  {run['tables']:<6}{run['recorders']:>3} rec {run['window_ms']:>4} ms window"
-        f" backlog batch {run.get('backlog_batch')}"
+        f" backlog batch {run.get('backlog_batch')} lever {run.get('lever')}"
         f" {run['tasks']:>7} tasks {run['transitions_per_s']:>7} tr/s"
         f" {run['tasks_per_s']:>6} tasks/s {run['seconds']:7.2f} s | us CPU/transition:"
         f" rec {c['recorders']:6.1f}  pg {c['pg_backends']:6.1f}+{c['pg_other']:5.1f}"
