@@ -30,7 +30,7 @@ from pathlib import Path
 import psycopg
 
 from persistence import wire
-from persistence.sql import read_sql
+from persistence.sql import current_definition
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -79,8 +79,8 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
             "CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[])"
             " RETURNS void LANGUAGE sql AS $$ SELECT $$"
         ],
-        # idempotent: puts the function back (0011 restates the recorder's function on 0010's)
-        [read_sql("0010_task_counts.sql"), read_sql("0011_trace_id.sql")],
+        # puts the function back as it is now (persistence/sql/current/functions.sql)
+        [current_definition("agentq_count_transitions")],
     ),
 }
 
