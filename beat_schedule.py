@@ -36,6 +36,11 @@ def build_schedule(settings: Any) -> dict[str, dict[str, Any]]:
             "task": names.RETENTION,
             "schedule": settings.retention_interval_seconds,
         },
+        # The coming weeks' partitions (docs/schema.md#partitions): as often as retention.
+        "partitions-ahead": {
+            "task": names.PARTITIONS,
+            "schedule": settings.retention_interval_seconds,
+        },
         # What the Supabase mirror missed, in order (a no-op without a mirror).
         "replay-mirror-outbox": {
             "task": names.REPLAY_OUTBOX,

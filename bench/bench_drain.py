@@ -121,6 +121,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " too) and print each drain's dearest statements; adds its own overhead to the figures",
     )
     p.add_argument("--stall-seconds", type=float, default=60.0)
+    p.add_argument(
+        "--revision",
+        default="head",
+        help="migrate to this revision (head); e.g. 0011_trace_id: without 0013's indexes",
+    )
+    p.add_argument(
+        "--drop-index",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="drop this index after migrating (repeatable): one index's cost",
+    )
+    p.add_argument(
+        "--port", type=int, default=0, help="PostgreSQL's port, Redis the next (0: any free)"
+    )
     p.add_argument("--output", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     if args.scale <= 0:
@@ -227,14 +242,14 @@ def main(argv: list[str] | None = None) -> int:
     rd: RedisServer | None = None
     logs = Path(tempfile.mkdtemp(prefix="agentq-drain-"))
     try:
-        pg = PostgresServer()
+        pg = PostgresServer(args.port or None)
         pg.start()
         if args.pg_setting:
             _configure(pg, args.pg_setting)
         if args.pg_stat_statements:  # its settings exist once the library is loaded
             _configure(pg, ["shared_preload_libraries=pg_stat_statements"])
             _configure(pg, ["pg_stat_statements.track=all"])
-        rd = RedisServer()
+        rd = RedisServer(args.port + 1 if args.port else None)
         rd.start()
         assert rd.proc is not None
         base = pg.url.rsplit("/", 1)[0]
@@ -246,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
             redis_pid=rd.proc.pid,
             logs=logs,
         )
-        MigrationService(srv.sa_url).run_migrations()
+        MigrationService(srv.sa_url).run_migrations(args.revision)
+        with psycopg.connect(srv.pg_url, autocommit=True) as conn:
+            for name in args.drop_index:
+                conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
         for lever in args.apply_sql:
             with psycopg.connect(srv.pg_url, autocommit=True) as conn:
                 conn.execute(lever.read_text())
@@ -262,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         runs, loaded = _run_all(srv, args)
+        with psycopg.connect(srv.pg_url) as conn:  # are the recorder's updates HOT?
+            row = conn.execute(
+                "SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+                " WHERE relname = 'agent_executions'"
+            ).fetchone()
+        updates = dict(zip(("inserted", "updated", "hot_updated"), row or (), strict=False))
     except BaseException:
         for f in sorted(logs.glob("*.log")):
             tail = f.read_text(errors="replace").splitlines()[-20:]
@@ -276,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(logs, ignore_errors=True)
     extra = report.print_report(runs, loaded)
     extra["full_tables_load"] = loaded
+    extra["revision"] = args.revision
+    extra["dropped_indexes"] = args.drop_index
+    extra["agent_executions_writes"] = updates
+    print(f"agent_executions writes (all runs): {updates}")
     extra["postgres_version"] = version[0] if version else None
     extra["wall_s"] = round(time.monotonic() - t0)
     report.write_json(args.output, args, started, runs, extra)

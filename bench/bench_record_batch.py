@@ -10,8 +10,9 @@ postgresql://postgres@127.0.0.1:5432/postgres), then records batches of ``--task
 through one connection and reads that backend's CPU from /proc. Variants, interleaved per
 repetition, each undone right after its run: the schema as built, and without one element
 at a time (the events FK, the events' task_id index, the realtime triggers, the
-updated_at index, 0008's agent_instance_id index, 0010's fleet counts), to show what each
-costs (``--only counts``: the schema as built and the variants naming "counts").
+updated_at index, 0008's agent_instance_id index, 0010's fleet counts, 0012's history id
+check, 0013's indexes), to show what each costs (``--only counts``: the schema as built
+and the variants naming "counts").
 Every run starts on empty tables; the order rotates between repetitions. Medians of the
 repetitions, in µs of backend CPU per task.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 from persistence import wire
-from persistence.sql import current_definition
+from persistence.sql import read_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -39,7 +40,29 @@ DB_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + DB_NAME
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 _FK = "agent_execution_events_task_id_fkey"
+_ID_CHECK = (  # the lines of 0012's recorder marked "0012" that search the history
+    "        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012\n"
+    "                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012\n"
+    "                            AND x.occurred_at >= k.created_at)  -- 0012\n"
+)
+
+
+def _recorder_of_0012() -> str:
+    """0012_partitions.sql's agentq_record_batch_within(), its last statement."""
+    sql = read_sql("0012_partitions.sql")
+    function = sql[sql.index("CREATE OR REPLACE FUNCTION agentq_record_batch_within(") :]
+    if _ID_CHECK not in function:
+        raise RuntimeError("0012_partitions.sql's recorder no longer has the id check")
+    return function
+
+
 _TRIGGERS = ("agentq_realtime_executions_insert", "agentq_realtime_executions_update")
+_INDEXES_0013 = (
+    "idx_agent_executions_created_task",
+    "idx_agent_executions_user_created_task",
+    "idx_agent_executions_status_at",
+    "idx_agent_metrics_period_end",
+)
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "as built": ([], []),
     "without the events FK": (
@@ -73,14 +96,29 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
             " ON agent_executions (agent_instance_id)"
         ],
     ),
+    # Migration 0013: what the page's and the health report's indexes cost the recording.
+    "without 0013's indexes": (
+        [f"DROP INDEX {name}" for name in _INDEXES_0013],
+        [read_sql("0013_query_indexes.sql")],
+    ),
+    "without 0013's (created_at, task_id) index": (
+        ["DROP INDEX idx_agent_executions_created_task"],
+        [read_sql("0013_query_indexes.sql")],
+    ),
     # Migration 0010: what counting the fleet's metrics in the recorder's transaction costs.
     "without the fleet counts": (
         [
             "CREATE OR REPLACE FUNCTION agentq_count_transitions(fresh agentq_wire_event[])"
             " RETURNS void LANGUAGE sql AS $$ SELECT $$"
         ],
-        # puts the function back as it is now (persistence/sql/current/functions.sql)
-        [current_definition("agentq_count_transitions")],
+        # idempotent: puts the function back (0012 restates the recorder's function on 0010's)
+        [read_sql("0010_task_counts.sql"), _recorder_of_0012()],
+    ),
+    # Migration 0012: what recognising a known event by (task_id, id) in every history
+    # partition costs (the unique id of 0011 cannot exist on a partitioned table).
+    "without the history's id check": (
+        [_recorder_of_0012().replace(_ID_CHECK, "")],
+        [_recorder_of_0012()],
     ),
 }
 

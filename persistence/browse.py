@@ -23,7 +23,7 @@ from typing import Any
 
 from persistence.errors import wrap_db_errors
 from persistence.sql import queries
-from persistence.sql_store import EngineSource, engine_of
+from persistence.sql_store import EngineSource, custom_plans, engine_of
 
 SQL_FILE = "browse.sql"
 Cursor = tuple[datetime, str]
@@ -68,6 +68,7 @@ def list_executions(
         "before_id": before[1] if before else None,
     }
     with wrap_db_errors(), engine_of(store).connect() as conn:
+        custom_plans(conn)
         rows = [
             dict(r)
             for r in conn.exec_driver_sql(queries(SQL_FILE)["list_executions"], params).mappings()

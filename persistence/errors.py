@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 
 import sqlalchemy.exc
@@ -37,6 +38,9 @@ DATA_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 SCHEMA_SQLSTATES = frozenset({"42P01", "42883", "42704", "3F000", "42501"})
 
 
+_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist')
+
+
 @contextlib.contextmanager
 def wrap_db_errors() -> Iterator[None]:
     """Translate SQLAlchemy / psycopg errors into this module's hierarchy, keeping the cause."""
@@ -47,6 +51,9 @@ def wrap_db_errors() -> Iterator[None]:
 
 
 def _translate(exc: sqlalchemy.exc.DBAPIError) -> PersistenceError:
+    if _MISSING_DATABASE.search(str(exc.orig)):
+        # Connection errors carry no SQLSTATE in psycopg: the server's text is all there is.
+        return SchemaNotReady(f"{_first_line(exc)}: run `agentq migrate` (it creates it)")
     if _sqlstate(exc) in SCHEMA_SQLSTATES:
         return SchemaNotReady(f"{_first_line(exc)} (is the database migrated? agentq migrate)")
     if not exc.connection_invalidated and _sqlstate(exc)[:2] in DATA_SQLSTATE_CLASSES:

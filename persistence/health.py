@@ -22,10 +22,11 @@ Reaper rules (docs/architecture.md, durability):
   history shows it. Should the run complete after all, its ``completed`` (same attempt,
   rank 42 > failed 41) still wins.
 
-Retention deletes in bounded batches (``batch`` rows per statement, each its own short
-transaction, ``SKIP LOCKED``, a short ``lock_timeout``) until nothing is left or the
-time budget is spent; the next run continues. Only terminal executions are deleted;
-their history goes with them (``ON DELETE CASCADE``).
+Retention drops the history's, metrics' and health rows' old weeks whole (revision
+0012, :mod:`persistence.partitions`), then deletes terminal executions in bounded batches
+(``batch`` rows per statement, each its own short transaction, ``SKIP LOCKED``, a short
+``lock_timeout``) until nothing is left or the time budget is spent; the next run
+continues. Their history went with the weeks dropped before them.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from persistence import partitions
 from persistence import records as r
 from persistence.errors import wrap_db_errors
 from persistence.lifecycle import TaskStatus, Transition, stable_event_id
 from persistence.sql import queries
-from persistence.sql_store import HasEngine, SQLStore
+from persistence.sql_store import HasEngine, SQLStore, custom_plans
 from persistence.store import Store, agent_id
 
 SEED_TABLES = ("agent_instances", "agent_executions", "agent_metrics")
@@ -98,6 +100,7 @@ def execution_stats(
     """
     q = _q()
     with wrap_db_errors(), store.engine.connect() as conn:
+        custom_plans(conn)
         since = conn.exec_driver_sql(q["db_now"]).scalar_one() - timedelta(seconds=window_s)
         params = {"since": since, "lookback_s": float(lookback_s)}
         by_status = {
@@ -277,29 +280,45 @@ def purge_old(
     lock_timeout_ms: int = 2000,
     on_deleted: OnDeleted | None = None,
 ) -> dict[str, Any]:
-    """Delete what is older than the ages given, ``batch`` rows per short transaction,
-    until done or ``budget_s`` is spent.
+    """Drop what is older than the ages given: the history's, metrics' and health rows'
+    weeks by partition (:func:`persistence.partitions.drop_expired`), then the terminal
+    executions that ended before the oldest history week kept, ``batch`` rows per short
+    transaction, until done or ``budget_s`` is spent.
 
-    Returns the rows deleted per table and ``complete`` (False when the budget ran out
-    first: the next run continues). Terminal executions count from their end
-    (``completed_at``), metrics from ``period_end``, health rows from ``timestamp``.
-    The small tables go first so a large executions backlog cannot starve them.
-    ``on_deleted(table, keys)`` is told each batch's deleted keys after its commit
-    (ids; task_ids for executions).
+    Returns the rows gone per table, ``partitions`` (what was dropped) and ``complete``
+    (False when the budget ran out first: the next run continues). Executions count from
+    their end (``completed_at``), metrics from ``period_start``, health rows from
+    ``timestamp``; a week goes when all of it is older than the age (rows stay up to a
+    week longer). ``on_deleted(table, keys)`` is told each batch's deleted keys after its
+    commit (ids; task_ids for executions).
     """
     q = _q()
     deadline = time.monotonic() + budget_s
     with wrap_db_errors(), store.engine.connect() as conn:
         now: datetime = conn.exec_driver_sql(q["db_now"]).scalar_one()
-    plan = (
-        ("system_health", "purge_system_health", health_days),
-        ("agent_metrics", "purge_metrics", metrics_days),
-        ("agent_executions", "purge_executions", executions_days),
+    history_cut = now - timedelta(days=executions_days)
+    parts = partitions.drop_expired(
+        store,
+        {
+            "agent_execution_events": history_cut,
+            "agent_metrics": now - timedelta(days=metrics_days),
+            "system_health": now - timedelta(days=health_days),
+        },
+        on_deleted=on_deleted,
     )
-    out: dict[str, Any] = {name: 0 for name, _, _ in plan}
+    out: dict[str, Any] = {
+        name: int(p["rows"]) + int(p["strays"])  # type: ignore[call-overload]
+        for name, p in parts.items()
+        if name != "agent_execution_events"
+    }
+    out["partitions"] = parts
+    out["agent_executions"] = 0
     complete = True
-    for name, query, days in plan:
-        cutoff = now - timedelta(days=days)
+    # Executions that ended before the oldest history week kept: their history went
+    # with the weeks dropped, so the cascade has (nearly) nothing left to delete.
+    cutoffs = {"agent_executions": partitions.week_start(history_cut)}
+    for name, query in (("agent_executions", "purge_executions"),):
+        cutoff = cutoffs[name]
         while True:
             if time.monotonic() >= deadline:
                 complete = False
@@ -316,6 +335,8 @@ def purge_old(
                 break
     out["complete"] = complete
     out["cutoffs"] = {
-        name: (now - timedelta(days=days)).astimezone(UTC).isoformat() for name, _, days in plan
+        "agent_executions": cutoffs["agent_executions"].isoformat(),
+        "agent_metrics": (now - timedelta(days=metrics_days)).astimezone(UTC).isoformat(),
+        "system_health": (now - timedelta(days=health_days)).astimezone(UTC).isoformat(),
     }
     return out

@@ -27,7 +27,7 @@ from persistence.errors import wrap_db_errors
 from persistence.records import jsonable
 from persistence.schema import agent_metrics
 from persistence.sql import queries
-from persistence.sql_store import EngineSource, engine_of
+from persistence.sql_store import EngineSource, custom_plans, engine_of
 
 SQL_FILE = "metrics.sql"
 
@@ -172,5 +172,6 @@ def get_agent_metrics(
     """
     params = {"agent_id": agent_id, "hours": hours, "now": now}
     with wrap_db_errors(), engine_of(store).connect() as conn:
+        custom_plans(conn)
         rows = conn.exec_driver_sql(queries(SQL_FILE)["get_agent_metrics"], params).mappings()
         return [dict(r) for r in rows]

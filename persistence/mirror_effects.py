@@ -117,7 +117,7 @@ def put_health(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> None:
         return
     stmt = insert(system_health).values([typed(system_health, row) for row in rows])
     with wrap_db_errors(), engine.begin() as conn:
-        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        conn.execute(stmt.on_conflict_do_nothing(index_elements=["id", "timestamp"]))
 
 
 def mark_offline(engine: Engine, agent_ids: Sequence[str]) -> None:

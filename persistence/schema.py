@@ -182,6 +182,11 @@ agent_executions = Table(
     Index("idx_agent_executions_updated_at", "updated_at"),
     # added (0008): the instance cascade and an instance's history filter on it
     Index("idx_agent_executions_agent_instance_id", "agent_instance_id"),
+    # added (0013): the page's newest-first keysets (persistence/sql/browse.sql) and the
+    # health report's recent status changes (persistence/sql/health.sql)
+    Index("idx_agent_executions_created_task", "created_at", "task_id"),
+    Index("idx_agent_executions_user_created_task", "user_id", "created_at", "task_id"),
+    Index("idx_agent_executions_status_at", "status_at"),
 )
 
 # added: the append-only history of every transition (one row per distinct event)
@@ -192,7 +197,8 @@ agent_execution_events = Table(
     Column("task_id", Text, nullable=False),
     Column("status", task_status, nullable=False),
     Column("attempt", Integer, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    # In the primary key since 0012: the partition key (docs/schema.md#partitions).
+    Column("occurred_at", DateTime(timezone=True), primary_key=True),
     Column("worker", Text),
     Column("detail", JSONB),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -218,7 +224,7 @@ agent_metrics = Table(
         ForeignKey("agent_instances.id", ondelete="CASCADE"),
     ),
     Column("agent_type", agent_type, nullable=False),
-    Column("period_start", DateTime(timezone=True), nullable=False),
+    Column("period_start", DateTime(timezone=True), primary_key=True),  # 0012: partition key
     Column("period_end", DateTime(timezone=True), nullable=False),
     Column("period_duration_minutes", Integer, nullable=False),
     Column("tasks_completed", Integer, server_default=text("0")),
@@ -259,6 +265,8 @@ agent_metrics = Table(
     UniqueConstraint("agent_instance_id", "period_start", name="unique_agent_period"),
     Index("idx_agent_metrics_period", "period_start", "period_end"),
     Index("idx_agent_metrics_performance", "success_rate", "average_execution_time"),
+    # added (0013): metrics of the last hours, chosen by period_end (persistence/sql/metrics.sql)
+    Index("idx_agent_metrics_period_end", "period_end"),
     # added (0002): upsert key of per-type rows (agent_instance_id NULL never collides above)
     Index(
         "uq_agent_metrics_type_period",
@@ -274,7 +282,7 @@ system_health = Table(
     "system_health",
     metadata,
     _pk(),
-    Column("timestamp", DateTime(timezone=True), server_default=NOW),
+    Column("timestamp", DateTime(timezone=True), primary_key=True, server_default=NOW),  # 0012
     Column("period_minutes", Integer, server_default=text("5")),
     Column("total_agents", Integer, server_default=text("0")),
     Column("active_agents", Integer, server_default=text("0")),

@@ -6,8 +6,10 @@ function, trigger, type, RLS flag, policy and publication membership in one sche
 (``current_schema()``, ``public`` for us). Objects that belong to an extension are left
 out: they are the extension's, not the migrations'. Definitions are PostgreSQL's own
 renderings (``pg_get_indexdef``, ``pg_get_triggerdef`` …), and a function is compared by
-its signature and an md5 of its body, so a revision that replaces a body shows. Grants
-and owners are left out on purpose: Supabase's default privileges differ from a plain
+its signature and an md5 of its body, so a revision that replaces a body shows. A
+partitioned table shows its partition key; its partitions (schema ``agentq_partitions``,
+revision 0012) are not compared: which weeks exist is retention's state, not the schema.
+Grants and owners are left out on purpose: Supabase's default privileges differ from a plain
 PostgreSQL's without meaning a different schema.
 """
 
@@ -24,7 +26,9 @@ _NOT_EXT = (
 
 QUERIES: dict[str, str] = {
     "table": f"""
-        SELECT c.relname, c.relkind::text FROM pg_class c
+        SELECT c.relname, c.relkind::text
+               || CASE WHEN c.relkind = 'p' THEN ' ' || pg_get_partkeydef(c.oid) ELSE '' END
+        FROM pg_class c
         WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r','p','v','m','f')
           AND {_NOT_EXT.format(cat="pg_class", oid="c.oid")}""",
     "column": f"""

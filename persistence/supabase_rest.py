@@ -292,7 +292,8 @@ class SupabaseRestStore(WireRecording):
                 t.upsert(per_instance, on_conflict=key, returning=minimal).execute()
             if per_type:
                 self._adopt_type_ids(per_type)
-                t.upsert(per_type, on_conflict="id", returning=minimal).execute()
+                # (id, period_start): the primary key since 0012 (partitioned).
+                t.upsert(per_type, on_conflict="id,period_start", returning=minimal).execute()
 
     def _adopt_type_ids(self, rows: list[dict[str, Any]]) -> None:
         """Per-type rows are unique by a partial index, which on_conflict cannot name: a
@@ -317,7 +318,7 @@ class SupabaseRestStore(WireRecording):
         with _translate():
             self._table("system_health").upsert(
                 [dict(h) for h in rows],
-                on_conflict="id",
+                on_conflict="id,timestamp",  # the primary key since 0012 (partitioned)
                 ignore_duplicates=True,
                 returning=ReturnMethod.minimal,
             ).execute()

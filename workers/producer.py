@@ -159,4 +159,9 @@ def enqueue(
 def get_execution(task_id: str) -> dict[str, Any] | None:
     """The ``agent_executions`` row of ``task_id`` plus ``history`` (a list of
     ``{status, attempt, occurred_at, worker, detail}``, oldest first); None when unknown."""
-    return get_store().get_execution(task_id)
+    record = get_store().get_execution(task_id)
+    details = record.get("error_details") if record else None
+    if isinstance(details, dict):
+        # rank: the database's merge precedence for the error (0006_record_batch.sql), not data.
+        record["error_details"] = {k: v for k, v in details.items() if k != "rank"}  # type: ignore[index]
+    return record

@@ -75,8 +75,7 @@ class Settings(RealtimeSettings, ServeSettings):
     database_url: SecretStr = Field(
         SecretStr(DEFAULT_DATABASE_URL), validation_alias="DATABASE_URL"
     )
-    # Where hooks buffer transitions (a Redis stream). Default: the broker when it is
-    # Redis, otherwise local Redis.
+    # Where hooks buffer transitions (a Redis stream). Default: the broker if Redis, else local.
     events_url: SecretStr | None = Field(None, validation_alias="AGENTQ_EVENTS_URL")
     events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
     recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
@@ -95,11 +94,9 @@ class Settings(RealtimeSettings, ServeSettings):
     # in running workers itself; true sends them always (and the producers' task-sent).
     task_events: bool = Field(False, validation_alias="AGENTQ_TASK_EVENTS")
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
-    # The embedded recorder as a child process (default) or a thread of the worker's
-    # main process (workers/recording/recorder_process.py says why a process).
+    # A child process (default) or a thread of the worker (workers/recording/recorder_process.py).
     recorder_process: bool = Field(True, validation_alias="AGENTQ_RECORDER_PROCESS")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
-    # Entries per read while the stream holds a backlog (the last read came back full).
     recorder_backlog_batch_size: int = Field(
         5_000, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BACKLOG_BATCH"
     )
@@ -113,8 +110,7 @@ class Settings(RealtimeSettings, ServeSettings):
         30_000, ge=100, validation_alias="AGENTQ_RECORDER_CLAIM_IDLE_MS"
     )
     heartbeat_seconds: float = Field(10.0, gt=0, validation_alias="AGENTQ_HEARTBEAT_SECONDS")
-    # Health calls recording stalled (unhealthy) when entries waited this long and no
-    # recorder committed a batch for as long.
+    # Recording stalled (unhealthy): entries waited this long, no batch committed for as long.
     recording_stall_seconds: float = Field(
         60.0, gt=0, validation_alias="AGENTQ_RECORDING_STALL_SECONDS"
     )
@@ -247,17 +243,24 @@ class Settings(RealtimeSettings, ServeSettings):
     @field_validator("celery_broker_url")
     @classmethod
     def _known_broker(cls, value: SecretStr) -> SecretStr:
-        scheme = urlsplit(value.get_secret_value()).scheme
+        url = value.get_secret_value()
+        scheme = urlsplit(url).scheme
         if scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "redis+socket", "memory"}:
-            raise ValueError(f"unsupported broker scheme {scheme!r} (use redis:// or amqp://)")
+            raise ValueError(
+                f"{redact_url(url)!r} is not a broker URL: use redis://host:6379/0 or"
+                " amqp://user:password@host:5672//"
+            )
         return value
 
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr) -> SecretStr:
-        scheme = urlsplit(value.get_secret_value()).scheme
-        if not scheme.startswith("postgres"):
-            raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {scheme!r}")
+        url = value.get_secret_value()
+        if not urlsplit(url).scheme.startswith("postgres"):
+            raise ValueError(
+                f"{redact_url(url)!r} is not a PostgreSQL URL:"
+                " use postgresql://user:password@host:5432/dbname"
+            )
         return value
 
     @model_validator(mode="after")

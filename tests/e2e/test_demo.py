@@ -98,7 +98,7 @@ def test_demo_on_embedded_services(tmp_path: Path) -> None:
     assert _alive(summary["pids"]) == []
     assert (tmp_path / "embedded" / "postgres" / "PG_VERSION").exists()
     # The data stays: start the same PostgreSQL again and read the record back.
-    with start_embedded(tmp_path, postgres=True, redis=False) as services:
+    with start_embedded(tmp_path / "embedded", postgres=True, redis=False) as services:
         assert services.database_url is not None
         _check_against_db(summary, services.database_url)
 

@@ -64,6 +64,7 @@ CONTRACT = {
     "agentq_worker_up",
     "agentq_worker_tasks_active",
     "agentq_worker_stalled",
+    "agentq_worker_lost",
     "agentq_queue_consumers",
     "agentq_realtime_lag_seconds",
     "agentq_realtime_breaker_open",

@@ -209,7 +209,11 @@ def test_beat_writes_reach_the_mirror_through_an_outage(dual: Dual) -> None:
     first = run_system_health(**beat)
     second = run_system_health(**beat)
     assert first["id"] and second["id"]
-    assert run_reap_stale(**beat) == {"instances_offline": 1, "executions_lost": 1}
+    assert run_reap_stale(**beat) == {
+        "instances_offline": 1,
+        "executions_lost": 1,
+        "reports_forgotten": 0,
+    }
     purged = run_retention(**beat)
     assert (purged["agent_executions"], purged["agent_metrics"], purged["system_health"]) == (
         2,

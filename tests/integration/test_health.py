@@ -357,15 +357,26 @@ def test_retention_deletes_just_older_rows_in_batches(sql_store: SQLStore) -> No
     ):
         store_system_health(sql_store, {"timestamp": ts, "status": status})
 
-    # no budget: nothing is deleted, and the result says it is not complete
-    assert purge_old(sql_store, 30, 90, 14, batch=10, budget_s=0)["complete"] is False
+    # no budget: no execution is deleted, and the result says it is not complete (the
+    # partitioned tables' old rows go regardless: whole weeks, or strays as here)
+    first = purge_old(sql_store, 30, 90, 14, batch=10, budget_s=0)
+    assert first["complete"] is False and first["agent_executions"] == 0
+    assert (first["agent_metrics"], first["system_health"]) == (1, 1)
 
+    # Executions go when they ended before the oldest history week kept (the week of
+    # the cutoff, docs/schema.md#partitions): age the old ones by a week more.
+    _sql(
+        sql_store,
+        "UPDATE agent_executions SET completed_at = completed_at - interval '7 days', "
+        "created_at = created_at - interval '7 days' WHERE task_id = ANY(%(ids)s)",
+        {"ids": old_ids},
+    )
     result = purge_old(sql_store, 30, 90, 14, batch=10, budget_s=30)
     assert result["complete"] is True
     assert (result["agent_executions"], result["agent_metrics"], result["system_health"]) == (
         24,
-        1,
-        1,
+        0,
+        0,
     )
     left = {r[0] for r in _sql(sql_store, "SELECT task_id FROM agent_executions")}
     assert left == {young_id, old_running}
@@ -418,6 +429,10 @@ def test_beat_tasks_store_health_reap_and_purge(sql_store: SQLStore) -> None:
     ]
     sql_store.set_instances_status("old@h", [AGENT], "idle", datetime.now(UTC))
     _age_heartbeat(sql_store, "old@h", 120)
-    assert run_reap_stale(store=sql_store) == {"instances_offline": 1, "executions_lost": 0}
+    assert run_reap_stale(store=sql_store) == {
+        "instances_offline": 1,
+        "executions_lost": 0,
+        "reports_forgotten": 0,
+    }
     result = run_retention(store=sql_store)
     assert result["complete"] is True and result["system_health"] == 0

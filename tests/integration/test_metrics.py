@@ -359,9 +359,11 @@ def test_cli_json_table_and_unreachable_database(sql_store: SQLStore) -> None:
     assert rows[0]["tasks_completed"] == 2 and rows[0]["average_quality_score"] == 0.75
     assert datetime.fromisoformat(rows[0]["period_start"]) == start
 
-    table = _cli("--hours", "1", env=dict(os.environ, COLUMNS="200"))
+    # The table is per agent type; the instance rows on request (--instances).
+    table = _cli("--hours", "1", "--instances", env=dict(os.environ, COLUMNS="200"))
     assert table.returncode == 0, table.stderr
-    assert "quiz_generator@w1" in table.stdout and "100.0" in table.stdout
+    assert "quiz_generator@w1" in table.stdout and " 100 " in table.stdout
+    assert "0.75" in table.stdout  # wide: the quality column too
 
     assert _cli("--hours", "0").returncode == 2
     env = dict(os.environ, DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere")

@@ -129,6 +129,35 @@ def test_a_message_without_a_row_gets_one(
     )
 
 
+def test_nothing_is_lost_or_unrecorded_while_the_record_is_behind(
+    sql_store: Any, redis_client: redis.Redis, record: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recorder behind (after a PostgreSQL outage, say) leaves a finished task reading
+    queued and a new message without a row: neither is lost or unrecorded until the
+    record has caught up with the moment the broker was looked at."""
+    monkeypatch.setattr("workers.reconcile.caught_up.WAIT_S", 1.5)
+    stream = get_settings().events_stream
+    done = _enqueue()
+    record()
+    _lose_messages(redis_client)  # as if a worker took it and ran it
+    fresh = _enqueue()
+    signals.flush()  # its pending / queued wait on the stream: the record is behind
+    behind = reconcile_once(repair=True, grace_s=0, store=sql_store)
+    assert behind.counts == dict.fromkeys(KINDS, 0), behind.to_json()
+    assert behind.deferred == {"lost": 1, "unrecorded": 1}
+    assert behind.recording_behind_s is not None and behind.recording_behind_s >= 0
+    assert "deferred: 1" in behind.actions["lost"]
+    assert [m for m in _messages(redis_client) if done.encode() in m] == []  # not published
+    assert sql_store.get_execution(fresh) is None  # no row made from the message
+
+    record()  # caught up: the new task has its row, the old one is lost for real
+    assert redis_client.xlen(stream) == 0
+    caught_up = reconcile_once(repair=True, grace_s=0, store=sql_store)
+    assert caught_up.deferred == {}
+    assert caught_up.counts["unrecorded"] == 0 and caught_up.repaired["lost"] == 1
+    assert caught_up.examples["lost"][0]["task_id"] == done
+
+
 def test_an_unrecorded_message_waits_for_the_grace(
     sql_store: Any, redis_client: redis.Redis
 ) -> None:

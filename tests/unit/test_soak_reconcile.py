@@ -172,3 +172,13 @@ def test_the_final_reconcile_passes_only_with_every_count_zero() -> None:
     assert reconciled.problems(["t1"], clean) == [
         "1 task(s) broker_loss deleted from a queue were never repaired: t1"
     ]
+
+
+def test_a_repair_of_a_task_broker_loss_never_deleted_fails_the_run() -> None:
+    deleted = {"queues": ["a", "b"], "unacked": ["c"]}
+    assert reconciled.needless(["a", "c"], deleted) == []
+    assert reconciled.needless(["a", "z", "y"], deleted) == ["y", "z"]
+    final = reconciled.FinalCheck(counts={"lost": 0})
+    assert reconciled.problems([], final, []) == []
+    [why] = reconciled.problems([], final, ["y", "z"])
+    assert why.startswith("2 task(s) the reconciler repaired were never lost: y, z")

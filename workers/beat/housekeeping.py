@@ -19,11 +19,13 @@ twice. Timeouts and ages come from the settings (``AGENTQ_STALE_AGENT_SECONDS`` 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+from persistence.formatting import one_line
 from persistence.health import (
     RecordingOnEngine,
     fail_lost_executions,
@@ -83,9 +85,26 @@ def run_reap_stale(
     lost = fail_lost_executions(
         recorder, settings.visibility_timeout, stale_s=stale, on_offline=marks
     )
+    forgotten = _forget_old_progress_reports(settings)
     if offline or lost:
         logger.info("reaper: %d instances offline, %d executions lost", offline, lost)
-    return {"instances_offline": offline, "executions_lost": lost}
+    return {"instances_offline": offline, "executions_lost": lost, "reports_forgotten": forgotten}
+
+
+def _forget_old_progress_reports(settings: Settings) -> int:
+    """The progress reports workers left behind when killed (workers/health/lost_workers.py),
+    deleted once they are too old to be news; Redis away: tried again next period."""
+    from workers.health.checks import _redis
+    from workers.health.lost_workers import forget_old_reports
+
+    client = _redis(settings.recorder_redis_url)
+    try:
+        return forget_old_reports(client, time.time())
+    except Exception as exc:
+        logger.warning("reaper: old progress reports not forgotten: %s", one_line(exc))
+        return 0
+    finally:
+        client.close()
 
 
 def run_retention(

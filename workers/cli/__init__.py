@@ -23,6 +23,7 @@ from workers.cli.serve import serve
 from workers.cli.soak import soak
 from workers.cli.status import status
 from workers.cli.token import token
+from workers.cli.up import down, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,6 +56,8 @@ for _command, _name in (
     (reconcile, "reconcile"),
     (soak, "soak"),
     (token, "token"),
+    (up, "up"),
+    (down, "down"),
 ):
     main.add_command(_command, name=_name)
 

@@ -39,10 +39,26 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
     sys.exit(code)
 
 
-def load_settings() -> Any:
-    """The settings, or exit 1 naming the variable that is wrong."""
+def database_failed(exc: Exception) -> NoReturn:
+    """Exit 4 for a database error: not ready (missing, not migrated: the message names
+    ``agentq migrate``) or unreachable."""
+    from persistence.errors import SchemaNotReady
+
+    label = "database not ready" if isinstance(exc, SchemaNotReady) else "database unreachable"
+    fail(f"{label}: {exc}", EXIT_UNAVAILABLE)
+
+
+def load_settings(*, embedded: bool = True) -> Any:
+    """The settings, or exit 1 naming the variable that is wrong. With ``embedded``,
+    ``DATABASE_URL`` / ``CELERY_BROKER_URL`` unset mean the servers of ``agentq up``: used
+    when they run, else exit 4 saying how to start them."""
+    from workers.local.state import use_embedded_when_unset
     from workers.settings import SettingsError, get_settings
 
+    if embedded:
+        problem = use_embedded_when_unset()
+        if problem is not None:
+            fail(problem, EXIT_UNAVAILABLE)
     try:
         return get_settings()
     except SettingsError as exc:

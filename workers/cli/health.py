@@ -31,6 +31,11 @@ def health(as_json: bool, ping: bool) -> None:
 
     Exit code: 0 healthy, 5 degraded, 4 unhealthy, 1 invalid settings.
     """
+    from workers.local.state import use_embedded_when_unset
+
+    problem = use_embedded_when_unset()  # before workers.app reads the settings
+    if problem is not None:
+        common.fail(problem, common.EXIT_UNAVAILABLE)
     from workers.app import app
     from workers.health.report import health_check
 

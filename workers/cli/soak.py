@@ -126,6 +126,7 @@ def _print(r: dict[str, Any]) -> None:
         ),
         ("tasks the reconciler repaired", r["reconciler_repaired"]),
         ("deleted by broker_loss, not repaired", len(r["broker_loss_unrepaired"])),
+        ("repaired but never lost", len(r.get("repaired_not_lost") or [])),
         ("final reconcile", _final_reconcile(r["final_reconcile"])),
     ]
     for name, value in rows:

@@ -27,7 +27,7 @@ def status(task_id: str, as_json: bool) -> None:
     try:
         record = producer.get_execution(task_id)
     except DatabaseUnavailable as exc:
-        common.fail(f"database unreachable: {exc}", common.EXIT_UNAVAILABLE)
+        common.database_failed(exc)
     if record is None:
         common.fail(f"unknown task id {task_id}", common.EXIT_NOT_FOUND)
     if as_json:

@@ -38,7 +38,7 @@ def token(role: str, sub: str | None, ttl: int) -> None:
 
     if role == "authenticated" and not sub:
         raise click.UsageError("--sub is required with --role authenticated")
-    settings = common.load_settings()
+    settings = common.load_settings(embedded=False)
     if settings.supabase_jwt_secret is None:
         common.fail("SUPABASE_JWT_SECRET is not set: there is nothing to sign with")
     if ttl > settings.api_max_token_lifetime_seconds:

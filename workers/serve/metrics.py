@@ -21,6 +21,7 @@ A source that cannot be reached drops its metrics from that scrape and shows as
 | ``agentq_task_queue_wait_seconds`` | agent_type | histogram: queued to running |
 | ``agentq_worker_up`` / ``_tasks_active`` / ``_stalled`` | worker | per online worker |
 | ``agentq_queue_consumers`` | queue | online workers consuming each agent queue |
+| ``agentq_worker_lost`` | worker | a worker's progress report stopped without a warm shutdown |
 | ``agentq_realtime_lag_seconds`` / ``_breaker_open`` | | the realtime bridges' reports |
 | ``agentq_reconcile_discrepancies`` / ``_repaired`` | kind | last reconcile pass: found, repaired |
 | ``agentq_reconcile_last_run_timestamp_seconds`` | | when it ran |
@@ -44,6 +45,7 @@ from persistence.sql_store import SQLStore
 from workers.health.checks import _secrets, check_queues, check_recording, queue_names
 from workers.serve.drift_metric import SchemaDrift
 from workers.serve.fleet_metrics import (
+    lost_worker_metrics,
     realtime_metrics,
     reconcile_metrics,
     task_metrics,
@@ -173,6 +175,10 @@ class AgentqCollector(Collector):
         return [
             *self._dead_letters(),
             *realtime_metrics(self.settings.recorder_redis_url),
+            *lost_worker_metrics(
+                self.settings.recorder_redis_url,
+                float(getattr(self.settings, "stale_agent_seconds", 60.0)),
+            ),
             *reconcile_metrics(self.settings.recorder_redis_url),
             GaugeMetricFamily(
                 "agentq_recording_backlog",

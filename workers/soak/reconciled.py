@@ -121,9 +121,24 @@ def final_check(env: Mapping[str, str], grace_s: int) -> FinalCheck:
     return parse(proc.stdout, proc.returncode, proc.stderr)
 
 
-def problems(unrepaired: list[str], final: FinalCheck | None) -> list[str]:
+def needless(repaired_ids: Iterable[str], deleted: Mapping[str, list[str]]) -> list[str]:
+    """Tasks the reconciler repaired that broker_loss never deleted: in a run where Redis
+    loses nothing else (no ``--redis-kill``), each is a task published again that was
+    not lost (it ran twice) or a row made for a message that had one coming."""
+    gone = {t for ids in deleted.values() for t in ids}
+    return sorted(t for t in repaired_ids if t not in gone)
+
+
+def problems(
+    unrepaired: list[str], final: FinalCheck | None, not_lost: list[str] | None = None
+) -> list[str]:
     """Why the reconciler's part of the verdict fails, naming what (empty: it passes)."""
     out = []
+    if not_lost:
+        out.append(
+            f"{len(not_lost)} task(s) the reconciler repaired were never lost: "
+            f"{', '.join(not_lost[:5])}"
+        )
     if unrepaired:
         out.append(
             f"{len(unrepaired)} task(s) broker_loss deleted from a queue were never "

@@ -36,7 +36,11 @@ def summary(
     poison_unaccounted = evidence_of["poison"].get("unaccounted", 0)
     unrepaired = evidence_of.get("broker_loss", {}).get("unrepaired", [])
     final = soak.final_reconcile
-    reconcile_problems = reconciled.problems(unrepaired, final)
+    repaired = reconciled.repaired(v.histories, v.histories)
+    deleted = evidence_of.get("broker_loss", {}).get("task_ids", {})
+    # with --redis-kill Redis itself loses messages: those repairs are right
+    not_lost = [] if soak.opts.redis_kill else reconciled.needless(repaired, deleted)
+    reconcile_problems = reconciled.problems(unrepaired, final, not_lost)
     return {
         "seed": soak.opts.seed,
         "tasks": v.tasks,
@@ -61,8 +65,9 @@ def summary(
         "throughput_faults_per_s": stormy,
         # tasks of the run whose history shows the reconciler's redelivery (broker_loss,
         # and with --redis-kill what the SIGKILL lost)
-        "reconciler_repaired": len(reconciled.repaired(v.histories, v.histories)),
+        "reconciler_repaired": len(repaired),
         "broker_loss_unrepaired": unrepaired,
+        "repaired_not_lost": not_lost,
         "final_reconcile": None if final is None else final.as_dict(),
         "reconcile_problems": reconcile_problems,
         "faults": faults,

@@ -64,7 +64,10 @@ $$;
 CREATE OR REPLACE FUNCTION agentq_realtime_notify_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('agentq_realtime', TG_TABLE_NAME || ':' || NEW.id::text);
+    PERFORM pg_notify('agentq_realtime',
+                      COALESCE((SELECT c.relname::text FROM pg_class c
+                                WHERE c.oid = pg_partition_root(TG_RELID)), TG_TABLE_NAME)
+                      || ':' || NEW.id::text);
     RETURN NULL;
 END;
 $$;
@@ -185,6 +188,56 @@ BEGIN
 END
 $fn$;
 
+-- name: agentq_create_partitions
+-- The history's and the metrics' range partitions (revision 0012, docs/schema.md).
+CREATE OR REPLACE FUNCTION agentq_create_partitions(parent regclass, first timestamptz,
+                                                    last timestamptz)
+RETURNS integer LANGUAGE plpgsql AS $fn$
+DECLARE
+    base text := (SELECT relname FROM pg_class WHERE oid = parent);
+    key text := (SELECT a.attname FROM pg_partitioned_table p
+                 JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
+                 WHERE p.partrelid = parent AND p.partstrat = 'r');
+    strays text := format('agentq_partitions.%I', base || '_default');
+    week timestamptz;
+    name text;
+    made integer := 0;
+    moved bigint;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'agentq_create_partitions: % is not range-partitioned', parent;
+    END IF;
+    IF first IS NULL OR last IS NULL OR first > last THEN
+        RAISE EXCEPTION 'agentq_create_partitions: bad range % .. %', first, last;
+    END IF;
+    FOR week IN SELECT generate_series(date_trunc('week', first AT TIME ZONE 'UTC'),
+                                       date_trunc('week', last AT TIME ZONE 'UTC'),
+                                       interval '1 week') AT TIME ZONE 'UTC' LOOP
+        name := base || '_p' || to_char(week AT TIME ZONE 'UTC', 'YYYYMMDD');
+        CONTINUE WHEN to_regclass(format('agentq_partitions.%I', name)) IS NOT NULL;
+        moved := 0;
+        IF to_regclass(strays) IS NOT NULL THEN
+            EXECUTE format('SELECT count(*) FROM %s WHERE %I >= %L AND %I < %L', strays, key,
+                           week, key, week + interval '1 week') INTO moved;
+        END IF;
+        IF moved > 0 THEN
+            EXECUTE format('CREATE TEMP TABLE agentq_moving (LIKE %s)', parent);
+            EXECUTE format('WITH m AS (DELETE FROM %s WHERE %I >= %L AND %I < %L RETURNING *) '
+                           'INSERT INTO agentq_moving SELECT * FROM m', strays, key, week, key,
+                           week + interval '1 week');
+        END IF;
+        EXECUTE format('CREATE TABLE agentq_partitions.%I PARTITION OF %s FOR VALUES FROM (%L) TO (%L)',
+                       name, parent, week, week + interval '1 week');
+        IF moved > 0 THEN
+            EXECUTE format('INSERT INTO %s SELECT * FROM agentq_moving', parent);
+            DROP TABLE agentq_moving;
+        END IF;
+        made := made + 1;
+    END LOOP;
+    RETURN made;
+END
+$fn$;
+
 -- name: agentq_record_batch_within
 -- The recorder's one SQL call per batch (docs/recording.md): parses the batch (the wire format
 -- of persistence/wire.py), appends new events to the history, creates new instances, merges
@@ -226,8 +279,11 @@ BEGIN
                    'quality_score', e.rs -> 'quality_score',
                    'eta', e.rq -> 'eta')), '{}'::jsonb)
         FROM unnest(evs) AS e
+        WHERE NOT EXISTS (SELECT FROM agent_executions k, agent_execution_events x  -- 0012
+                          WHERE k.task_id = e.t AND x.task_id = e.t AND x.id = e.id  -- 0012
+                            AND x.occurred_at >= k.created_at)  -- 0012
         ORDER BY e.id
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (id, occurred_at) DO NOTHING  -- 0012
         RETURNING id
     )
     SELECT array_agg(d.e) INTO fresh

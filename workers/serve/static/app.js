@@ -2,6 +2,7 @@
 // metrics per agent type and the health banner. Every value shown comes from the JSON API
 // of `agentq serve` or from a Pusher event; text is set with textContent only.
 
+import { renderAgents as drawAgents } from "./agents.js";
 import { AuthError, clearToken, getJSON, getToken, setToken, takeTokenFromFragment } from "./api.js";
 import { clock, metricsChart, seconds } from "./charts.js";
 import { cell, time } from "./dom.js";
@@ -133,7 +134,7 @@ function fillExecutionRow(tr, row) {
     cell(row.task_type),
     status,
     cell(row.retry_count, "num"),
-    cell(row.worker),
+    cell(row.worker, "worker"),
     cell(seconds(row.execution_time_seconds), "num"),
   );
   if (changed) {
@@ -211,7 +212,11 @@ async function openTimeline(taskId) {
   renderExecutions();
   await guard(async () => {
     const record = await getJSON(`/api/v1/executions/${encodeURIComponent(taskId)}`);
-    if (state.selected === taskId) renderTimeline(record);
+    if (state.selected === taskId) {
+      renderTimeline(record);
+      // A side panel, in view wherever the list was scrolled to (small screens: below).
+      $("#timeline").scrollIntoView({ block: "nearest" });
+    }
   });
 }
 
@@ -225,31 +230,7 @@ function closeTimeline() {
 
 // --- agent instances ----------------------------------------------------------------------
 function renderAgents() {
-  const agents = [...state.agents.values()].sort((a, b) =>
-    `${a.agent_type}@${a.worker}`.localeCompare(`${b.agent_type}@${b.worker}`));
-  $("#agents tbody").replaceChildren(...agents.map((agent) => {
-    const tr = document.createElement("tr");
-    tr.dataset.agentId = agent.agent_id || `${agent.agent_type}@${agent.worker}`;
-    tr.dataset.status = agent.status;
-    const age = agent.heartbeat_age_seconds;
-    const task = cell(agent.current_task_id ? agent.current_task_id.slice(0, 8) : null);
-    if (agent.current_task_id) {
-      task.className = "task";
-      task.title = agent.current_task_id;
-      task.addEventListener("click", () => openTimeline(agent.current_task_id));
-    }
-    const name = cell(agent.agent_type);
-    const worker = document.createElement("div");
-    worker.className = "sub";
-    worker.textContent = agent.worker || "";
-    name.append(worker);
-    name.title = tr.dataset.agentId;
-    tr.append(name, cell(agent.status, `status agent-${agent.status}`),
-      cell(age === null || age === undefined ? null : `${Math.round(age)} s ago`, "num"), task,
-      cell(agent.total_tasks_completed, "num"), cell(agent.total_tasks_failed, "num"));
-    return tr;
-  }));
-  $("#agents .empty").hidden = agents.length > 0;
+  drawAgents(state.agents, openTimeline);
 }
 
 async function loadAgents() {

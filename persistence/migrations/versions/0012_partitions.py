@@ -1,0 +1,42 @@
+"""history, metrics and health in weekly range partitions (retention drops whole weeks)
+
+Revision ID: 0012_partitions
+Revises: 0011_trace_id
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from persistence.sql import read_sql
+
+revision: str = "0012_partitions"
+down_revision: str | None = "0011_trace_id"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.execute(read_sql("0012_partitions.sql"))
+
+
+def downgrade() -> None:
+    op.execute(_statement("0012_partitions.sql", "agentq_0012_rebuild("))
+    op.execute(read_sql("0012_partitions_down.sql"))
+    op.execute(_statement("0003_realtime.sql", "agentq_realtime_notify_row()"))
+    op.execute(_statement("0011_trace_id.sql", "agentq_record_batch_within("))
+
+
+def _statement(filename: str, function: str) -> str:
+    """The ``CREATE OR REPLACE FUNCTION <function>`` statement of ``filename``, verbatim
+    (up to the end of its body: a line ending in ``$fn$;`` or ``$$;``)."""
+    sql = read_sql(filename)
+    start = sql.index("CREATE OR REPLACE FUNCTION " + function)
+    ends = [(i, m) for m in ("\n$fn$;", "\n$$;") if (i := sql.find(m, start)) != -1]
+    if not ends:
+        raise RuntimeError(f"{filename} has no complete function {function}")
+    end, mark = min(ends)
+    return sql[start : end + len(mark)]
