@@ -41,6 +41,7 @@ from workers.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "drain_last_run.json"
 DB = "agentq_drain"
+V7 = Path("uuid-v7-ids")  # the --v7-ids ab variant: no SQL, v7 ids in the traffic
 
 
 def _default(name: str) -> Any:
@@ -51,13 +52,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=100_000, help="tasks per drain (100000)")
     p.add_argument("--recorders", default="1,2,4", help="recorder processes per drain (1,2,4)")
-    p.add_argument("--full-executions", type=int, default=2_000_000, help="0: no full tables")
-    p.add_argument("--full-history", type=int, default=8_000_000, help="history rows (8000000)")
+    p.add_argument("--full-executions", type=int, default=None, help="2000000; 0: no full tables")
+    p.add_argument("--full-history", type=int, default=None, help="history rows (8000000)")
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="the full tables' size in months: 2 M executions and 8 M history rows each (1)",
+    )
     p.add_argument("--tables", default="empty,full", help="which table sizes (empty,full)")
     p.add_argument("--workers", type=int, default=8, help="worker hostnames of the traffic (8)")
     p.add_argument("--spread", type=int, default=500, help="tasks between a task's phases")
     p.add_argument("--batch", type=int, default=_default("recorder_batch_size"))
+    p.add_argument(
+        "--backlog-batch",
+        default=str(_default("recorder_backlog_batch_size")),
+        help="entries per read under a backlog (AGENTQ_RECORDER_BACKLOG_BATCH); several,"
+        " comma-separated: each number of recorders drains once with each, alternating",
+    )
     p.add_argument("--block-ms", type=int, default=_default("recorder_block_ms"))
+    p.add_argument(
+        "--ab-sql",
+        type=Path,
+        action="append",
+        default=[],
+        help="a lever file ('-- on' SQL, a '-- off' line, its undoing): every drain of the"
+        " matrix runs once without and once with it, alternating (repeatable)",
+    )
+    p.add_argument(
+        "--v7-ids",
+        choices=["no", "yes", "ab"],
+        default="no",
+        help="the hooks' random event ids as uuid v7 (a lever); ab: each drain once with"
+        " uuid4 and once with v7, alternating",
+    )
+    p.add_argument(
+        "--apply-sql",
+        type=Path,
+        action="append",
+        default=[],
+        help="a .sql file run after the migrations, before any load (a lever under trial)",
+    )
     p.add_argument(
         "--window-ms",
         type=int,
@@ -102,7 +137,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--port", type=int, default=0, help="PostgreSQL's port, Redis the next (0: any free)"
     )
     p.add_argument("--output", type=Path, default=RESULTS)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.scale <= 0:
+        p.error(f"--scale must be positive, not {args.scale}")
+    if args.full_executions is None:
+        args.full_executions = round(2_000_000 * args.scale)
+    if args.full_history is None:
+        args.full_history = round(8_000_000 * args.scale)
+    return args
 
 
 def _postmaster(pg: PostgresServer) -> int:
@@ -128,13 +170,33 @@ def _truncate(url: str) -> None:
         conn.execute("TRUNCATE agent_execution_events, agent_executions, agent_instances CASCADE")
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int]]:
-    """(kind, recorders, window ms, tasks) of the drains of one table size, in order."""
-    plan = [("matrix", int(k), args.window_ms, args.tasks) for k in args.recorders.split(",")]
+def _plan(args: argparse.Namespace) -> list[tuple[str, int, int, int, int, Path | None]]:
+    """(kind, recorders, window ms, tasks, backlog batch) of the drains of one table size,
+    in order: several backlog batches alternate (an A/B on the same server and tables)."""
+    backlogs = [int(b) for b in str(args.backlog_batch).split(",")]
+    plan = [
+        ("matrix", int(k), args.window_ms, args.tasks, b, lever)
+        for k in args.recorders.split(",")
+        for b in backlogs
+        for lever in [None, *args.ab_sql, *([V7] if args.v7_ids == "ab" else [])]
+    ]
     deployed = _default("recorder_batch_window_ms")
     if args.throttled_tasks > 0 and args.window_ms != deployed:
-        plan.append(("deployed window", 1, deployed, args.throttled_tasks))
+        plan.append(("deployed window", 1, deployed, args.throttled_tasks, backlogs[0], None))
     return plan
+
+
+def _lever(url: str, lever: Path | None, *, on: bool) -> None:
+    """Run the "-- on" or the "-- off" part of a lever file (``--ab-sql``)."""
+    if lever is None or lever == V7:
+        return
+    text = lever.read_text()
+    if "\n-- off\n" not in text:
+        raise SystemExit(f"{lever}: no '-- off' line separating the lever from its undoing")
+    part = text.split("\n-- off\n")[0 if on else 1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(part)
+        conn.execute("VACUUM (ANALYZE) agent_executions, agent_execution_events")
 
 
 def _run_all(srv: Servers, args: argparse.Namespace) -> tuple[list[dict[str, Any]], Any]:
@@ -152,13 +214,20 @@ def _run_all(srv: Servers, args: argparse.Namespace) -> tuple[list[dict[str, Any
             )
             loaded = load.load(srv.pg_url, args.full_executions, args.full_history, args.workers)
             print(f"  loaded: {loaded}", flush=True)
-        for kind, recorders, window, tasks in _plan(args):
+        for kind, recorders, window, tasks, backlog, lever in _plan(args):
             if tables == "empty":
                 _truncate(srv.pg_url)
-            traffic = build(tasks, workers=args.workers, spread=args.spread)
-            run_args = argparse.Namespace(**{**vars(args), "window_ms": window})
+            v7 = args.v7_ids == "yes" or lever == V7
+            traffic = build(tasks, workers=args.workers, spread=args.spread, v7=v7)
+            run_args = argparse.Namespace(
+                **{**vars(args), "window_ms": window, "backlog_batch": backlog}
+            )
+            _lever(srv.pg_url, lever, on=True)
             result = drain(srv, traffic, recorders, run_args, tables)
+            _lever(srv.pg_url, lever, on=False)
+            result["lever"] = lever.name if lever else None
             result["kind"], result["window_ms"] = kind, window
+            result["backlog_batch"] = backlog
             result["outcomes"] = traffic.outcomes
             report.print_run(result)
             runs.append(result)
@@ -196,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         with psycopg.connect(srv.pg_url, autocommit=True) as conn:
             for name in args.drop_index:
                 conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(name)))
+        for lever in args.apply_sql:
+            with psycopg.connect(srv.pg_url, autocommit=True) as conn:
+                conn.execute(lever.read_text())
         if args.pg_stat_statements:
             with psycopg.connect(srv.pg_url, autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

@@ -3,7 +3,7 @@
 Signals reach us from several processes, in any order, sometimes twice. Two rules
 keep an execution's record right (docs/architecture.md, "The precedence rule"). This
 module is the reference model: the SQL function ``agentq_record_batch``
-(``persistence/sql/0011_trace_id.sql``, its newest revision) implements the same merge
+(``persistence/sql/current/functions.sql``, its current definition) implements the same merge
 set-based, and
 ``tests/integration/test_sql_store.py`` proves (hypothesis) that both give the same rows:
 
@@ -101,7 +101,7 @@ class Patch:
 
     Each field group comes from the greatest transition of a subset, so patches
     combine associatively and commutatively, and :func:`merge` of a patch into a
-    row is what ``agentq_record_batch_within()`` (``persistence/sql/0011_trace_id.sql``)
+    row is what ``agentq_record_batch_within()`` (``persistence/sql/current/functions.sql``)
     does in SQL, step 3:
 
     * state (status, retry_count, status_at, worker, result): the greatest

@@ -1,7 +1,7 @@
 """The SQL store: SQLAlchemy Core + psycopg 3, pooled, for any PostgreSQL.
 
 A batch of transitions is recorded in one call of ``agentq_record_batch_within()``
-(``persistence/sql/0011_trace_id.sql``, its newest revision): the events go in as one
+(``persistence/sql/current/functions.sql``, its current definition): the events go in as one
 JSON list in the wire format (``persistence/wire.py``) and PostgreSQL appends the new ones to the
 history, moves the instance counters and merges one patch per execution, in one
 transaction. The recorder passes stream entries through without decoding them.

@@ -3,7 +3,7 @@
 Hooks write it (``workers/recording/signals.py`` builds the dicts with :func:`transition`
 and :func:`instance`, without any objects: they run on the hot path), the recorder passes
 it to the store as is, and PostgreSQL reads it in ``agentq_record_batch()``
-(``persistence/sql/0011_trace_id.sql``, the newest revision defining it). The keys are short
+(``persistence/sql/current/functions.sql``, its current definition). The keys are short
 because every task writes four events:
 
 ======  ===========================================================

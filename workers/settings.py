@@ -75,8 +75,7 @@ class Settings(RealtimeSettings, ServeSettings):
     database_url: SecretStr = Field(
         SecretStr(DEFAULT_DATABASE_URL), validation_alias="DATABASE_URL"
     )
-    # Where hooks buffer transitions (a Redis stream). Default: the broker when it is
-    # Redis, otherwise local Redis.
+    # Where hooks buffer transitions (a Redis stream). Default: the broker if Redis, else local.
     events_url: SecretStr | None = Field(None, validation_alias="AGENTQ_EVENTS_URL")
     events_stream: str = Field("agentq:events", validation_alias="AGENTQ_EVENTS_STREAM")
     recording: bool = Field(True, validation_alias="AGENTQ_RECORDING")
@@ -95,10 +94,12 @@ class Settings(RealtimeSettings, ServeSettings):
     # in running workers itself; true sends them always (and the producers' task-sent).
     task_events: bool = Field(False, validation_alias="AGENTQ_TASK_EVENTS")
     embedded_recorder: bool = Field(True, validation_alias="AGENTQ_EMBEDDED_RECORDER")
-    # The embedded recorder as a child process (default) or a thread of the worker's
-    # main process (workers/recording/recorder_process.py says why a process).
+    # A child process (default) or a thread of the worker (workers/recording/recorder_process.py).
     recorder_process: bool = Field(True, validation_alias="AGENTQ_RECORDER_PROCESS")
     recorder_batch_size: int = Field(500, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BATCH")
+    recorder_backlog_batch_size: int = Field(
+        5_000, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BACKLOG_BATCH"
+    )
     recorder_block_ms: int = Field(50, ge=1, le=10_000, validation_alias="AGENTQ_RECORDER_BLOCK_MS")
     # Minimum time between two batches: larger batches, less CPU, that much more lag.
     recorder_batch_window_ms: int = Field(
@@ -109,8 +110,7 @@ class Settings(RealtimeSettings, ServeSettings):
         30_000, ge=100, validation_alias="AGENTQ_RECORDER_CLAIM_IDLE_MS"
     )
     heartbeat_seconds: float = Field(10.0, gt=0, validation_alias="AGENTQ_HEARTBEAT_SECONDS")
-    # Health calls recording stalled (unhealthy) when entries waited this long and no
-    # recorder committed a batch for as long.
+    # Recording stalled (unhealthy): entries waited this long, no batch committed for as long.
     recording_stall_seconds: float = Field(
         60.0, gt=0, validation_alias="AGENTQ_RECORDING_STALL_SECONDS"
     )

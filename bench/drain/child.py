@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream", default="agentq:events")
     p.add_argument("--consumer", required=True)
     p.add_argument("--batch", type=int, default=500)
+    p.add_argument("--backlog-batch", type=int, default=None)
     p.add_argument("--block-ms", type=int, default=50)
     p.add_argument("--window-ms", type=int, default=100)
     args = p.parse_args(argv)
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=args.stream,
         consumer=args.consumer,
         batch_size=args.batch,
+        backlog_batch_size=args.backlog_batch,
         block_ms=args.block_ms,
         batch_window_ms=args.window_ms,
     )

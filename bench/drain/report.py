@@ -24,11 +24,13 @@ def print_run(run: dict[str, Any]) -> None:
         bad += f"; {run['recorder_warnings']} recorder warnings (logged)"
     print(
         f"  {run['tables']:<6}{run['recorders']:>3} rec {run['window_ms']:>4} ms window"
+        f" backlog batch {run.get('backlog_batch')} lever {run.get('lever')}"
         f" {run['tasks']:>7} tasks {run['transitions_per_s']:>7} tr/s"
         f" {run['tasks_per_s']:>6} tasks/s {run['seconds']:7.2f} s | us CPU/transition:"
         f" rec {c['recorders']:6.1f}  pg {c['pg_backends']:6.1f}+{c['pg_other']:5.1f}"
         f"  redis {c['redis']:5.1f}  other {c['other']:5.1f} | {run['batches']} batches"
-        f" (fill {run['fill_s']} s){bad}",
+        f" (fill {run['fill_s']} s) | executions updated {run.get('executions_updates')},"
+        f" HOT {run.get('executions_hot_updates')}{bad}",
         flush=True,
     )
     for st in run.get("statements", []):
@@ -118,6 +120,7 @@ def print_report(runs: list[dict[str, Any]], load: dict[str, Any] | None) -> dic
     head = (
         f"{'tables':<8}{'rec':>4}{'window':>7}{'tr/s':>8}{'tasks/s':>8}{'s':>7}"
         f"{'rec us':>8}{'pg us':>8}{'(bknd)':>8}{'redis':>7}{'other':>7}{'batches':>8}"
+        f"{'backlog':>8}{'HOT/upd':>14}"
     )
     print("\nCPU in us per transition: recorder processes, PostgreSQL (all its processes;")
     print("in parentheses its client backends), redis-server, machine CPU charged to none")
@@ -129,7 +132,8 @@ def print_report(runs: list[dict[str, Any]], load: dict[str, Any] | None) -> dic
             f"{r['tables']:<8}{r['recorders']:>4}{r['window_ms']:>7}{r['transitions_per_s']:>8}"
             f"{r['tasks_per_s']:>8}{r['seconds']:>7.1f}{c['recorders']:>8.1f}"
             f"{r['pg_us_per_transition']:>8.1f}{c['pg_backends']:>8.1f}{c['redis']:>7.1f}"
-            f"{c['other']:>7.1f}{r['batches']:>8}"
+            f"{c['other']:>7.1f}{r['batches']:>8}{r.get('backlog_batch', '')!s:>8}"
+            f"{r.get('executions_hot_updates', '')!s:>6}/{r.get('executions_updates', '')!s:<7}"
         )
     if load:
         print(f"\nfull tables: {load}")
@@ -163,7 +167,7 @@ def write_json(
         "benchmark": "bench_drain",
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "settings": {k: _plain(v) for k, v in vars(args).items()},
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -173,3 +177,10 @@ def write_json(
         **extra,
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    """A setting as JSON holds it (paths as strings, lists of paths too)."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value

@@ -116,6 +116,8 @@ def _spawn(srv: Servers, i: int, args: Any, stderr: IO[bytes]) -> subprocess.Pop
     cmd = [sys.executable, "-m", "bench.drain.child", "--redis", srv.redis_url]
     cmd += ["--db", srv.sa_url, "--consumer", f"drain-{i}", "--batch", str(args.batch)]
     cmd += ["--block-ms", str(args.block_ms), "--window-ms", str(args.window_ms)]
+    if getattr(args, "backlog_batch", None):
+        cmd += ["--backlog-batch", str(args.backlog_batch)]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
     )
@@ -164,6 +166,7 @@ def drain(srv: Servers, traffic: Traffic, recorders: int, args: Any, label: str)
         ).fetchone()
     assert sizes is not None
     before = verify.counts(srv.pg_url)
+    upd_before = _updates(srv.pg_url)
     redis_before = (proc_stat(srv.redis_pid) or (0, 0.0, 0.0))[1]
     t = time.monotonic()
     fill(r, traffic)
@@ -197,6 +200,7 @@ def drain(srv: Servers, traffic: Traffic, recorders: int, args: Any, label: str)
     seconds = end - a["t"]
     cpu = _cpu_delta(a, b)
     top = statements(srv.pg_url, traffic.transitions) if args.pg_stat_statements else []
+    upd_after = _updates(srv.pg_url)  # the recorders' connections closed: their stats flushed
     figures, failures = verify.check(srv.pg_url, r, traffic, before, stats)
     warnings = sum(
         1
@@ -227,6 +231,19 @@ def drain(srv: Servers, traffic: Traffic, recorders: int, args: Any, label: str)
         "fill_s": round(fill_s, 1),
         "fill_redis_us_per_entry": round(fill_redis_cpu / len(traffic.entries) * 1e6, 2),
         "statements": top,
+        "executions_updates": upd_after[0] - upd_before[0],
+        "executions_hot_updates": upd_after[1] - upd_before[1],
         "checks": figures,
         "failures": failures,
     }
+
+
+def _updates(url: str) -> tuple[int, int]:
+    """(updates, HOT updates) of agent_executions so far (pg_stat_user_tables)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relname = 'agent_executions'"
+        ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -58,6 +58,16 @@ class Traffic:
         return out
 
 
+def _rid(at: float, v7: bool) -> str:
+    """A hook's random event id: uuid4, or (``--v7-ids``) a uuid v7 of the event's time, so
+    the history's primary key grows at its right edge instead of anywhere (RFC 9562)."""
+    if not v7:
+        return uuid.uuid4().hex
+    rand = uuid.uuid4().int & ((1 << 74) - 1)
+    value = (int(at * 1000) << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
+    return f"{value | (rand & ((1 << 62) - 1)):032x}"
+
+
 def _outcome(rng: random.Random) -> str:
     x = rng.random()
     for name, share in OUTCOMES:
@@ -67,7 +77,9 @@ def _outcome(rng: random.Random) -> str:
     return "ok"
 
 
-def _task(i: int, rng: random.Random, workers: int, t0: float, spread: int) -> tuple[Any, ...]:
+def _task(
+    i: int, rng: random.Random, workers: int, t0: float, spread: int, v7: bool = False
+) -> tuple[Any, ...]:
     """(task_id, outcome, phases): phases[k] is a list of entries (lists of events)."""
     tid = str(uuid.uuid4())
     ag = AGENT_TYPE_VALUES[i % len(AGENT_TYPE_VALUES)]
@@ -96,7 +108,7 @@ def _task(i: int, rng: random.Random, workers: int, t0: float, spread: int) -> t
         worker = w()
         start, end = at(1 + 2 * a), at(2 + 2 * a)
         phases.append(
-            [[wire.transition(uuid.uuid4().hex, tid, "running", a, start, ag, tt, worker)]]
+            [[wire.transition(_rid(start, v7), tid, "running", a, start, ag, tt, worker)]]
         )
         took = round(end - start, 6)
         if a + 1 < attempts:  # retry(): the new message is published, then task_retry fires
@@ -107,7 +119,7 @@ def _task(i: int, rng: random.Random, workers: int, t0: float, spread: int) -> t
                     [wire.transition(q, tid, "queued", a + 1, end, ag, tt)],
                     [
                         wire.transition(
-                            uuid.uuid4().hex,
+                            _rid(end, v7),
                             tid,
                             "retrying",
                             a,
@@ -128,7 +140,7 @@ def _task(i: int, rng: random.Random, workers: int, t0: float, spread: int) -> t
                 "traceback": _TRACEBACK,
             }
             ev = wire.transition(
-                uuid.uuid4().hex, tid, "failed", a, end, ag, tt, worker, result=result
+                _rid(end, v7), tid, "failed", a, end, ag, tt, worker, result=result
             )
             phases.append([[ev]])
         else:
@@ -141,13 +153,13 @@ def _task(i: int, rng: random.Random, workers: int, t0: float, spread: int) -> t
                 "execution_time_seconds": took,
             }
             ev = wire.transition(
-                uuid.uuid4().hex, tid, "completed", a, end, ag, tt, worker, result=result
+                _rid(end, v7), tid, "completed", a, end, ag, tt, worker, result=result
             )
             phases.append([[ev]])
     return tid, outcome, phases
 
 
-def build(tasks: int, *, workers: int, spread: int, seed: int = 14) -> Traffic:
+def build(tasks: int, *, workers: int, spread: int, seed: int = 14, v7: bool = False) -> Traffic:
     rng = random.Random(seed)
     t0 = time.time() - (tasks + 6 * spread) / RATE - 60  # every event in the past
     buckets: list[list[bytes]] = [[] for _ in range(tasks + 5 * spread)]
@@ -155,7 +167,7 @@ def build(tasks: int, *, workers: int, spread: int, seed: int = 14) -> Traffic:
     outcomes: dict[str, int] = {}
     transitions = 0
     for i in range(tasks):
-        tid, outcome, phases = _task(i, rng, workers, t0, spread)
+        tid, outcome, phases = _task(i, rng, workers, t0, spread, v7)
         for k, phase in enumerate(phases):
             for entry in phase:
                 buckets[i + k * spread].append(wire.encode(entry))

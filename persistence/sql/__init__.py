@@ -24,3 +24,16 @@ def queries(filename: str = "queries.sql") -> dict[str, str]:
         name, _, body = block.partition("\n")
         out[name.strip()] = body.strip()
     return out
+
+
+CURRENT = ("current/functions.sql", "current/triggers.sql")
+
+
+def current_definition(name: str) -> str:
+    """The current ``CREATE OR REPLACE`` statement of function or trigger ``name``, from
+    ``persistence/sql/current/``: what a migration that changes it executes."""
+    for filename in CURRENT:
+        found = queries(filename).get(name)
+        if found is not None:
+            return found
+    raise KeyError(f"no function or trigger {name!r} in persistence/sql/current/")

@@ -1,7 +1,7 @@
 -- Named queries of the SQL store. Each block starts with "-- name: <name>".
 -- Parameters are psycopg's %(name)s; arrays go in binary (%(name)b): psycopg's text
 -- array dumper quotes every element with a regex. Recording itself is one function,
--- agentq_record_batch() (0006_record_batch.sql).
+-- agentq_record_batch_within() (current/functions.sql).
 
 -- name: set_instances_status
 -- A worker's own lifecycle (initializing, idle, offline) for the agent types it serves.

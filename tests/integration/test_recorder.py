@@ -125,6 +125,23 @@ def test_a_backlog_is_read_without_the_batch_window(
     assert time.monotonic() - start >= 1.8
 
 
+def test_a_backlog_is_read_in_larger_batches(
+    url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # After a full read the stream holds a backlog: the next reads take backlog_batch_size
+    # entries (a task's phases then share a batch more often), until one comes back short.
+    sink = EventSink(url, STREAM, tmp_path)
+    for i in range(40):
+        sink.emit(_evs(f"task-{i}"))
+    store = InMemoryStore()
+    rec = _recorder(url, store, batch_size=10, backlog_batch_size=25)
+    assert [rec.run_once() for _ in range(3)] == [10, 25, 5]
+    for i in range(40, 55):
+        sink.emit(_evs(f"task-{i}"))
+    assert [rec.run_once() for _ in range(2)] == [10, 5]  # the short read ended the backlog
+    assert len(store.executions) == 55 and rec.stats.new_events == 220
+
+
 def test_bad_entries_go_to_the_dead_letter_stream(url: str, redis_client: redis.Redis) -> None:
     redis_client.xadd(STREAM, {"e": b"{not json"})
     redis_client.xadd(STREAM, {"e": wire.encode([{"k": "t", "id": "zz"}])})

@@ -81,6 +81,7 @@ class Recorder:
         stream: str = "agentq:events",
         consumer: str | None = None,
         batch_size: int = 500,
+        backlog_batch_size: int | None = None,
         block_ms: int = 50,
         batch_window_ms: int = 0,
         claim_idle_ms: int = 30_000,
@@ -97,6 +98,8 @@ class Recorder:
         self.progress_key = stream + PROGRESS_SUFFIX
         self.consumer = consumer or f"{socket.gethostname()}-{id(self):x}"
         self.batch_size = batch_size
+        # Read after a full read (a backlog): a task's phases then share a batch more often.
+        self.backlog_batch_size = max(backlog_batch_size or batch_size, batch_size)
         self.block_ms = block_ms
         self.batch_window = batch_window_ms / 1000
         self._last_batch = 0.0
@@ -185,13 +188,10 @@ class Recorder:
     def _wait_for_window(self) -> None:
         """Let a batch gather for ``batch_window`` after the previous one.
 
-        Fewer, larger batches cost far less per transition (the statements are
-        set-based, and a task's four transitions then usually land in one batch, so its
-        row is inserted once instead of inserted and updated); the price is that much
-        extra recording lag.
-
-        No wait after a full read: the stream holds a backlog, so the next batch is full
-        already, and waiting would only cap the recorder (500 entries per 100 ms).
+        Fewer, larger batches cost far less per transition (set-based statements; a task's
+        transitions then share a batch: its row inserted once, not inserted and updated);
+        the price is that much extra lag. No wait after a full read: the stream holds a
+        backlog, the next batch is full already (and ``backlog_batch_size`` long).
         """
         if self._backlog_seen:
             return
@@ -224,7 +224,7 @@ class Recorder:
             GROUP,
             self.consumer,
             {self.stream: last_id},
-            count=self.batch_size,
+            count=self.backlog_batch_size if self._backlog_seen else self.batch_size,
             block=self.block_ms if block else None,
         )
         if not resp:

@@ -48,6 +48,7 @@ def build_recorder(
         stream=settings.events_stream,
         consumer=consumer,
         batch_size=settings.recorder_batch_size,
+        backlog_batch_size=settings.recorder_backlog_batch_size,
         block_ms=settings.recorder_block_ms,
         batch_window_ms=settings.recorder_batch_window_ms,
         claim_idle_ms=settings.recorder_claim_idle_ms,
