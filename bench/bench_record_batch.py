@@ -31,7 +31,7 @@ from pathlib import Path
 import psycopg
 
 from persistence import wire
-from persistence.sql import read_sql
+from persistence.sql import current_definition, read_sql
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get("AGENTQ_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -48,11 +48,10 @@ _ID_CHECK = (  # the lines of 0012's recorder marked "0012" that search the hist
 
 
 def _recorder_of_0012() -> str:
-    """0012_partitions.sql's agentq_record_batch_within(), its last statement."""
-    sql = read_sql("0012_partitions.sql")
-    function = sql[sql.index("CREATE OR REPLACE FUNCTION agentq_record_batch_within(") :]
+    """The recorder's function since 0012 (persistence/sql/current/functions.sql)."""
+    function = current_definition("agentq_record_batch_within")
     if _ID_CHECK not in function:
-        raise RuntimeError("0012_partitions.sql's recorder no longer has the id check")
+        raise RuntimeError("the current recorder no longer has 0012's id check")
     return function
 
 

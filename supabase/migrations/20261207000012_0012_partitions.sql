@@ -4,35 +4,7 @@
 
 -- Running upgrade 0011_trace_id -> 0012_partitions
 
--- 0012: the history, the metrics and the health rows in weekly range partitions
--- (docs/schema.md#partitions), so that retention drops whole weeks instead of deleting
--- rows one by one (persistence/partitions.py, workers/beat/partitions.py).
---
--- * agent_execution_events by occurred_at, agent_metrics by period_start, system_health
---   by "timestamp": one partition per ISO week (Monday 00:00 UTC to the next), named
---   <table>_p<yyyymmdd of the Monday>, and a default partition <table>_default for rows
---   outside every week created (reported: the database health component, persistence/partitions.py).
--- * The partitions live in schema agentq_partitions, which no API role may use: Supabase's
---   REST API exposes every table of public, and a partition read directly would bypass the
---   parent's Row Level Security. Clients read and write the parents, as before.
--- * A unique key of a partitioned table must hold its partition key: the primary keys
---   become (id, <time column>). The recorder keeps the history's idempotency by event id
---   itself (agentq_record_batch_within below).
--- * The existing rows are copied (the tables are locked meanwhile: writers wait; measured
---   in docs/schema.md). Partitions are created from the oldest row's week (at most a year
---   back; older rows land in the default partition) to two weeks ahead; beat creates the
---   following ones (agentq.beat.partitions).
---
--- Downgrade: persistence/sql/0012_partitions_down.sql (plain tables again, rows kept).
-
-CREATE SCHEMA IF NOT EXISTS agentq_partitions;
-REVOKE ALL ON SCHEMA agentq_partitions FROM PUBLIC;
-COMMENT ON SCHEMA agentq_partitions IS 'agentq: the partitions of the history, metrics and health tables (migration 0012); use the parents in public';
-
--- The week partitions of a range-partitioned table from the week of first to the week of
--- last (UTC weeks), each unless it exists; returns how many were created. Rows of such a
--- week waiting in the default partition move into it (the partition could not be
--- created over them).
+-- The history's and the metrics' range partitions (revision 0012, docs/schema.md).
 CREATE OR REPLACE FUNCTION agentq_create_partitions(parent regclass, first timestamptz,
                                                     last timestamptz)
 RETURNS integer LANGUAGE plpgsql AS $fn$
@@ -80,6 +52,38 @@ BEGIN
     RETURN made;
 END
 $fn$;
+
+-- 0012: the history, the metrics and the health rows in weekly range partitions
+-- (docs/schema.md#partitions), so that retention drops whole weeks instead of deleting
+-- rows one by one (persistence/partitions.py, workers/beat/partitions.py).
+--
+-- * agent_execution_events by occurred_at, agent_metrics by period_start, system_health
+--   by "timestamp": one partition per ISO week (Monday 00:00 UTC to the next), named
+--   <table>_p<yyyymmdd of the Monday>, and a default partition <table>_default for rows
+--   outside every week created (reported: the database health component, persistence/partitions.py).
+-- * The partitions live in schema agentq_partitions, which no API role may use: Supabase's
+--   REST API exposes every table of public, and a partition read directly would bypass the
+--   parent's Row Level Security. Clients read and write the parents, as before.
+-- * A unique key of a partitioned table must hold its partition key: the primary keys
+--   become (id, <time column>). The recorder keeps the history's idempotency by event id
+--   itself (agentq_record_batch_within, in persistence/sql/current/functions.sql).
+-- * The existing rows are copied (the tables are locked meanwhile: writers wait; measured
+--   in docs/schema.md). Partitions are created from the oldest row's week (at most a year
+--   back; older rows land in the default partition) to two weeks ahead; beat creates the
+--   following ones (agentq.beat.partitions).
+--
+-- Downgrade: persistence/sql/0012_partitions_down.sql (plain tables again, rows kept).
+
+CREATE SCHEMA IF NOT EXISTS agentq_partitions;
+REVOKE ALL ON SCHEMA agentq_partitions FROM PUBLIC;
+COMMENT ON SCHEMA agentq_partitions IS 'agentq: the partitions of the history, metrics and health tables (migration 0012); use the parents in public';
+
+-- agentq_create_partitions() (the weeks of a partitioned table), the change feed's row
+-- trigger function (it names the partition's root) and the recorder's function (an event
+-- already in the history is found by its task and id: a partitioned table cannot hold a
+-- unique key on id alone) are loaded by the revision from persistence/sql/current/
+-- functions.sql, their one source (persistence/migrations/versions/0012_partitions.py).
+
 
 -- A table rebuilt as its copy, partitioned (or plain again: the downgrade), with its rows,
 -- constraints (the primary key with or without the time column), indexes, triggers,
@@ -184,8 +188,7 @@ BEGIN
     END LOOP;
 END $$;
 
--- The change feed names the table a client subscribed to: a row trigger fires on the
--- partition, so it names the partition's root (0003's body named TG_TABLE_NAME).
+-- One row (instances, system_health: a few rows per statement, a row trigger is cheaper).
 CREATE OR REPLACE FUNCTION agentq_realtime_notify_row() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -197,14 +200,12 @@ BEGIN
 END;
 $$;
 
--- agentq_record_batch_within() is revision 0011's, restated with step 1 changed (the lines
--- marked "0012"): a partitioned table cannot hold a unique key on id alone, so an event
--- already in the history is recognised by its task and id (the (task_id, occurred_at)
--- index of each partition), and ON CONFLICT names (id, occurred_at): a replay of the same
--- wire event has the same time. Only the weeks from the execution's created_at on are
--- searched (run-time pruning: the recorder keeps created_at the least time of the task's
--- events), and a task without a row has no history to search. agentq_record_batch(json) calls it and is unchanged.
-
+-- The recorder's one SQL call per batch (docs/recording.md): parses the batch (the wire format
+-- of persistence/wire.py), appends new events to the history, creates new instances, merges
+-- one patch per execution with the rule of persistence/lifecycle.py, notifies the change
+-- feed, counts the transitions, updates each touched instance once, last. No row, nothing
+-- written, when an event's "at" lies outside [min_at, max_at] (NULL bounds: no check).
+-- tests/integration/test_sql_store.py proves (hypothesis) it gives the Python reference's rows.
 CREATE OR REPLACE FUNCTION agentq_record_batch_within(batch json, min_at double precision,
                                                       max_at double precision)
 RETURNS TABLE (received integer, new_events integer, inserted integer, updated integer)

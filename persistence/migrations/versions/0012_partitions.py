@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from persistence.sql import read_sql
+from persistence.sql import current_definition, read_sql
 
 revision: str = "0012_partitions"
 down_revision: str | None = "0011_trace_id"
@@ -19,8 +19,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The functions this revision adds or changes, from their one source (docs/schema.md):
+# the first is used by the conversion, the others follow it.
+BEFORE = ("agentq_create_partitions",)
+AFTER = ("agentq_realtime_notify_row", "agentq_record_batch_within")
+
+
 def upgrade() -> None:
+    for name in BEFORE:
+        op.execute(current_definition(name))
     op.execute(read_sql("0012_partitions.sql"))
+    for name in AFTER:
+        op.execute(current_definition(name))
 
 
 def downgrade() -> None:
