@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,19 +12,9 @@ import redis
 
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.sql_store import SQLStore
+from tests.support.cli import agentq
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def agentq(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_enqueue_example_publishes_and_records_pending(

@@ -5,13 +5,17 @@ the machine's PostgreSQL and throwaway ports where nothing listens; and what ``s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from persistence.errors import SchemaNotReady
 from persistence.lifecycle import TaskStatus, Transition
 from persistence.sql_store import SQLStore
-from tests.integration.test_cli import agentq
+from tests.support.cli import agentq
 
 MISSING_DB = "postgresql://postgres@127.0.0.1:5432/agentq_missing_firsthour"
 NO_BROKER = "redis://127.0.0.1:27411/0"  # nothing listens there (this task's port range)
@@ -93,3 +97,26 @@ def test_status_json_shows_no_internal_rank(sql_store: SQLStore) -> None:
     assert record["status"] == "failed" and record["error_message"] == "boom"
     assert isinstance(record["error_details"], dict) and record["error_details"]
     assert "rank" not in record["error_details"]
+
+
+def test_one_url_set_is_a_deployment_of_its_own_not_the_embedded_servers(
+    tmp_path: Path, database_url: str
+) -> None:
+    """``agentq migrate`` with only DATABASE_URL (a container's migrate job): the broker
+    is not needed, nothing names ``agentq up``."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "AGENTQ_EVENTS_URL")
+        and not k.startswith("SUPABASE_")
+    }
+    env |= {"DATABASE_URL": database_url, "AGENTQ_STATE_DIR": str(tmp_path / "embedded")}
+    res = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "agentq up" not in res.stderr

@@ -213,7 +213,7 @@ def test_the_command_reports_repairs_and_says_so_in_its_exit_code(
 ) -> None:
     import json
 
-    from tests.integration.test_cli import agentq
+    from tests.support.cli import agentq
 
     _enqueue()
     record()

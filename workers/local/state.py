@@ -121,14 +121,19 @@ def database_configured() -> bool:
 def use_embedded_when_unset() -> str | None:
     """With ``DATABASE_URL`` / ``CELERY_BROKER_URL`` unset, point them at the servers of
     ``agentq up`` when those are up (in ``os.environ``, so child processes agree).
-    Returns ``None`` when done or nothing was needed, else a one-line message saying how
-    to start them."""
+    Returns ``None`` when done or nothing was needed, else (both unset, nothing up) a
+    one-line message saying how to start them. With one of them set and nothing up, the
+    other keeps its default, as before ``agentq up`` existed."""
     need_db = not database_configured()
     need_broker = not os.environ.get("CELERY_BROKER_URL")
     if not (need_db or need_broker):
         return None
     state = State.load()
     if not state.servers_up():
+        if not (need_db and need_broker):
+            # a deployment of its own (one of them set): the unset one keeps its default,
+            # and a command that does not use it (migrate: no broker) is not refused
+            return None
         unset = " and ".join(
             n for n, need in (("DATABASE_URL", need_db), ("CELERY_BROKER_URL", need_broker)) if need
         )
