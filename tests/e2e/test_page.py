@@ -234,11 +234,12 @@ def _chart_totals(page: Any, agent_type: str) -> tuple[int, int]:
 
 def _screenshot(page: Any) -> None:
     """The page as it is, checked not blank; written to docs/images/page.png when that is
-    missing or AGENTQ_UPDATE_SCREENSHOTS=1 (so a test run does not dirty the checkout)."""
+    missing or AGENTQ_TEST_UPDATE_SCREENSHOTS=1 (so a test run does not dirty the checkout;
+    the suite clears every other AGENTQ_ variable, tests/conftest.py)."""
     shot = Path(tempfile.mkdtemp(prefix="agentq-page-")) / "page.png"
     page.screenshot(path=str(shot), full_page=True)
     assert distinct_colours(shot) > 40, "the screenshot looks blank"
-    if not SCREENSHOT.exists() or os.environ.get("AGENTQ_UPDATE_SCREENSHOTS") == "1":
+    if not SCREENSHOT.exists() or os.environ.get("AGENTQ_TEST_UPDATE_SCREENSHOTS") == "1":
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
 
