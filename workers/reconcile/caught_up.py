@@ -41,6 +41,12 @@ def oldest_entry_ms(client: Any, stream: str) -> int | None:
     return int(text.split("-", 1)[0])
 
 
+def behind_s(client: Any, stream: str) -> float:
+    """How far behind the record is now: the age of the stream's oldest entry (0: none)."""
+    oldest = oldest_entry_ms(client, stream)
+    return 0.0 if oldest is None else round((stream_now_ms(client) - oldest) / 1000, 1)
+
+
 def behind_after_wait(
     client: Any,
     stream: str,

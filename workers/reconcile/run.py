@@ -29,7 +29,7 @@ from persistence.schema import AGENT_TYPE_VALUES
 from workers.reconcile import record_view
 from workers.reconcile import repair as fix
 from workers.reconcile.broker_view import read_broker
-from workers.reconcile.caught_up import behind_after_wait, stream_now_ms
+from workers.reconcile.caught_up import behind_after_wait, behind_s, stream_now_ms
 from workers.reconcile.compare import Facts, compare
 from workers.reconcile.kinds import (
     EXPIRED,
@@ -231,9 +231,7 @@ def reconcile_once(
             report.actions[STUCK] = "reported: the reaper fails executions of gone workers"
         if deferred:
             report.deferred = deferred
-            report.recording_behind_s = behind_after_wait(
-                events, settings.events_stream, stream_now_ms(events), settle_s=0, wait_s=0
-            )
+            report.recording_behind_s = behind_s(events, settings.events_stream)
             for kind, n in deferred.items():
                 report.actions[kind] = (
                     f"deferred: {n}, the record is {report.recording_behind_s} s behind "
